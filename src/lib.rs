@@ -1,0 +1,2 @@
+//! omi-server: a self-hostable implementation of the Omi Developer API.
+#![forbid(unsafe_code)]
