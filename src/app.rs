@@ -1,0 +1,118 @@
+//! Builds the application from its state and serves it on an already-bound listener, so tests
+//! bind `127.0.0.1:0` and exercise the same code path as production.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::auth::usage::KeyUsage;
+use crate::config::Settings;
+use crate::ratelimit::{InMemoryLimiter, Limiter, Limits};
+use crate::store::Store;
+use crate::{openapi, routes, telemetry};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub limiter: Arc<dyn Limiter>,
+    pub settings: Arc<Settings>,
+    pub key_usage: Arc<KeyUsage>,
+    /// The rendered OpenAPI document, built once.
+    pub openapi_json: Arc<String>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, store: Arc<dyn Store>, limiter: Arc<dyn Limiter>) -> Self {
+        AppState {
+            store,
+            limiter,
+            settings: Arc::new(settings),
+            key_usage: Arc::new(KeyUsage::default()),
+            openapi_json: Arc::new(openapi::document_json()),
+        }
+    }
+}
+
+pub fn limits(settings: &Settings) -> Limits {
+    Limits {
+        per_minute: settings.rate_limit_per_minute,
+        per_day: settings.rate_limit_per_day,
+        failed_auth_per_minute: settings.failed_auth_per_minute,
+    }
+}
+
+/// Opens the database (migrating it) and the rate limiter named by the settings.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let store = crate::store::open(&settings).await?;
+    let limiter: Arc<dyn Limiter> = Arc::new(InMemoryLimiter::new(limits(&settings)));
+    Ok(AppState::new(settings, store, limiter))
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, _) = routes::api(&routes::Guards::enforcing(state.clone())).split_for_parts();
+    let app = api
+        .merge(routes::service::router())
+        .with_state(state.clone());
+    with_standard_layers(app, &state.settings)
+}
+
+/// The layers every route and the 404 fallback get: body limit, panic catching, request id,
+/// logging span, JSON errors, and CORS when configured.
+pub fn with_standard_layers(routes: Router, settings: &Settings) -> Router {
+    let mut app = routes
+        .fallback(routes::service::not_found)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn(telemetry::request_context));
+    if let Some(cors) = cors_layer(settings) {
+        app = app.layer(cors);
+    }
+    app
+}
+
+fn cors_layer(settings: &Settings) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = settings
+        .cors_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin.trim()).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                telemetry::REQUEST_ID,
+            ])
+            .expose_headers([telemetry::REQUEST_ID, header::RETRY_AFTER]),
+    )
+}
+
+/// Serves until `shutdown` resolves, lets in-flight requests finish, then closes the database.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = state.store.clone();
+    let app = router(state);
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    store.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! Authentication layers. `require_dev_key` guards every developer route: it authenticates,
+//! applies the rate limits, and stamps the rate-limit headers on whatever the route answers.
+//! `require_account_token` guards key management.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::auth::client_addr::client_address;
+use crate::auth::credentials::{Credential, classify, hash_secret};
+use crate::auth::{AccountCaller, Caller};
+use crate::error::{ApiError, details};
+use crate::ratelimit::{decision_headers, rate_limited_detail};
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+pub async fn require_dev_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = bearer_token(request.headers()) else {
+        return ApiError::unauthorized(details::MISSING_AUTHORIZATION).into_response();
+    };
+    // Only a well-formed developer key is worth a lookup.
+    let found = match classify(token) {
+        Credential::DevKey(secret) => state.store.find_key_by_hash(&hash_secret(secret)).await,
+        _ => Ok(None),
+    };
+    let authenticated = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return reject_invalid_credential(&state, client_of(&state, &request)).await,
+        Err(error) => return ApiError::from(error).into_response(),
+    };
+
+    let decision = match state
+        .limiter
+        .check_request(&authenticated.key.id, &authenticated.user_id)
+        .await
+    {
+        Ok(decision) => decision,
+        Err(error) => return limiter_unavailable(error).into_response(),
+    };
+    let rate_headers = decision_headers(&decision);
+    if !decision.allowed {
+        let retry_after = decision.retry_after().unwrap_or(1);
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            rate_limited_detail(retry_after),
+        )
+        .with_headers(rate_headers)
+        .into_response();
+    }
+
+    state
+        .key_usage
+        .record(&state.store, &authenticated.key)
+        .await;
+    request.extensions_mut().insert(Caller {
+        user_id: authenticated.user_id,
+        key: authenticated.key,
+    });
+    let mut response = next.run(request).await;
+    response.headers_mut().extend(rate_headers);
+    response
+}
+
+pub async fn require_account_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = bearer_token(request.headers()) else {
+        return ApiError::unauthorized(details::MISSING_AUTHORIZATION).into_response();
+    };
+    let found = match classify(token) {
+        Credential::DevKey(_) | Credential::MalformedDevKey => {
+            return ApiError::unauthorized(details::ACCOUNT_TOKEN_REQUIRED).into_response();
+        }
+        Credential::AccountToken(secret) => {
+            state
+                .store
+                .find_user_by_token_hash(&hash_secret(secret))
+                .await
+        }
+        Credential::Malformed => Ok(None),
+    };
+    match found {
+        Ok(Some(user)) => {
+            request.extensions_mut().insert(AccountCaller { user });
+            next.run(request).await
+        }
+        Ok(None) => reject_invalid_credential(&state, client_of(&state, &request)).await,
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// The address failed authentications are counted against.
+fn client_of(state: &AppState, request: &Request) -> String {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    client_address(peer, request.headers(), &state.settings.trusted_proxies)
+}
+
+/// `Invalid API key`, or 429 once this client address has failed too often this minute.
+async fn reject_invalid_credential(state: &AppState, client: String) -> Response {
+    match state.limiter.register_failed_auth(&client).await {
+        Ok(verdict) if verdict.blocked => {
+            let retry_after = verdict.retry_after.max(1);
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                rate_limited_detail(retry_after),
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after))
+            .into_response()
+        }
+        Ok(_) => ApiError::unauthorized(details::INVALID_API_KEY).into_response(),
+        Err(error) => limiter_unavailable(error).into_response(),
+    }
+}
+
+fn limiter_unavailable(error: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        details::LIMITER_UNAVAILABLE,
+    )
+    .with_cause(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_authorization(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token(&with_authorization("bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&with_authorization("BEARER abc")), Some("abc"));
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_not_bearer_tokens() {
+        assert_eq!(bearer_token(&with_authorization("Basic abc")), None);
+        assert_eq!(bearer_token(&with_authorization("Bearer")), None);
+        assert_eq!(bearer_token(&with_authorization("Bearer   ")), None);
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,12 @@
+//! Who is calling: credentials, scopes, the middleware that authenticates and rate-limits every
+//! developer request, and the extractors handlers use to demand a scope.
+
+pub mod caller;
+pub mod client_addr;
+pub mod credentials;
+pub mod keys;
+pub mod middleware;
+pub mod scope;
+pub mod usage;
+
+pub use caller::{AccountCaller, Authorized, Caller, scopes};

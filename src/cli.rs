@@ -1,0 +1,300 @@
+//! The subcommands of `omi-server` (API.md §8). `--json` prints exactly one JSON value on stdout.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app;
+use crate::auth::credentials::{Secret, generate_account_token};
+use crate::auth::keys;
+use crate::auth::scope::ScopeSet;
+use crate::config::{Cli, Command, KeysCommand, Settings, UsersCommand};
+use crate::domain::ids::new_id;
+use crate::domain::keys::CreatedDevApiKey;
+use crate::domain::time;
+use crate::domain::users::{BOOTSTRAP_DISPLAY_NAME, BOOTSTRAP_USER_NAME, User, parse_user_name};
+use crate::store::{self, NewUser, Store, StoreError};
+
+/// A failure reported to the operator as `error: ...` with exit code 1.
+#[derive(Debug)]
+pub struct CliError(String);
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(error: E) -> Self {
+        CliError(format!("{error:#}"))
+    }
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let outcome = match cli.command {
+        Command::Serve => serve(cli.settings).await,
+        Command::Migrate => migrate(&cli.settings).await,
+        Command::Users(command) => users(&cli.settings, command).await,
+        Command::Keys(command) => keys_command(&cli.settings, command).await,
+        Command::Openapi => {
+            println!("{}", crate::openapi::document_json());
+            Ok(())
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), CliError> {
+    let listen = settings.listen;
+    let state = app::build_state(settings).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|error| CliError(format!("cannot listen on {listen}: {error}")))?;
+    if let Some(secrets) = bootstrap_if_empty(&*state.store).await? {
+        print_bootstrap(&secrets, listener.local_addr()?);
+    }
+    app::serve(state, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// The secrets created for the first user of an empty database, shown once.
+pub struct BootstrapSecrets {
+    pub account_token: Secret,
+    pub key: CreatedDevApiKey,
+}
+
+/// On a database with no users, creates `default` with an all-scope key. A replica that loses
+/// the race to another one finds the name taken and prints nothing.
+pub async fn bootstrap_if_empty(store: &dyn Store) -> Result<Option<BootstrapSecrets>, CliError> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let (user, account_token) =
+        match create_user(store, BOOTSTRAP_USER_NAME, Some(BOOTSTRAP_DISPLAY_NAME)).await {
+            Ok(created) => created,
+            Err(StoreError::Conflict(_)) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+    let all_scopes: Vec<String> = ScopeSet::all()
+        .names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let key = keys::create_key(store, &user.id, "default", Some(&all_scopes))
+        .await
+        .map_err(|error| CliError(error.detail().to_string()))?;
+    Ok(Some(BootstrapSecrets { account_token, key }))
+}
+
+fn print_bootstrap(secrets: &BootstrapSecrets, listen: std::net::SocketAddr) {
+    let host = if listen.ip().is_unspecified() {
+        format!("127.0.0.1:{}", listen.port())
+    } else {
+        listen.to_string()
+    };
+    let key = secrets.key.raw_key.expose();
+    println!(
+        "Created user '{BOOTSTRAP_USER_NAME}' on an empty database. These secrets are shown only once:"
+    );
+    println!(
+        "  account token (manages keys): {}",
+        secrets.account_token.expose()
+    );
+    println!("  developer key (all scopes):   {key}");
+    println!("Try it:");
+    println!("  curl -H \"Authorization: Bearer {key}\" \"http://{host}/v1/dev/key\"");
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, CliError> {
+    Ok(store::open(settings).await?)
+}
+
+async fn migrate(settings: &Settings) -> Result<(), CliError> {
+    let store = open_store(settings).await?;
+    store.close().await?;
+    eprintln!("database is up to date");
+    Ok(())
+}
+
+/// Creates a user with a fresh account token.
+pub async fn create_user(
+    store: &dyn Store,
+    name: &str,
+    display_name: Option<&str>,
+) -> Result<(User, Secret), StoreError> {
+    let name = parse_user_name(name).map_err(StoreError::Conflict)?;
+    let display_name = display_name
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .unwrap_or(&name)
+        .to_string();
+    let token = generate_account_token();
+    let user = store
+        .create_user(NewUser {
+            id: new_id(),
+            name,
+            display_name,
+            token_hash: token.hash,
+            created_at: time::now(),
+        })
+        .await?;
+    Ok((user, token.raw))
+}
+
+fn print_json(value: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("output serializes")
+    );
+}
+
+async fn users(settings: &Settings, command: UsersCommand) -> Result<(), CliError> {
+    let store = open_store(settings).await?;
+    match command {
+        UsersCommand::Create {
+            name,
+            display_name,
+            json,
+        } => {
+            let (user, token) = create_user(&*store, &name, display_name.as_deref()).await?;
+            if json {
+                print_json(&json!({
+                    "id": user.id,
+                    "name": user.name,
+                    "display_name": user.display_name,
+                    "account_token": token.expose(),
+                }));
+            } else {
+                println!("Created user '{}' (id {}).", user.name, user.id);
+                println!(
+                    "Account token (shown only once; it manages this user's keys): {}",
+                    token.expose()
+                );
+            }
+        }
+        UsersCommand::List { json } => {
+            let users = store.list_users().await?;
+            if json {
+                print_json(&users);
+            } else {
+                println!("{:<36}  {:<24}  DISPLAY NAME", "ID", "NAME");
+                for user in users {
+                    println!("{:<36}  {:<24}  {}", user.id, user.name, user.display_name);
+                }
+            }
+        }
+    }
+    store.close().await?;
+    Ok(())
+}
+
+async fn find_user(store: &dyn Store, id_or_name: &str) -> Result<User, CliError> {
+    store
+        .find_user(id_or_name)
+        .await?
+        .ok_or_else(|| CliError(format!("no user with id or name '{id_or_name}'")))
+}
+
+fn print_created_key(created: &CreatedDevApiKey, json: bool) {
+    if json {
+        print_json(created);
+    } else {
+        println!(
+            "Key '{}' (id {}) with scopes [{}].",
+            created.info.name,
+            created.info.id,
+            created.info.scopes.names().join(", ")
+        );
+        println!("Raw key (shown only once): {}", created.raw_key.expose());
+    }
+}
+
+async fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), CliError> {
+    let store = open_store(settings).await?;
+    let api = |error: crate::error::ApiError| CliError(error.detail().to_string());
+    match command {
+        KeysCommand::Create {
+            user,
+            name,
+            scopes,
+            json,
+        } => {
+            let user = find_user(&*store, &user).await?;
+            let scopes: Option<Vec<String>> = scopes.map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|scope| !scope.is_empty())
+                    .map(String::from)
+                    .collect()
+            });
+            let created = keys::create_key(&*store, &user.id, &name, scopes.as_deref())
+                .await
+                .map_err(api)?;
+            print_created_key(&created, json);
+        }
+        KeysCommand::List { user, json } => {
+            let user = find_user(&*store, &user).await?;
+            let list = keys::list_keys(&*store, &user.id).await.map_err(api)?;
+            if json {
+                print_json(&list);
+            } else {
+                println!("{:<36}  {:<20}  {:<22}  SCOPES", "ID", "NAME", "PREFIX");
+                for key in list {
+                    println!(
+                        "{:<36}  {:<20}  {:<22}  {}",
+                        key.id,
+                        key.name,
+                        key.key_prefix,
+                        key.scopes.names().join(",")
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            let owner = key_owner(&*store, &key_id).await?;
+            keys::revoke_key(&*store, &owner, &key_id)
+                .await
+                .map_err(api)?;
+            println!("Revoked key {key_id}.");
+        }
+        KeysCommand::Rotate { key_id, json } => {
+            let owner = key_owner(&*store, &key_id).await?;
+            let rotated = keys::rotate_key(&*store, &owner, &key_id)
+                .await
+                .map_err(api)?;
+            print_created_key(&rotated, json);
+        }
+    }
+    store.close().await?;
+    Ok(())
+}
+
+async fn key_owner(store: &dyn Store, key_id: &str) -> Result<String, CliError> {
+    store
+        .find_key_by_id(key_id)
+        .await?
+        .map(|found| found.user_id)
+        .ok_or_else(|| CliError("API key not found".to_string()))
+}

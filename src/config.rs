@@ -1,0 +1,246 @@
+//! Typed settings: every option is a flag and an environment variable (API.md §8).
+//! Secrets (the database and Redis URLs may hold passwords) are redacted in `Debug`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::credentials::Secret;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "omi-server",
+    version,
+    about = "Self-hosted Omi Developer API server"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Database URL: sqlite://path/to/file.db (created if missing) or postgres://...
+    #[arg(
+        long,
+        env = "OMI_DATABASE_URL",
+        default_value = "sqlite://omi-data/omi.db",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Secret,
+
+    /// Address the API listens on.
+    #[arg(
+        long,
+        env = "OMI_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Redis URL for rate-limit counters shared by several replicas; unset keeps them in process.
+    #[arg(long, env = "OMI_REDIS_URL", global = true, hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+
+    /// Prefix of every Redis key this server writes.
+    #[arg(
+        long,
+        env = "OMI_REDIS_KEY_PREFIX",
+        default_value = "omi:",
+        global = true
+    )]
+    pub redis_key_prefix: String,
+
+    /// Requests per developer key per calendar minute (0 = no limit).
+    #[arg(
+        long,
+        env = "OMI_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 100,
+        global = true
+    )]
+    pub rate_limit_per_minute: u64,
+
+    /// Requests per user per UTC day (0 = no limit).
+    #[arg(
+        long,
+        env = "OMI_RATE_LIMIT_PER_DAY",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub rate_limit_per_day: u64,
+
+    /// Failed authentications per client address per minute before 429 (0 = off).
+    #[arg(
+        long,
+        env = "OMI_FAILED_AUTH_PER_MINUTE",
+        default_value_t = 30,
+        global = true
+    )]
+    pub failed_auth_per_minute: u64,
+
+    /// Largest accepted request body in bytes.
+    #[arg(
+        long,
+        env = "OMI_MAX_BODY_BYTES",
+        default_value_t = 2 * 1024 * 1024,
+        global = true
+    )]
+    pub max_body_bytes: usize,
+
+    /// Proxies whose X-Forwarded-For is trusted (comma list of addresses).
+    #[arg(
+        long,
+        env = "OMI_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// SQLite durability: FULL survives power loss; NORMAL may lose the last commits on power loss.
+    #[arg(
+        long,
+        env = "OMI_SQLITE_SYNCHRONOUS",
+        value_enum,
+        ignore_case = true,
+        default_value = "FULL",
+        global = true
+    )]
+    pub sqlite_synchronous: SqliteSynchronous,
+
+    /// How long a SQLite statement waits for a lock before the request gets 503.
+    #[arg(
+        long,
+        env = "OMI_SQLITE_BUSY_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub sqlite_busy_timeout_ms: u64,
+
+    /// Allowed browser origins for CORS (comma list); CORS is off when empty.
+    #[arg(long, env = "OMI_CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+}
+
+impl Settings {
+    /// The defaults, as if no flag or variable were given.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["omi-server", "serve"]).settings
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSynchronous {
+    #[value(name = "FULL")]
+    Full,
+    #[value(name = "NORMAL")]
+    Normal,
+}
+
+impl SqliteSynchronous {
+    pub fn as_pragma(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (migrates first; bootstraps a user on an empty database).
+    Serve,
+    /// Apply schema migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage developer API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user and print its account token once.
+    Create {
+        name: String,
+        /// Name used for the user's own speech and in memories about them (defaults to the name).
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a developer key for a user and print it once.
+    Create {
+        /// The user's id or name.
+        #[arg(long)]
+        user: String,
+        /// A label for the key.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes (default: the four read scopes).
+        #[arg(long)]
+        scopes: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's keys.
+    List {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key (effective on the next request).
+    Revoke { key_id: String },
+    /// Give a key a new secret; the old one stops working at once.
+    Rotate {
+        key_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let settings = Settings::defaults();
+        assert_eq!(settings.database_url.expose(), "sqlite://omi-data/omi.db");
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.rate_limit_per_minute, 100);
+        assert_eq!(settings.rate_limit_per_day, 10_000);
+        assert_eq!(settings.failed_auth_per_minute, 30);
+        assert_eq!(settings.max_body_bytes, 2_097_152);
+        assert_eq!(settings.sqlite_synchronous, SqliteSynchronous::Full);
+    }
+
+    #[test]
+    fn debug_output_redacts_urls_that_may_hold_passwords() {
+        let cli = Cli::parse_from([
+            "omi-server",
+            "--database-url",
+            "postgres://u:hunter2@db/omi",
+            "--redis-url",
+            "redis://:hunter2@cache",
+            "migrate",
+        ]);
+        assert!(!format!("{cli:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,171 @@
+//! The OpenAPI 3.1 document, generated from the same route list as the router
+//! ([`crate::routes::api`]). Error answers that every route of a kind can give (401, 403, 413,
+//! 415, 422, 429, 500, 503) are added here from what each operation declares (its security,
+//! body and parameters), so a route lists only what is particular to it.
+
+use serde_json::{Map, Value, json};
+use utoipa::OpenApi;
+use utoipa::openapi::{InfoBuilder, OpenApi as Document};
+
+use crate::error::ErrorResponse;
+
+#[derive(OpenApi)]
+#[openapi(
+    components(schemas(ErrorResponse)),
+    tags(
+        (name = "Memories", description = "Read and write user memories: timeless facts, preferences, and insights."),
+        (name = "Conversations", description = "Create and retrieve conversations with generated summaries."),
+        (name = "Folders", description = "The folders conversations are filed in."),
+        (name = "Action Items", description = "Tasks and to-dos, extracted from conversations or created directly."),
+        (name = "Goals", description = "Goals and their daily progress."),
+        (name = "API Keys", description = "Create, list, rotate and revoke developer API keys."),
+        (name = "Service", description = "Health and readiness."),
+    )
+)]
+struct BaseDoc;
+
+pub fn base() -> Document {
+    let mut document = BaseDoc::openapi();
+    document.info = InfoBuilder::new()
+        .title("Omi Developer API (omi-server)")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Programmatic access to your Omi data: memories, conversations, action items, goals \
+             and developer API keys. Wire-compatible with api.omi.me; self-hosted by omi-server.",
+        ))
+        .build();
+    document
+}
+
+/// The complete document as JSON text.
+pub fn document_json() -> String {
+    serde_json::to_string_pretty(&document()).expect("the document serializes")
+}
+
+pub fn document() -> Value {
+    let router = crate::routes::api(&crate::routes::Guards::default());
+    let raw = serde_json::to_value(router.into_openapi()).expect("the document serializes");
+    complete(raw)
+}
+
+fn complete(mut document: Value) -> Value {
+    add_security_schemes(&mut document);
+    if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (_, operation) in item.iter_mut() {
+                if let Some(operation) = operation.as_object_mut() {
+                    add_error_responses(path, operation);
+                }
+            }
+        }
+    }
+    document
+}
+
+fn add_security_schemes(document: &mut Value) {
+    let components = document
+        .as_object_mut()
+        .expect("the document is an object")
+        .entry("components")
+        .or_insert_with(|| json!({}));
+    components["securitySchemes"] = json!({
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Developer API key (`omi_dev_...`). Keys hold scopes; each route names the one it requires."
+        },
+        "accountToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Account token (`omi_acct_...`) printed when the user was created. Only key management accepts it."
+        }
+    });
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    })
+}
+
+fn add_error_responses(path: &str, operation: &mut Map<String, Value>) {
+    let security: Vec<(String, Vec<String>)> = operation
+        .get("security")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .flat_map(|requirement| {
+            requirement.iter().map(|(scheme, scopes)| {
+                let scopes = scopes
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect();
+                (scheme.clone(), scopes)
+            })
+        })
+        .collect();
+    let has_body = operation.contains_key("requestBody");
+    let has_query = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|params| params.iter().any(|p| p["in"] == "query"));
+    let authenticated = !security.is_empty();
+    let scoped = security.iter().any(|(_, scopes)| !scopes.is_empty());
+
+    let mut additions: Vec<(&str, String)> = Vec::new();
+    if authenticated {
+        additions.push((
+            "401",
+            "Missing, malformed, unknown, revoked or rotated credential".into(),
+        ));
+        additions.push(("429", "Rate limit exceeded (per key per minute, per user per day, or failed authentications per address)".into()));
+    }
+    if let Some(scope) = security.iter().flat_map(|(_, scopes)| scopes).next()
+        && scoped
+    {
+        additions.push((
+            "403",
+            format!("Insufficient permissions. Required scope: {scope}"),
+        ));
+    }
+    if has_body {
+        additions.push(("413", "Request body too large".into()));
+        additions.push(("415", "Content-Type must be application/json".into()));
+    }
+    if has_body || has_query {
+        additions.push((
+            "422",
+            "Validation error: a malformed, missing or out-of-range value".into(),
+        ));
+    }
+    additions.push(("500", "Internal server error".into()));
+    if authenticated || path == "/readyz" {
+        additions.push((
+            "503",
+            "Service unavailable: the database or the rate limiter does not answer".into(),
+        ));
+    }
+
+    let responses = operation
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses is an object");
+    for (status, description) in additions {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| error_response(&description));
+    }
+    // Keep statuses in numeric order for readers and stable snapshots.
+    let mut sorted: Vec<(String, Value)> = std::mem::take(responses).into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    responses.extend(sorted);
+}

@@ -1,0 +1,111 @@
+//! Developer key management (API.md §2.3, account token) and `GET /v1/dev/key` (§2.4).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{AccountCaller, Caller, keys};
+use crate::domain::keys::{CreatedDevApiKey, DevApiKey};
+use crate::error::{ApiResult, ErrorResponse};
+use crate::extract::ApiJson;
+use crate::routes::{ApiRouter, Guards};
+
+pub fn router(guards: &Guards) -> ApiRouter {
+    OpenApiRouter::new()
+        .routes(guards.account(routes!(list_keys, create_key)))
+        .routes(guards.account(routes!(rotate_key)))
+        .routes(guards.account(routes!(delete_key)))
+        .routes(guards.developer(routes!(current_key)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateKeyRequest {
+    /// A label for the key, 1..100 characters after trimming.
+    pub name: String,
+    /// Scopes to grant; absent or null grants the four `:read` scopes.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// List the account's developer keys, newest first.
+#[utoipa::path(get, path = "/v1/dev/keys", tag = "API Keys",
+    security(("accountToken" = [])),
+    responses((status = 200, description = "The keys, newest first", body = [DevApiKey])))]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+) -> ApiResult<Json<Vec<DevApiKey>>> {
+    Ok(Json(keys::list_keys(&*state.store, &caller.user.id).await?))
+}
+
+/// Create a developer key. The raw key is in the answer and cannot be shown again.
+#[utoipa::path(post, path = "/v1/dev/keys", tag = "API Keys",
+    security(("accountToken" = [])),
+    request_body = CreateKeyRequest,
+    responses(
+        (status = 200, description = "The new key with its raw secret", body = CreatedDevApiKey),
+        (status = 400, description = "An unknown scope", body = ErrorResponse),
+        (status = 422, description = "Empty or too long name, or 100 keys already", body = ErrorResponse),
+    ))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    ApiJson(body): ApiJson<CreateKeyRequest>,
+) -> ApiResult<Json<CreatedDevApiKey>> {
+    let created = keys::create_key(
+        &*state.store,
+        &caller.user.id,
+        &body.name,
+        body.scopes.as_deref(),
+    )
+    .await?;
+    Ok(Json(created))
+}
+
+/// Give a key a new secret; the old secret stops working at once.
+#[utoipa::path(post, path = "/v1/dev/keys/{key_id}/rotate", tag = "API Keys",
+    security(("accountToken" = [])),
+    params(("key_id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key with its new raw secret", body = CreatedDevApiKey),
+        (status = 404, description = "API key not found", body = ErrorResponse),
+    ))]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(key_id): Path<String>,
+) -> ApiResult<Json<CreatedDevApiKey>> {
+    Ok(Json(
+        keys::rotate_key(&*state.store, &caller.user.id, &key_id).await?,
+    ))
+}
+
+/// Revoke a key; it stops working on the next request.
+#[utoipa::path(delete, path = "/v1/dev/keys/{key_id}", tag = "API Keys",
+    security(("accountToken" = [])),
+    params(("key_id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "API key not found", body = ErrorResponse),
+    ))]
+pub async fn delete_key(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(key_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    keys::revoke_key(&*state.store, &caller.user.id, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The calling key: lets a client check which key and scopes it holds.
+#[utoipa::path(get, path = "/v1/dev/key", tag = "API Keys",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "The calling key", body = DevApiKey)))]
+pub async fn current_key(caller: Caller) -> Json<DevApiKey> {
+    Json(caller.key)
+}

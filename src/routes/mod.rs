@@ -1,0 +1,63 @@
+//! The HTTP surface, one module per resource. Each handler carries its `#[utoipa::path]`, and the
+//! router and the OpenAPI document are both built from the lists below, so they cannot drift.
+//!
+//! Adding a route: write the handler with its `#[utoipa::path]` in the resource's module, take
+//! `Authorized<scopes::X>` for the scope check and `ApiJson`/`ApiQuery` for input, and list it in
+//! that module's `router()` wrapped in the guard it needs (`guards.developer(routes!(...))`).
+
+pub mod keys;
+pub mod service;
+
+use axum::middleware::from_fn_with_state;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+
+use crate::app::AppState;
+use crate::auth::middleware::{require_account_token, require_dev_key};
+
+pub type ApiRouter = OpenApiRouter<AppState>;
+pub type ApiRoutes = UtoipaMethodRouter<AppState>;
+
+/// Puts the authentication layer on a path's method handlers. The layer wraps the handlers
+/// only, not the method router's fallback, so a wrong method answers 405 before any 401.
+/// Built without a state (for the OpenAPI document alone) it adds nothing.
+#[derive(Clone, Default)]
+pub struct Guards {
+    state: Option<AppState>,
+}
+
+impl Guards {
+    pub fn enforcing(state: AppState) -> Self {
+        Guards { state: Some(state) }
+    }
+
+    /// Developer-key authentication and rate limiting.
+    pub fn developer(&self, (schemas, paths, methods): ApiRoutes) -> ApiRoutes {
+        match &self.state {
+            Some(state) => (
+                schemas,
+                paths,
+                methods.route_layer(from_fn_with_state(state.clone(), require_dev_key)),
+            ),
+            None => (schemas, paths, methods),
+        }
+    }
+
+    /// Account-token authentication (key management).
+    pub fn account(&self, (schemas, paths, methods): ApiRoutes) -> ApiRoutes {
+        match &self.state {
+            Some(state) => (
+                schemas,
+                paths,
+                methods.route_layer(from_fn_with_state(state.clone(), require_account_token)),
+            ),
+            None => (schemas, paths, methods),
+        }
+    }
+}
+
+/// Every documented route.
+pub fn api(guards: &Guards) -> ApiRouter {
+    OpenApiRouter::with_openapi(crate::openapi::base())
+        .merge(keys::router(guards))
+        .merge(service::documented_router())
+}

@@ -1,0 +1,117 @@
+//! Storage behind traits, one sub-trait per resource, so handlers never see SQL and a backend
+//! (SQLite now, PostgreSQL later) is chosen once from the database URL.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::auth::scope::ScopeSet;
+use crate::config::Settings;
+use crate::domain::keys::DevApiKey;
+use crate::domain::time::Timestamp;
+use crate::domain::users::User;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is locked past its timeout: answered as 503.
+    #[error("database unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// A uniqueness rule refused the write (e.g. a user name that exists).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A per-user cap was reached (e.g. 100 keys).
+    #[error("limit reached")]
+    LimitReached,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user to insert; the token is stored only as its hash.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub token_hash: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub key_hash: String,
+    pub key_prefix: String,
+    pub scopes: ScopeSet,
+    pub created_at: Timestamp,
+}
+
+/// A key found by its hash, with its owner: the result of authenticating a request.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedKey {
+    pub user_id: String,
+    pub key: DevApiKey,
+}
+
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn count_users(&self) -> StoreResult<u64>;
+    /// Matches an id first, then a name (API.md §8 `--user`).
+    async fn find_user(&self, id_or_name: &str) -> StoreResult<Option<User>>;
+    async fn find_user_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<User>>;
+
+    /// Inserts the key unless its owner already holds `max_per_user` keys (`LimitReached`).
+    async fn create_key(&self, key: NewApiKey, max_per_user: usize) -> StoreResult<DevApiKey>;
+    /// Newest first: `created_at` desc, then `id` desc.
+    async fn list_keys(&self, user_id: &str) -> StoreResult<Vec<DevApiKey>>;
+    async fn find_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<AuthenticatedKey>>;
+    /// For the command line, which names keys by id alone.
+    async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<AuthenticatedKey>>;
+    /// Replaces the secret; `last_used_at` is reset. `None` when the user has no such key.
+    async fn rotate_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        key_hash: &str,
+        key_prefix: &str,
+    ) -> StoreResult<Option<DevApiKey>>;
+    /// `false` when the user has no such key.
+    async fn delete_key(&self, user_id: &str, key_id: &str) -> StoreResult<bool>;
+    /// Records use unless the stored value is newer than `stale_before`.
+    async fn touch_key(
+        &self,
+        key_id: &str,
+        at: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<()>;
+}
+
+/// Everything the server needs from a database.
+#[async_trait]
+pub trait Store: IdentityStore + Send + Sync {
+    /// For `/readyz`: answers when the database does.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Flushes and closes cleanly at shutdown.
+    async fn close(&self) -> StoreResult<()>;
+}
+
+/// Opens the backend named by the URL scheme and applies pending migrations.
+pub async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = settings.database_url.expose();
+    if url.starts_with("sqlite:") {
+        let store =
+            sqlite::SqliteStore::open(&sqlite::SqliteOptions::from_settings(settings)?).await?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        anyhow::bail!("PostgreSQL is not supported by this build yet; use a sqlite:// URL")
+    } else {
+        anyhow::bail!("unsupported database URL scheme: expected sqlite:// or postgres://")
+    }
+}

@@ -1,0 +1,216 @@
+//! The embedded SQLite backend.
+//!
+//! Connection model (measured, see ARCHITECTURE.md performance notes):
+//! - one writer connection, taken through an async mutex and used on the blocking pool, every
+//!   write in a `BEGIN IMMEDIATE` transaction that commits whole or not at all;
+//! - a small set of read connections used inline on the calling worker thread: bounded, indexed
+//!   reads take tens of microseconds, far less than a hand-off to another thread would cost;
+//! - WAL, `synchronous=FULL` by default, a busy timeout, and the query-planner stability
+//!   guarantee so that cached statements with bound `LIMIT`/`OFFSET` are not re-planned.
+
+mod identity;
+mod migrations;
+mod pool;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::config::{Settings, SqliteSynchronous};
+use crate::store::{Store, StoreError, StoreResult};
+use pool::ReadPool;
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub synchronous: SqliteSynchronous,
+    pub busy_timeout: Duration,
+    pub read_connections: usize,
+}
+
+impl SqliteOptions {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(SqliteOptions {
+            path: path_from_url(settings.database_url.expose())?,
+            synchronous: settings.sqlite_synchronous,
+            busy_timeout: Duration::from_millis(settings.sqlite_busy_timeout_ms),
+            read_connections: default_read_connections(),
+        })
+    }
+
+    pub fn for_path(path: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            path: path.into(),
+            synchronous: SqliteSynchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            read_connections: default_read_connections(),
+        }
+    }
+}
+
+/// Two read connections per core: every worker thread finds one free, with spares for the
+/// blocking pool.
+fn default_read_connections() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .max(4)
+}
+
+/// `sqlite://omi-data/omi.db` is relative to the working directory; `sqlite:///var/omi.db` is
+/// absolute.
+pub fn path_from_url(url: &str) -> anyhow::Result<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .context("a SQLite URL starts with sqlite://")?;
+    let path = rest.split('?').next().unwrap_or_default();
+    anyhow::ensure!(
+        !path.is_empty() && path != ":memory:",
+        "the SQLite URL must name a database file, e.g. sqlite://omi-data/omi.db"
+    );
+    Ok(PathBuf::from(path))
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<tokio::sync::Mutex<Connection>>,
+    readers: Arc<ReadPool>,
+}
+
+impl SqliteStore {
+    /// Opens (creating the folder and file if missing) and migrates.
+    pub async fn open(options: &SqliteOptions) -> anyhow::Result<Self> {
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&options)).await?
+    }
+
+    fn open_blocking(options: &SqliteOptions) -> anyhow::Result<Self> {
+        if let Some(parent) = options.path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the folder {}", parent.display()))?;
+        }
+        let mut writer = open_connection(&options.path, options, false)?;
+        migrations::apply(&mut writer)?;
+        let readers = (0..options.read_connections.max(1))
+            .map(|_| open_connection(&options.path, options, true))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(SqliteStore {
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            readers: Arc::new(ReadPool::new(readers)),
+        })
+    }
+
+    /// Runs `work` inline on a read connection.
+    pub(crate) fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        self.readers.with(work).map_err(map_error)
+    }
+
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer, on the blocking pool.
+    /// Any error rolls the whole transaction back.
+    pub(crate) async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let mut connection = self.writer.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_error)?;
+            let value = work(&tx)?;
+            tx.commit().map_err(map_error)?;
+            Ok(value)
+        })
+        .await
+        .map_err(|join| StoreError::Internal(anyhow::anyhow!("write task failed: {join}")))?
+    }
+}
+
+fn open_connection(
+    path: &Path,
+    options: &SqliteOptions,
+    read_only: bool,
+) -> anyhow::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let connection = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening SQLite database {}", path.display()))?;
+    connection.busy_timeout(options.busy_timeout)?;
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    connection.set_prepared_statement_cache_capacity(64);
+    connection.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = {};
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA query_only = {};",
+        options.synchronous.as_pragma(),
+        if read_only { "ON" } else { "OFF" },
+    ))?;
+    Ok(connection)
+}
+
+/// Locked, busy, unopenable or failing storage is "unavailable" (503); everything else is a bug.
+pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::NotADatabase
+            | ErrorCode::DatabaseCorrupt,
+        ) => StoreError::Unavailable(error.into()),
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(error.to_string()),
+        _ => StoreError::Internal(error.into()),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        // Folds the WAL back into the database file so the next start opens a tidy file.
+        let connection = self.writer.lock().await;
+        connection
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(map_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_and_absolute_urls_map_to_paths() {
+        assert_eq!(
+            path_from_url("sqlite://omi-data/omi.db").unwrap(),
+            PathBuf::from("omi-data/omi.db")
+        );
+        assert_eq!(
+            path_from_url("sqlite:///var/lib/omi.db").unwrap(),
+            PathBuf::from("/var/lib/omi.db")
+        );
+        assert!(path_from_url("sqlite://").is_err());
+        assert!(path_from_url("postgres://x").is_err());
+    }
+}
