@@ -13,7 +13,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::usage::KeyUsage;
 use crate::config::Settings;
-use crate::ratelimit::{InMemoryLimiter, Limiter, Limits};
+use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
 use crate::store::Store;
 use crate::{openapi, routes, telemetry};
 
@@ -50,8 +50,23 @@ pub fn limits(settings: &Settings) -> Limits {
 /// Opens the database (migrating it) and the rate limiter named by the settings.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let store = crate::store::open(&settings).await?;
-    let limiter: Arc<dyn Limiter> = Arc::new(InMemoryLimiter::new(limits(&settings)));
+    let limiter = open_limiter(&settings).await?;
     Ok(AppState::new(settings, store, limiter))
+}
+
+/// In-process counters, or Redis ones shared by every replica when `OMI_REDIS_URL` is set. A
+/// Redis that is down at start does not stop the server: requests get 503 until it answers.
+pub async fn open_limiter(settings: &Settings) -> anyhow::Result<Arc<dyn Limiter>> {
+    let limits = limits(settings);
+    let Some(url) = &settings.redis_url else {
+        return Ok(Arc::new(InMemoryLimiter::new(limits)));
+    };
+    let limiter = RedisLimiter::new_lazy(url.expose(), &settings.redis_key_prefix, limits)
+        .map_err(|error| anyhow::anyhow!("OMI_REDIS_URL: {error}"))?;
+    if let Err(error) = limiter.ping().await {
+        tracing::warn!(error = %error, "Redis does not answer yet; rate-limited requests get 503 until it does");
+    }
+    Ok(Arc::new(limiter))
 }
 
 pub fn router(state: AppState) -> Router {

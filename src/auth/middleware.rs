@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -14,7 +14,7 @@ use crate::auth::client_addr::client_address;
 use crate::auth::credentials::{Credential, classify, hash_secret};
 use crate::auth::{AccountCaller, Caller};
 use crate::error::{ApiError, details};
-use crate::ratelimit::{decision_headers, rate_limited_detail};
+use crate::ratelimit::{decision_headers, failed_auth_headers, rate_limited_detail};
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -117,15 +117,12 @@ fn client_of(state: &AppState, request: &Request) -> String {
 /// `Invalid API key`, or 429 once this client address has failed too often this minute.
 async fn reject_invalid_credential(state: &AppState, client: String) -> Response {
     match state.limiter.register_failed_auth(&client).await {
-        Ok(verdict) if verdict.blocked => {
-            let retry_after = verdict.retry_after.max(1);
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                rate_limited_detail(retry_after),
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after))
-            .into_response()
-        }
+        Ok(verdict) if verdict.blocked => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            rate_limited_detail(verdict.retry_after),
+        )
+        .with_headers(failed_auth_headers(&verdict))
+        .into_response(),
         Ok(_) => ApiError::unauthorized(details::INVALID_API_KEY).into_response(),
         Err(error) => limiter_unavailable(error).into_response(),
     }

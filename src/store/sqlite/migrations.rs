@@ -5,11 +5,23 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 /// (version, name, SQL). Append only: a released migration never changes.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "identity",
-    include_str!("../../../migrations/sqlite/0001_identity.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "identity",
+        include_str!("../../../migrations/sqlite/0001_identity.sql"),
+    ),
+    (
+        2,
+        "memories",
+        include_str!("../../../migrations/sqlite/0002_memories.sql"),
+    ),
+    (
+        3,
+        "action_items",
+        include_str!("../../../migrations/sqlite/0003_action_items.sql"),
+    ),
+];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
     connection.execute_batch(

@@ -11,6 +11,7 @@
 mod identity;
 mod migrations;
 mod pool;
+pub mod rows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

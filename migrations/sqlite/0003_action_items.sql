@@ -1,0 +1,20 @@
+-- Action items. Ids are time-ordered UUIDv7, so batch inserts append to the primary key.
+CREATE TABLE action_items (
+    id                     TEXT PRIMARY KEY,
+    user_id                TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    description            TEXT NOT NULL,
+    normalized_description TEXT NOT NULL,
+    completed              INTEGER NOT NULL,
+    due_at                 INTEGER,
+    completed_at           INTEGER,
+    conversation_id        TEXT,
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL
+) STRICT;
+
+-- The list order: open first, then items with a due date by due date, then the rest; ties by
+-- created_at desc, then id desc.
+CREATE INDEX action_items_list_order ON action_items
+    (user_id, completed, due_at IS NULL, due_at, created_at DESC, id DESC);
+CREATE INDEX action_items_by_conversation ON action_items (user_id, conversation_id);
+CREATE INDEX action_items_by_created ON action_items (user_id, created_at);
