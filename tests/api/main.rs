@@ -4,4 +4,8 @@ mod cli;
 mod common;
 mod errors;
 mod keys;
+mod rate_limits;
 mod service;
+
+#[path = "../support/tcp_proxy.rs"]
+mod tcp_proxy;
