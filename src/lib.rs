@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
