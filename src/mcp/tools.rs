@@ -342,7 +342,6 @@ fn query_string(arguments: &Map<String, Value>) -> String {
 #[allow(dead_code)]
 mod args {
     use schemars::JsonSchema;
-    use serde_json::Value;
 
     #[derive(JsonSchema)]
     #[serde(rename_all = "lowercase")]
@@ -441,8 +440,19 @@ mod args {
         pub finished_at: Option<String>,
         /// Language code (default `en`).
         pub language: Option<String>,
-        /// Where it happened: `{latitude, longitude, address?}`.
-        pub geolocation: Option<Value>,
+        /// Where it happened.
+        pub geolocation: Option<Geolocation>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct Geolocation {
+        /// -90..90.
+        pub latitude: f64,
+        /// -180..180.
+        pub longitude: f64,
+        pub address: Option<String>,
+        pub google_place_id: Option<String>,
+        pub location_type: Option<String>,
     }
 
     #[derive(JsonSchema)]
