@@ -405,3 +405,31 @@ async fn stopping_the_server_ends_open_sessions() {
         "graceful shutdown waited on an open MCP session"
     );
 }
+
+/// The failed-authentication window is a calendar minute: keep a test inside one.
+async fn wait_for_room_in_this_minute() {
+    let second = chrono::Utc::now().timestamp() % 60;
+    if second >= 50 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
+    }
+}
+
+#[tokio::test]
+async fn failed_authentications_on_mcp_count_like_rest_ones() {
+    wait_for_room_in_this_minute().await;
+    let server = TestServer::start_with(|settings| settings.failed_auth_per_minute = 2).await;
+    let unknown = "omi_dev_00000000000000000000000000000000";
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let reply = raw_initialize(&server)
+            .bearer_auth(unknown)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(reply.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    // The REST routes see the same count for this address.
+    let rest = server.get("/v1/dev/key", unknown).await;
+    assert_eq!(rest.status, 429);
+}
