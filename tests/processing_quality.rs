@@ -197,7 +197,10 @@ fn offline_processor_meets_the_quality_floors_on_the_labelled_set() {
     ))
     .expect("labelled set is readable");
     let set: LabelledSet = serde_json::from_str(&raw).expect("labelled set parses");
-    assert!(set.cases.len() >= 60, "the labelled set needs at least 60 cases");
+    assert!(
+        set.cases.len() >= 60,
+        "the labelled set needs at least 60 cases"
+    );
 
     let no_existing = HashSet::new();
     let mut actions = Tally::default();
@@ -291,11 +294,20 @@ fn offline_processor_meets_the_quality_floors_on_the_labelled_set() {
     }
     println!("category: {category_right}/{categorised} exact ({category_rate:.2})");
 
-    assert_eq!(kept_discarded, 0, "a kept-labelled conversation was discarded");
+    assert_eq!(
+        kept_discarded, 0,
+        "a kept-labelled conversation was discarded"
+    );
     assert!(junk_rate >= 0.90, "junk discard rate {junk_rate:.2} < 0.90");
-    assert!(actions.precision() >= 0.85, "action item precision below 0.85");
+    assert!(
+        actions.precision() >= 0.85,
+        "action item precision below 0.85"
+    );
     assert!(actions.recall() >= 0.70, "action item recall below 0.70");
     assert!(memories.precision() >= 0.90, "memory precision below 0.90");
     assert!(events.precision() >= 0.90, "event precision below 0.90");
-    assert!(category_rate >= 0.70, "category accuracy {category_rate:.2} < 0.70");
+    assert!(
+        category_rate >= 0.70,
+        "category accuracy {category_rate:.2} < 0.70"
+    );
 }
