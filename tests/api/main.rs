@@ -4,4 +4,5 @@ mod cli;
 mod common;
 mod errors;
 mod keys;
+mod memories;
 mod service;
