@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod mcp;
 pub mod openapi;
+pub mod processing;
 pub mod ratelimit;
 pub mod routes;
 pub mod store;
