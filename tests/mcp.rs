@@ -94,6 +94,22 @@ async fn call(client: &Client, name: &str, arguments: Value) -> CallToolResult {
         .expect("tools/call answers")
 }
 
+/// The structured content of a successful call, after checking that the text says the same.
+fn success(result: &CallToolResult) -> Value {
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    let structured = result
+        .structured_content
+        .clone()
+        .expect("structured content");
+    let text = result.content[0]
+        .as_text()
+        .expect("text content")
+        .text
+        .clone();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), structured);
+    structured
+}
+
 /// Checks an error result: the REST `detail` as the text, and the status beside it.
 fn assert_tool_error(result: &CallToolResult, status: u16, detail: &str) {
     assert_eq!(result.is_error, Some(true), "{result:?}");
@@ -432,4 +448,197 @@ async fn failed_authentications_on_mcp_count_like_rest_ones() {
     // The REST routes see the same count for this address.
     let rest = server.get("/v1/dev/key", unknown).await;
     assert_eq!(rest.status, 429);
+}
+
+// The tools against the REST resources: what one side writes, the other reads.
+
+#[tokio::test]
+async fn memories_written_through_mcp_are_the_rest_memories_and_back() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+
+    let created = success(
+        &call(
+            &client,
+            "create_memory",
+            json!({"content": "Alex is allergic to peanuts", "tags": ["health"]}),
+        )
+        .await,
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/dev/user/memories/{id}");
+    assert_eq!(server.get(&path, &alice.key).await.body, created);
+
+    let from_rest = server
+        .post(
+            "/v1/dev/user/memories",
+            &alice.key,
+            json!({"content": "Alex works at Acme", "category": "system"}),
+        )
+        .await;
+    assert_eq!(from_rest.status, 200);
+    let listed = success(&call(&client, "get_memories", json!({"limit": 10})).await);
+    let rest_list = server
+        .get("/v1/dev/user/memories?limit=10", &alice.key)
+        .await;
+    assert_eq!(listed, json!({"memories": rest_list.body}));
+    assert_eq!(listed["memories"].as_array().unwrap().len(), 2);
+
+    let edited = success(
+        &call(
+            &client,
+            "edit_memory",
+            json!({"memory_id": id, "content": "Alex is allergic to peanuts and shellfish"}),
+        )
+        .await,
+    );
+    assert_eq!(edited["edited"], true);
+    assert_eq!(server.get(&path, &alice.key).await.body, edited);
+
+    let deleted = call(&client, "delete_memory", json!({"memory_id": id})).await;
+    assert_eq!(success(&deleted), json!({"success": true}));
+    server
+        .get(&path, &alice.key)
+        .await
+        .assert_error(404, "Memory not found");
+}
+
+#[tokio::test]
+async fn memory_tool_failures_carry_the_rest_detail() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let result = call(
+        &client,
+        "edit_memory",
+        json!({"memory_id": missing, "content": "x"}),
+    )
+    .await;
+    assert_tool_error(&result, 404, "Memory not found");
+    let result = call(&client, "delete_memory", json!({"memory_id": "../../keys"})).await;
+    assert_tool_error(&result, 404, "Memory not found");
+    let result = call(&client, "create_memory", json!({"content": "   "})).await;
+    assert_tool_error(&result, 422, "content cannot be empty");
+    let result = call(&client, "create_memory", json!({})).await;
+    assert_tool_error(&result, 422, "Validation error: content is required");
+    let result = call(&client, "get_memories", json!({"categories": "bogus"})).await;
+    assert_tool_error(&result, 400, "Invalid category: bogus");
+
+    // Another user's memory is as missing as one that never existed.
+    let bob = server.user("bob").await;
+    let bobs = server
+        .post(
+            "/v1/dev/user/memories",
+            &bob.key,
+            json!({"content": "Bob likes tea"}),
+        )
+        .await;
+    let bobs_id = bobs.body["id"].as_str().unwrap();
+    let result = call(&client, "delete_memory", json!({"memory_id": bobs_id})).await;
+    assert_tool_error(&result, 404, "Memory not found");
+}
+
+#[tokio::test]
+async fn a_tool_outside_the_key_scopes_answers_the_rest_403() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &read_only_key(&server, &alice).await).await;
+    let result = call(
+        &client,
+        "create_memory",
+        json!({"content": "Alex likes tea"}),
+    )
+    .await;
+    assert_tool_error(
+        &result,
+        403,
+        "Insufficient permissions. Required scope: memories:write",
+    );
+    let result = call(&client, "delete_memory", json!({"memory_id": "x"})).await;
+    assert_tool_error(
+        &result,
+        403,
+        "Insufficient permissions. Required scope: memories:write",
+    );
+    let listed = server.get("/v1/dev/user/memories", &alice.key).await;
+    assert_eq!(listed.body, json!([]));
+}
+
+#[tokio::test]
+async fn each_tool_call_counts_once_against_the_rate_limits() {
+    let server = TestServer::start_with(|settings| settings.rate_limit_per_day = 1000).await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+    success(&call(&client, "get_memories", json!({})).await);
+    success(
+        &call(
+            &client,
+            "create_memory",
+            json!({"content": "Alex likes tea"}),
+        )
+        .await,
+    );
+    assert_eq!(remaining_today(&server, &alice.key).await, 1000 - 3);
+}
+
+#[tokio::test]
+async fn a_tool_call_over_the_limit_is_an_error_result() {
+    let server = TestServer::start_with(|settings| settings.rate_limit_per_day = 1).await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+    success(&call(&client, "get_memories", json!({})).await);
+    let limited = call(&client, "get_memories", json!({})).await;
+    assert_eq!(limited.is_error, Some(true));
+    let structured = limited.structured_content.unwrap();
+    assert_eq!(structured["status"], 429);
+    let detail = structured["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("Rate limit exceeded. Try again in "),
+        "{detail}"
+    );
+    // The session survives: the next call answers too.
+    let again = call(&client, "get_memories", json!({})).await;
+    assert_eq!(again.structured_content.unwrap()["status"], 429);
+}
+
+#[tokio::test]
+async fn stdio_tools_read_and_write_the_server_database() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect_stdio(&server, &alice.key).await;
+    let created = success(
+        &call(
+            &client,
+            "create_memory",
+            json!({"content": "Alex runs on Sundays"}),
+        )
+        .await,
+    );
+    let id = created["id"].as_str().unwrap();
+    let rest = server
+        .get(&format!("/v1/dev/user/memories/{id}"), &alice.key)
+        .await;
+    assert_eq!(rest.body, created);
+
+    let from_rest = server
+        .post(
+            "/v1/dev/user/memories",
+            &alice.key,
+            json!({"content": "Alex lives in Lisbon"}),
+        )
+        .await;
+    let listed = success(&call(&client, "get_memories", json!({})).await);
+    let rest_list = server.get("/v1/dev/user/memories", &alice.key).await;
+    assert_eq!(listed, json!({"memories": rest_list.body}));
+    assert!(
+        listed["memories"]
+            .as_array()
+            .unwrap()
+            .contains(&from_rest.body)
+    );
+    let result = call(&client, "delete_memory", json!({"memory_id": "nope"})).await;
+    assert_tool_error(&result, 404, "Memory not found");
+    client.cancel().await.unwrap();
 }
