@@ -562,6 +562,28 @@ async fn a_tool_outside_the_key_scopes_answers_the_rest_403() {
         403,
         "Insufficient permissions. Required scope: memories:write",
     );
+    let result = call(
+        &client,
+        "complete_action_item",
+        json!({"action_item_id": "x"}),
+    )
+    .await;
+    assert_tool_error(
+        &result,
+        403,
+        "Insufficient permissions. Required scope: action_items:write",
+    );
+    let result = call(
+        &client,
+        "update_goal_progress",
+        json!({"goal_id": "goal_000000000000", "current_value": 1}),
+    )
+    .await;
+    assert_tool_error(
+        &result,
+        403,
+        "Insufficient permissions. Required scope: goals:write",
+    );
     let listed = server.get("/v1/dev/user/memories", &alice.key).await;
     assert_eq!(listed.body, json!([]));
 }
@@ -641,4 +663,123 @@ async fn stdio_tools_read_and_write_the_server_database() {
     let result = call(&client, "delete_memory", json!({"memory_id": "nope"})).await;
     assert_tool_error(&result, 404, "Memory not found");
     client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn action_items_round_trip_between_mcp_and_rest() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+
+    let created = success(
+        &call(
+            &client,
+            "create_action_item",
+            json!({"description": "Review Q1 report", "due_at": "2025-12-10"}),
+        )
+        .await,
+    );
+    assert_eq!(created["due_at"], "2025-12-10T23:59:00Z");
+    let id = created["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/dev/user/action-items/{id}");
+    assert_eq!(server.get(&path, &alice.key).await.body, created);
+
+    let updated = success(
+        &call(
+            &client,
+            "update_action_item",
+            json!({"action_item_id": id, "description": "Review the Q1 report", "due_at": null}),
+        )
+        .await,
+    );
+    assert_eq!(updated["description"], "Review the Q1 report");
+    assert_eq!(updated["due_at"], Value::Null);
+
+    let completed = success(
+        &call(
+            &client,
+            "complete_action_item",
+            json!({"action_item_id": id}),
+        )
+        .await,
+    );
+    assert_eq!(completed["completed"], true);
+    assert!(completed["completed_at"].is_string());
+    assert_eq!(server.get(&path, &alice.key).await.body, completed);
+
+    let rest_open = server
+        .post(
+            "/v1/dev/user/action-items",
+            &alice.key,
+            json!({"description": "Call the dentist"}),
+        )
+        .await;
+    assert_eq!(rest_open.status, 200);
+    let open = success(&call(&client, "get_action_items", json!({"completed": false})).await);
+    let rest = server
+        .get("/v1/dev/user/action-items?completed=false", &alice.key)
+        .await;
+    assert_eq!(open, json!({"action_items": rest.body}));
+    assert_eq!(open["action_items"][0]["description"], "Call the dentist");
+
+    let deleted = call(&client, "delete_action_item", json!({"action_item_id": id})).await;
+    assert_eq!(success(&deleted), json!({"success": true}));
+    server
+        .get(&path, &alice.key)
+        .await
+        .assert_error(404, "Action item not found");
+    let again = call(
+        &client,
+        "complete_action_item",
+        json!({"action_item_id": id}),
+    )
+    .await;
+    assert_tool_error(&again, 404, "Action item not found");
+    let blank = call(&client, "create_action_item", json!({"description": " "})).await;
+    assert_tool_error(&blank, 422, "description cannot be empty");
+}
+
+#[tokio::test]
+async fn goal_progress_through_mcp_is_the_rest_goal() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+    let goal = server
+        .post(
+            "/v1/dev/user/goals",
+            &alice.key,
+            json!({"title": "Ship v1", "goal_type": "numeric", "target_value": 10, "unit": "features"}),
+        )
+        .await;
+    assert_eq!(goal.status, 200, "{goal:?}");
+    let id = goal.body["id"].as_str().unwrap().to_string();
+
+    let listed = success(&call(&client, "get_goals", json!({})).await);
+    let rest_list = server.get("/v1/dev/user/goals", &alice.key).await;
+    assert_eq!(listed, json!({"goals": rest_list.body}));
+
+    let progressed = success(
+        &call(
+            &client,
+            "update_goal_progress",
+            json!({"goal_id": id, "current_value": 7}),
+        )
+        .await,
+    );
+    assert_eq!(progressed["current_value"].as_f64(), Some(7.0));
+    let rest_goal = server
+        .get(&format!("/v1/dev/user/goals/{id}"), &alice.key)
+        .await;
+    assert_eq!(rest_goal.body, progressed);
+
+    let missing = call(
+        &client,
+        "update_goal_progress",
+        json!({"goal_id": "goal_000000000000", "current_value": 1}),
+    )
+    .await;
+    assert_tool_error(&missing, 404, "Goal not found");
+    let no_value = call(&client, "update_goal_progress", json!({"goal_id": id})).await;
+    assert_eq!(no_value.is_error, Some(true));
+    assert_eq!(no_value.structured_content.unwrap()["status"], 422);
 }
