@@ -1,22 +1,11 @@
 //! Text normalisation shared by the API and the processor.
 
-/// Lowercase, punctuation dropped, whitespace folded: two texts that normalise equally are the
-/// same memory or action item for de-duplication.
+/// Lowercase, punctuation dropped (apostrophes vanish, so "don't" and "dont" agree), whitespace
+/// folded: two texts that normalise equally are the same memory or action item for
+/// de-duplication. The processor owns the rule, because its post-processing compares candidates
+/// against the stored `normalized_*` columns with it; one implementation keeps both sides equal.
 pub fn normalize_for_dedup(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    for ch in text.chars() {
-        if ch.is_alphanumeric() {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            out.extend(ch.to_lowercase());
-        } else if ch.is_whitespace() || ch.is_ascii_punctuation() || !ch.is_alphanumeric() {
-            pending_space = true;
-        }
-    }
-    out
+    crate::processing::normalize_for_dedup(text)
 }
 
 #[cfg(test)]
@@ -38,5 +27,10 @@ mod tests {
     #[test]
     fn letters_of_any_script_are_kept() {
         assert_eq!(normalize_for_dedup("Café Über"), "café über");
+    }
+
+    #[test]
+    fn apostrophes_do_not_split_words() {
+        assert_eq!(normalize_for_dedup("Don't forget"), "dont forget");
     }
 }

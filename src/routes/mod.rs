@@ -5,6 +5,8 @@
 //! `Authorized<scopes::X>` for the scope check and `ApiJson`/`ApiQuery` for input, and list it in
 //! that module's `router()` wrapped in the guard it needs (`guards.developer(routes!(...))`).
 
+pub mod conversations;
+pub mod folders;
 pub mod keys;
 pub mod service;
 
@@ -59,5 +61,7 @@ impl Guards {
 pub fn api(guards: &Guards) -> ApiRouter {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(keys::router(guards))
+        .merge(conversations::router(guards))
+        .merge(folders::router(guards))
         .merge(service::documented_router())
 }

@@ -1,6 +1,7 @@
 //! Storage behind traits, one sub-trait per resource, so handlers never see SQL and a backend
 //! (SQLite now, PostgreSQL later) is chosen once from the database URL.
 
+pub mod conversations;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use crate::config::Settings;
 use crate::domain::keys::DevApiKey;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
+pub use conversations::ConversationStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -95,7 +97,7 @@ pub trait IdentityStore: Send + Sync {
 
 /// Everything the server needs from a database.
 #[async_trait]
-pub trait Store: IdentityStore + Send + Sync {
+pub trait Store: IdentityStore + ConversationStore + Send + Sync {
     /// For `/readyz`: answers when the database does.
     async fn ping(&self) -> StoreResult<()>;
     /// Flushes and closes cleanly at shutdown.

@@ -8,6 +8,7 @@
 //! - WAL, `synchronous=FULL` by default, a busy timeout, and the query-planner stability
 //!   guarantee so that cached statements with bound `LIMIT`/`OFFSET` are not re-planned.
 
+mod conversations;
 mod identity;
 mod migrations;
 mod pool;
