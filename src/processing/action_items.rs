@@ -160,6 +160,12 @@ const ACTION_VERBS: &[&str] = &[
     "give",
     "hand in",
     "turn in",
+    "migrate",
+    "clean up",
+    "look at",
+    "go over",
+    "double-check",
+    "double check",
     "pack",
     "print",
     "rsvp",
@@ -204,6 +210,8 @@ static TRAILING_COURTESY: LazyLock<Regex> = LazyLock::new(|| {
 static LEADING_FILLER: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"(?i)^(?:also|just|really|quickly|definitely|go ahead and|try to|remember to)\s+")
 });
+static OPENS_WITH_PLEASE: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"(?i)^(?:\W*\w+\W+)?(?:please|pls)\b"));
 static ME: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?:me|Me)\b"));
 static MY: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?:my|My)\b"));
 static YOUR: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)\byour\b"));
@@ -311,7 +319,10 @@ fn find_trigger(utterance: &Utterance, _conversation: &Conversation) -> Option<(
         return Some((Trigger::Request, m.end()));
     }
     let opener_end = OPENERS.find(text).map_or(0, |m| m.end());
-    if starts_with_action_verb(&text[opener_end..]) {
+    // The user saying "please send me…" or "send me…" asks someone else.
+    let user_asks_someone = utterance.role == SpeakerRole::User
+        && (OPENS_WITH_PLEASE.is_match(text) || ME.is_match(&text[opener_end..]));
+    if !user_asks_someone && starts_with_action_verb(&text[opener_end..]) {
         return Some((Trigger::Imperative, opener_end));
     }
     None

@@ -21,7 +21,7 @@ fn regex(pattern: &str) -> Regex {
 
 static APPOINTMENT_NOUN: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"(?i)\b(meeting|appointment|appt|interview|flight|dinner|lunch|breakfast|brunch|call with|video call|phone call|doctor|dentist|class|lesson|session|party|concert|reservation|check-?up|haircut|conference|webinar|standup|stand-up|sync|demo|presentation|wedding|ceremony|rehearsal|workshop|exam|surgery|therapy|massage|game|match|recital|screening|date with|viewing|tour|orientation|consultation)s?\b",
+        r"(?i)\b(meeting|appointment|appt|interview|flight|dinner|lunch|breakfast|brunch|call with|video call|phone call|doctor|dentist|class|lesson|session|party|concert|reservation|check-?up|haircut|conference|webinar|standup|stand-up|sync|demo|presentation|wedding|ceremony|rehearsal|workshop|exam|surgery|therapy|massage|game|match|recital|screening|date with|viewing|tour|orientation|consultation|practice|vet|open house|cleaning|recital)s?\b",
     )
 });
 /// The words after the noun that belong to the title ("with Sarah", "to Denver").
@@ -31,8 +31,9 @@ static TITLE_TAIL: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 /// Who is involved: the user speaks, or someone talks to or with them.
-static INVOLVES_LISTENER: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"(?i)\b(?:you|your|we|us|our|let['’]s)\b"));
+static INVOLVES_LISTENER: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"(?i)\b(?:you|your|we|us|our|let['’]s|everyone|everybody|the whole team|all of us)\b")
+});
 static BLOCKED: LazyLock<Regex> = LazyLock::new(|| {
     regex(
         r"(?i)\b(?:if|would|could have|cancel(?:l?ed)?|called off|postponed indefinitely|not|never|maybe|might|perhaps|probably|was|were|had|missed|skipped|yesterday|last)\b",

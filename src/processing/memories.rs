@@ -63,6 +63,14 @@ static HAVE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static SPEAK: LazyLock<Regex> =
     LazyLock::new(|| regex(r"(?i)\bi speak ((?:fluent )?[\p{Lu}a-z][\p{L}]+(?: and [\p{L}]+)?)"));
+static HABIT: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)\bi (meditate|run|jog|swim|cycle|bike|walk|cook|read|journal|pray|work out|practice yoga|do yoga) (every (?:morning|day|night|evening|week|weekend)|daily|each morning|on weekends)\b",
+    )
+});
+static CLAUSE_BEFORE_FIRST_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"(?i)(?:,\s*(?:and\s+|but\s+|so\s+|now\s+)?|\s+(?:and|but)\s+)(i\b|i['’]m\b|my\b)")
+});
 static PLAY: LazyLock<Regex> = LazyLock::new(|| {
     regex(
         r"(?i)\bi play (?:the )?(guitar|piano|violin|drums|cello|bass|saxophone|trumpet|flute|tennis|soccer|football|basketball|golf|chess|volleyball|hockey|baseball|badminton|squash|cricket|rugby|ukulele)\b",
@@ -281,13 +289,15 @@ pub fn extract_memories(conversation: &Conversation, user_name: &str) -> Vec<Ext
     let mut facts = Vec::new();
     let mut insights = Vec::new();
     for utterance in user_sentences {
-        if !BLOCKED.is_match(&utterance.text)
-            && let Some(fact) = fact_about_user(&utterance.text, user)
-        {
-            facts.push(ExtractedMemory {
-                content: fact,
-                kind: MemoryKind::System,
-            });
+        for clause in first_person_clauses(&utterance.text) {
+            if !BLOCKED.is_match(clause)
+                && let Some(fact) = fact_about_user(clause, user)
+            {
+                facts.push(ExtractedMemory {
+                    content: fact,
+                    kind: MemoryKind::System,
+                });
+            }
         }
         if let Some(insight) = attributed_insight(&utterance.text, user) {
             insights.push(ExtractedMemory {
@@ -298,6 +308,24 @@ pub fn extract_memories(conversation: &Conversation, user_name: &str) -> Vec<Ext
     }
     facts.extend(insights);
     facts
+}
+
+/// Splits "My name is Jo and I work as a nurse" into one clause per first-person statement, so
+/// that each can be a fact and a "used to" in one does not block the other.
+fn first_person_clauses(sentence: &str) -> Vec<&str> {
+    let mut clauses = Vec::new();
+    let mut start = 0;
+    for c in CLAUSE_BEFORE_FIRST_PERSON.captures_iter(sentence) {
+        let (Some(whole), Some(subject)) = (c.get(0), c.get(1)) else {
+            continue;
+        };
+        if whole.start() > start {
+            clauses.push(&sentence[start..whole.start()]);
+        }
+        start = subject.start();
+    }
+    clauses.push(&sentence[start..]);
+    clauses
 }
 
 fn fact_about_user(text: &str, user: &str) -> Option<String> {
@@ -358,6 +386,14 @@ fn fact_about_user(text: &str, user: &str) -> Option<String> {
         let article = if is_instrument(&c[1]) { "the " } else { "" };
         return Some(format!("{user} plays {article}{}", c[1].to_lowercase()));
     }
+    if let Some(c) = HABIT.captures(text) {
+        let verb = c[1].to_lowercase();
+        let third = match verb.split_once(' ') {
+            Some((head, rest)) => format!("{} {rest}", third_person_verb(head)),
+            None => third_person_verb(&verb),
+        };
+        return Some(format!("{user} {third} {}", c[2].to_lowercase()));
+    }
     if let Some(c) = PREFERENCE.captures(text) {
         let target = object(&c, 2)?;
         let lower_target = target.to_lowercase();
@@ -417,6 +453,14 @@ fn is_role(role: &str) -> bool {
         || ["ist", "ian", "eer"]
             .iter()
             .any(|s| head.ends_with(s) && head.len() > 5)
+}
+
+fn third_person_verb(verb: &str) -> String {
+    match verb {
+        "do" => "does".to_string(),
+        v if v.ends_with("sh") || v.ends_with("ch") => format!("{v}es"),
+        v => format!("{v}s"),
+    }
 }
 
 fn is_instrument(word: &str) -> bool {
@@ -536,6 +580,29 @@ mod tests {
             vec!["Alex's sister is named Maria"]
         );
         assert_eq!(memories("I'm a nurse."), vec!["Alex is a nurse"]);
+    }
+
+    #[test]
+    fn each_first_person_clause_of_a_sentence_can_be_a_fact() {
+        assert_eq!(
+            memories("I live in Seattle and I work at Boeing as an engineer."),
+            vec![
+                "Alex lives in Seattle",
+                "Alex works at Boeing as an engineer"
+            ]
+        );
+        assert_eq!(
+            memories("I used to work at Google, now I'm a freelancer."),
+            vec!["Alex is a freelancer"]
+        );
+    }
+
+    #[test]
+    fn daily_habits_are_facts() {
+        assert_eq!(
+            memories("I meditate every morning before work."),
+            vec!["Alex meditates every morning"]
+        );
     }
 
     #[test]
