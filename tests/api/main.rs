@@ -2,6 +2,8 @@
 
 mod cli;
 mod common;
+mod conversations;
 mod errors;
+mod folders;
 mod keys;
 mod service;
