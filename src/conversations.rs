@@ -5,11 +5,9 @@
 //! (API.md §11.8).
 
 use std::collections::BTreeSet;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use chrono::Duration;
-use futures::FutureExt;
 
 use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::{Event, Geolocation};
@@ -67,14 +65,14 @@ pub async fn create(
     draft: Draft,
 ) -> ApiResult<Created> {
     let user_id = user_id.to_string();
-    tokio::spawn(async move { create_claimed(&*store, &*processor, &user_id, draft).await })
+    tokio::spawn(async move { create_claimed(&*store, &processor, &user_id, draft).await })
         .await
         .map_err(|error| ApiError::internal(anyhow::anyhow!("creation task failed: {error}")))?
 }
 
 async fn create_claimed(
     store: &dyn Store,
-    processor: &dyn Processor,
+    processor: &Arc<dyn Processor>,
     user_id: &str,
     draft: Draft,
 ) -> ApiResult<Created> {
@@ -118,7 +116,7 @@ fn answer_for(claim: Claim) -> ApiResult<Created> {
 
 async fn process_and_store(
     store: &dyn Store,
-    processor: &dyn Processor,
+    processor: &Arc<dyn Processor>,
     user_id: &str,
     id: String,
     draft: Draft,
@@ -160,7 +158,7 @@ async fn process_and_store(
 /// user asked to keep it, so a discard decision gives way to the minimal structure.
 pub async fn reprocess(
     store: &dyn Store,
-    processor: &dyn Processor,
+    processor: &Arc<dyn Processor>,
     user_id: &str,
     conversation_id: &str,
 ) -> ApiResult<ProcessedRecord> {
@@ -225,7 +223,7 @@ fn processing_input(stored: &StoredInput) -> ConversationInput {
 
 async fn process(
     store: &dyn Store,
-    processor: &dyn Processor,
+    processor: &Arc<dyn Processor>,
     user_id: &str,
     conversation_id: &str,
     input: &ConversationInput,
@@ -259,16 +257,21 @@ async fn process(
     Ok(record(finalized, processed_by, conversation_id, now))
 }
 
-/// Runs the backend; an error or a panic gives the minimal structure, never a failed request.
+/// Runs the backend on the blocking pool: the offline rules take tens of milliseconds on a long
+/// text, too long to hold an async worker. An error or a panic gives the minimal structure,
+/// never a failed request.
 async fn run_processor(
-    processor: &dyn Processor,
+    processor: &Arc<dyn Processor>,
     input: &ConversationInput,
     ctx: &ProcessingContext,
 ) -> (ProcessedConversation, String) {
-    match AssertUnwindSafe(processor.process(input, ctx))
-        .catch_unwind()
-        .await
-    {
+    let (backend, owned_input, ctx) = (processor.clone(), input.clone(), *ctx);
+    let runtime = tokio::runtime::Handle::current();
+    let outcome = tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move { backend.process(&owned_input, &ctx).await })
+    })
+    .await;
+    match outcome {
         Ok(Ok(processed)) => (processed, processor.name().to_string()),
         Ok(Err(error)) => {
             tracing::warn!(backend = processor.name(), error = %error, "processing failed; storing the minimal structure");

@@ -522,7 +522,7 @@ pub async fn update_conversation(
         Some(
             pipeline::reprocess(
                 &*state.store,
-                &*state.processor,
+                &state.processor,
                 &auth.user_id,
                 &conversation_id,
             )

@@ -1,7 +1,9 @@
 //! Conversations, transcripts, folders and creation claims on SQLite.
 //!
 //! Reads load a page in a fixed number of queries (conversations with their folder names, then
-//! the page's action items, then its transcripts) whatever the page size.
+//! the page's action items, then its transcripts) whatever the page size. Lists of ids or texts
+//! are bound as one JSON array and joined with `CROSS JOIN`, which makes SQLite walk the short
+//! list and probe the index for each entry instead of scanning the user's rows.
 
 use std::collections::HashMap;
 
@@ -32,7 +34,42 @@ const CONVERSATION_COLUMNS: &str = "c.id, c.created_at, c.started_at, c.finished
 const CONVERSATION_FROM: &str =
     "FROM conversations c LEFT JOIN folders f ON f.id = c.folder_id AND f.user_id = c.user_id";
 
-const SEGMENT_COLUMNS: &str = "conversation_id, id, text, speaker, speaker_id, is_user, person_id, start_seconds, end_seconds";
+const SEGMENT_COLUMNS: &str = "s.conversation_id, s.id, s.text, s.speaker, s.speaker_id, \
+     s.is_user, s.person_id, s.start_seconds, s.end_seconds";
+
+/// The current action items of a page of conversations (ids as a JSON array in `?2`).
+fn page_action_items_sql() -> String {
+    format!(
+        "SELECT {ACTION_ITEM_COLUMNS} FROM (
+             SELECT a.* FROM json_each(?2) AS page CROSS JOIN action_items a
+             WHERE a.user_id = ?1 AND a.conversation_id = page.value)
+         ORDER BY created_at, id"
+    )
+}
+
+/// The transcripts of a page of conversations (ids as a JSON array in `?2`).
+fn page_segments_sql() -> String {
+    format!(
+        "SELECT {SEGMENT_COLUMNS} FROM json_each(?2) AS page CROSS JOIN transcript_segments s
+         WHERE s.conversation_id = page.value AND s.user_id = ?1
+         ORDER BY s.conversation_id, s.position"
+    )
+}
+
+const OPEN_ACTION_ITEMS_SQL: &str = "SELECT a.normalized_description
+     FROM json_each(?2) AS k CROSS JOIN action_items a
+     WHERE a.user_id = ?1 AND a.normalized_description = k.value
+       AND a.created_at >= ?3 AND a.completed = 0";
+
+const EXISTING_MEMORIES_SQL: &str = "SELECT normalized_content FROM memories
+     WHERE user_id = ?1 AND normalized_content IN (SELECT value FROM json_each(?2))";
+
+const FOLDERS_SQL: &str = "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at,
+         f.updated_at, f.sort_order, f.is_default, f.is_system,
+         (SELECT COUNT(*) FROM conversations c
+          WHERE c.user_id = f.user_id AND c.folder_id = f.id AND c.discarded = 0)
+     FROM folders f WHERE f.user_id = ?1
+     ORDER BY f.sort_order, f.created_at, f.id";
 
 /// A conversation row, and whether it was created from text (it has no transcript).
 struct Loaded {
@@ -121,11 +158,7 @@ fn action_items_by_conversation(
     user_id: &str,
     ids_json: &str,
 ) -> rusqlite::Result<HashMap<String, Vec<ActionItem>>> {
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT {ACTION_ITEM_COLUMNS} FROM action_items
-         WHERE user_id = ?1 AND conversation_id IN (SELECT value FROM json_each(?2))
-         ORDER BY created_at, id"
-    ))?;
+    let mut statement = connection.prepare_cached(&page_action_items_sql())?;
     let mut grouped: HashMap<String, Vec<ActionItem>> = HashMap::new();
     for item in statement.query_map(params![user_id, ids_json], action_item_from_row)? {
         let item = item?;
@@ -146,11 +179,7 @@ fn segments_by_conversation(
         .query_row([user_id], |row| row.get(0))
         .optional()?
         .unwrap_or_default();
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT {SEGMENT_COLUMNS} FROM transcript_segments
-         WHERE conversation_id IN (SELECT value FROM json_each(?2)) AND user_id = ?1
-         ORDER BY conversation_id, position"
-    ))?;
+    let mut statement = connection.prepare_cached(&page_segments_sql())?;
     let mut grouped: HashMap<String, Vec<TranscriptSegment>> = HashMap::new();
     let mut rows = statement.query(params![user_id, ids_json])?;
     while let Some(row) = rows.next()? {
@@ -182,8 +211,8 @@ fn segments_of(
     conversation_id: &str,
 ) -> rusqlite::Result<Vec<NewSegment>> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {SEGMENT_COLUMNS} FROM transcript_segments
-         WHERE conversation_id = ?2 AND user_id = ?1 ORDER BY position"
+        "SELECT {SEGMENT_COLUMNS} FROM transcript_segments s
+         WHERE s.conversation_id = ?2 AND s.user_id = ?1 ORDER BY s.position"
     ))?;
     statement
         .query_map(params![user_id, conversation_id], |row| {
@@ -483,12 +512,20 @@ fn list_sql(filter: &ConversationFilter, values: &mut Vec<Value>) -> String {
             Value::Integer(to_micros(before)),
         );
     }
-    if !filter.categories.is_empty() {
-        bind(
+    // One category reads its own index in list order; several are checked on the list order
+    // index, which carries the category for that.
+    match filter.categories.as_slice() {
+        [] => {}
+        [category] => bind(
+            &mut sql,
+            " AND c.category = ?",
+            Value::Text(category.clone()),
+        ),
+        several => bind(
             &mut sql,
             " AND c.category IN (SELECT value FROM json_each(?))",
-            Value::Text(json_list(&filter.categories)),
-        );
+            Value::Text(json_list(several)),
+        ),
     }
     if let Some(folder_id) = &filter.folder_id {
         bind(
@@ -582,12 +619,7 @@ impl ConversationStore for SqliteStore {
         self.read(|c| {
             let mut existing = ExistingTexts::default();
             if !action_item_keys.is_empty() {
-                let mut statement = c.prepare_cached(
-                    "SELECT normalized_description FROM action_items
-                     WHERE user_id = ?1
-                       AND normalized_description IN (SELECT value FROM json_each(?2))
-                       AND created_at >= ?3 AND completed = 0",
-                )?;
+                let mut statement = c.prepare_cached(OPEN_ACTION_ITEMS_SQL)?;
                 existing.open_action_items = statement
                     .query_map(
                         params![user_id, json_list(action_item_keys), to_micros(open_since)],
@@ -596,10 +628,7 @@ impl ConversationStore for SqliteStore {
                     .collect::<rusqlite::Result<_>>()?;
             }
             if !memory_keys.is_empty() {
-                let mut statement = c.prepare_cached(
-                    "SELECT normalized_content FROM memories
-                     WHERE user_id = ?1 AND normalized_content IN (SELECT value FROM json_each(?2))",
-                )?;
+                let mut statement = c.prepare_cached(EXISTING_MEMORIES_SQL)?;
                 existing.memories = statement
                     .query_map(params![user_id, json_list(memory_keys)], |row| row.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
@@ -757,30 +786,129 @@ impl ConversationStore for SqliteStore {
 
     async fn list_folders(&self, user_id: &str) -> StoreResult<Vec<Folder>> {
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at, f.updated_at,
-                     f.sort_order, f.is_default, f.is_system,
-                     (SELECT COUNT(*) FROM conversations c
-                      WHERE c.user_id = f.user_id AND c.folder_id = f.id AND c.discarded = 0)
-                 FROM folders f WHERE f.user_id = ?1
-                 ORDER BY f.sort_order, f.created_at, f.id",
-            )?
-            .query_map([user_id], |row| {
-                Ok(Folder {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    description: row.get(2)?,
-                    color: row.get(3)?,
-                    icon: row.get(4)?,
-                    created_at: from_micros(row.get(5)?),
-                    updated_at: from_micros(row.get(6)?),
-                    order: row.get(7)?,
-                    is_default: row.get(8)?,
-                    is_system: row.get(9)?,
-                    conversation_count: row.get(10)?,
-                })
-            })?
-            .collect()
+            c.prepare_cached(FOLDERS_SQL)?
+                .query_map([user_id], |row| {
+                    Ok(Folder {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        description: row.get(2)?,
+                        color: row.get(3)?,
+                        icon: row.get(4)?,
+                        created_at: from_micros(row.get(5)?),
+                        updated_at: from_micros(row.get(6)?),
+                        order: row.get(7)?,
+                        is_default: row.get(8)?,
+                        is_system: row.get(9)?,
+                        conversation_count: row.get(10)?,
+                    })
+                })?
+                .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteOptions;
+
+    /// The plan of `sql` as SQLite reports it, one step per line.
+    fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
+        store
+            .read(|c| {
+                let mut statement = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let count = statement.parameter_count();
+                statement
+                    .query_map(params_from_iter((0..count).map(|_| Value::Null)), |row| {
+                        row.get::<_, String>(3)
+                    })?
+                    .collect()
+            })
+            .unwrap()
+    }
+
+    /// No step reads a whole table or index, only the bound JSON lists are walked, and the
+    /// main table is reached through `index`.
+    fn assert_indexed(store: &SqliteStore, sql: &str, index: &str) {
+        let steps = plan(store, sql);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains(&format!("INDEX {index} ("))),
+            "{sql}\n{steps:#?}"
+        );
+        for step in &steps {
+            let walks_bound_list = step.contains("VIRTUAL TABLE");
+            assert!(
+                !step.starts_with("SCAN") || walks_bound_list,
+                "{sql}\n{steps:#?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_read_uses_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&SqliteOptions::for_path(dir.path().join("t.db")))
+            .await
+            .unwrap();
+        let filters = [
+            (ConversationFilter::default(), "conversations_list_order"),
+            (
+                ConversationFilter {
+                    created_from: Some(crate::domain::time::now()),
+                    created_before: Some(crate::domain::time::now()),
+                    ..Default::default()
+                },
+                "conversations_list_order",
+            ),
+            (
+                ConversationFilter {
+                    categories: vec!["work".into()],
+                    ..Default::default()
+                },
+                "conversations_by_category",
+            ),
+            (
+                ConversationFilter {
+                    categories: vec!["work".into(), "health".into()],
+                    ..Default::default()
+                },
+                "conversations_list_order",
+            ),
+            (
+                ConversationFilter {
+                    folder_id: Some("f".into()),
+                    ..Default::default()
+                },
+                "conversations_by_folder",
+            ),
+        ];
+        for (filter, index) in &filters {
+            let sql = list_sql(filter, &mut vec![Value::Null]);
+            assert_indexed(&store, &sql, index);
+            assert!(
+                !plan(&store, &sql).iter().any(|s| s.contains("TEMP B-TREE")),
+                "{sql} sorts instead of reading in index order"
+            );
+        }
+        for (sql, index) in [
+            (page_action_items_sql(), "action_items_by_conversation"),
+            (
+                page_segments_sql(),
+                "sqlite_autoindex_transcript_segments_1",
+            ),
+            (
+                OPEN_ACTION_ITEMS_SQL.to_string(),
+                "action_items_by_normalized_description",
+            ),
+            (
+                EXISTING_MEMORIES_SQL.to_string(),
+                "memories_by_normalized_content",
+            ),
+            (FOLDERS_SQL.to_string(), "conversations_by_folder"),
+        ] {
+            assert_indexed(&store, &sql, index);
+        }
     }
 }
