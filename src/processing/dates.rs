@@ -615,7 +615,8 @@ mod tests {
         let tue = tuesday_afternoon();
         let fri = at(2025, 6, 13, 10, 0);
         let december = at(2025, 12, 15, 10, 0);
-        let cases: Vec<(&str, DateTime<Utc>, Option<DateTime<Utc>>)> = vec![
+        type Case = (&'static str, DateTime<Utc>, Option<DateTime<Utc>>);
+        let cases: Vec<Case> = vec![
             ("call mom today", tue, Some(at(2025, 6, 10, 23, 59))),
             ("watch it tonight", tue, Some(at(2025, 6, 10, 20, 0))),
             ("tonight at 9", tue, Some(at(2025, 6, 10, 21, 0))),

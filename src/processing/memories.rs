@@ -284,6 +284,7 @@ pub fn extract_memories(conversation: &Conversation, user_name: &str) -> Vec<Ext
         .iter()
         .filter(|u| u.role == SpeakerRole::User)
         .filter(|u| !u.text.trim_end().ends_with('?'))
+        .filter(|u| could_hold_memory(&u.lower))
         .filter(|u| !mentions_relative_time(&u.lower))
         .collect();
     let mut facts = Vec::new();
@@ -308,6 +309,26 @@ pub fn extract_memories(conversation: &Conversation, user_name: &str) -> Vec<Ext
     }
     facts.extend(insights);
     facts
+}
+
+/// A cheap test that skips the pattern battery for sentences that cannot match any of it.
+fn could_hold_memory(lower: &str) -> bool {
+    const CUES: &[&str] = &[
+        "i ",
+        "i'",
+        "i’",
+        "my ",
+        "according",
+        "says",
+        "said",
+        "recommend",
+        "suggest",
+        "advise",
+        "told",
+        "swears",
+        "thinks",
+    ];
+    CUES.iter().any(|cue| lower.contains(cue))
 }
 
 /// Splits "My name is Jo and I work as a nurse" into one clause per first-person statement, so
