@@ -271,11 +271,13 @@ pub fn resolve_times(
         DurationRule::Segments { largest_end_micros } => Duration::microseconds(largest_end_micros),
     };
     let (started_at, finished_at) = match (started_at, finished_at) {
-        (Some(started), Some(finished)) => (started, finished),
-        (Some(started), None) => (started, started + duration),
-        (None, Some(finished)) => (finished - duration, finished),
-        (None, None) => (now, now + duration),
-    };
+        (Some(started), Some(finished)) => Some((started, finished)),
+        (Some(started), None) => started.checked_add_signed(duration).map(|f| (started, f)),
+        (None, Some(finished)) => finished.checked_sub_signed(duration).map(|s| (s, finished)),
+        (None, None) => now.checked_add_signed(duration).map(|f| (now, f)),
+    }
+    // Segment times of billions of years do not fit a timestamp.
+    .ok_or_else(|| ApiError::validation("conversation times are out of range"))?;
     let in_order = match rule {
         DurationRule::Text => finished_at >= started_at,
         DurationRule::Segments { .. } => finished_at > started_at,
@@ -532,6 +534,19 @@ mod tests {
                 .unwrap_err()
                 .detail(),
             "finished_at must be after started_at"
+        );
+    }
+
+    #[test]
+    fn durations_beyond_the_calendar_are_refused() {
+        let rule = DurationRule::Segments {
+            largest_end_micros: i64::MAX,
+        };
+        assert_eq!(
+            resolve_times(None, None, rule, crate::domain::time::now())
+                .unwrap_err()
+                .detail(),
+            "Validation error: conversation times are out of range"
         );
     }
 

@@ -297,6 +297,10 @@ async fn segment_validation_errors_have_exact_details() {
             "Segment 0: text cannot be empty",
         ),
         (
+            json!({"transcript_segments": [seg("x", 0.0, 1e300)]}),
+            "Validation error: conversation times are out of range",
+        ),
+        (
             json!({}),
             "Validation error: transcript_segments is required",
         ),
