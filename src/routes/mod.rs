@@ -6,6 +6,8 @@
 //! that module's `router()` wrapped in the guard it needs (`guards.developer(routes!(...))`).
 
 pub mod action_items;
+pub mod conversations;
+pub mod folders;
 pub mod goals;
 pub mod keys;
 pub mod memories;
@@ -86,5 +88,7 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(memories::router(guards))
         .merge(action_items::router(guards))
         .merge(goals::router(guards))
+        .merge(conversations::router(guards))
+        .merge(folders::router(guards))
         .merge(service::documented_router())
 }
