@@ -21,13 +21,11 @@ use crate::domain::ids::is_plausible_id;
 use crate::domain::paging::{Page, QueryInt};
 use crate::domain::patch::Patch;
 use crate::domain::query::QueryBool;
-use crate::domain::time::{
-    self, Timestamp, parse_datetime, parse_end_bound_exclusive, parse_start_bound,
-};
+use crate::domain::time::{self, Timestamp, parse_datetime};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::processing::{ConversationCategory, system_folder_for};
-use crate::routes::{ApiRouter, Guards, SuccessResponse};
+use crate::routes::{ApiRouter, Guards, SuccessResponse, created_between};
 use crate::store::conversations::{
     ConversationBody, ConversationFilter, ConversationUpdate, FolderChange,
 };
@@ -314,20 +312,11 @@ pub struct ListConversationsQuery {
 
 impl ListConversationsQuery {
     fn filter(&self) -> ApiResult<ConversationFilter> {
-        let bound = |name: &str, text: &Option<String>, parse: fn(&str) -> Option<Timestamp>| {
-            text.as_deref()
-                .map(|text| {
-                    parse(text).ok_or_else(|| {
-                        ApiError::validation(format!(
-                            "{name} must be a date (YYYY-MM-DD) or an RFC 3339 date-time"
-                        ))
-                    })
-                })
-                .transpose()
-        };
+        let (created_from, created_before) =
+            created_between(self.start_date.as_deref(), self.end_date.as_deref())?;
         Ok(ConversationFilter {
-            created_from: bound("start_date", &self.start_date, parse_start_bound)?,
-            created_before: bound("end_date", &self.end_date, parse_end_bound_exclusive)?,
+            created_from,
+            created_before,
             categories: parse_categories(self.categories.as_deref())?,
             folder_id: self.folder_id.clone(),
         })

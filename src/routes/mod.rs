@@ -21,6 +21,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::app::AppState;
 use crate::auth::middleware::{require_account_token, require_dev_key};
+use crate::domain::time::{Timestamp, parse_end_bound_exclusive, parse_start_bound};
 use crate::error::ApiError;
 
 pub type ApiRouter = OpenApiRouter<AppState>;
@@ -79,6 +80,28 @@ impl SuccessResponse {
 /// 422 for `null` on a PATCH field that cannot be cleared (API.md §11.4).
 pub fn cannot_be_null(field: &str) -> ApiError {
     ApiError::validation(format!("{field} cannot be null"))
+}
+
+/// The `start_date`/`end_date` query bounds of a list, as `[from, before)`: a bare date starts or
+/// ends with its whole UTC day, a date-time is included itself (API.md §1, §11.3).
+pub fn created_between(
+    start_date: Option<&str>,
+    end_date: Option<&str>,
+) -> Result<(Option<Timestamp>, Option<Timestamp>), ApiError> {
+    let bound = |name: &str, text: Option<&str>, parse: fn(&str) -> Option<Timestamp>| {
+        text.map(|text| {
+            parse(text).ok_or_else(|| {
+                ApiError::validation(format!(
+                    "{name} must be a date (YYYY-MM-DD) or an RFC 3339 date-time"
+                ))
+            })
+        })
+        .transpose()
+    };
+    Ok((
+        bound("start_date", start_date, parse_start_bound)?,
+        bound("end_date", end_date, parse_end_bound_exclusive)?,
+    ))
 }
 
 /// Every documented route.
