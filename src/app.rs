@@ -14,6 +14,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::usage::KeyUsage;
 use crate::config::Settings;
+use crate::processing::{OfflineProcessor, Processor};
 use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
 use crate::store::Store;
 use crate::{mcp, openapi, routes, telemetry};
@@ -24,6 +25,8 @@ pub struct AppState {
     pub limiter: Arc<dyn Limiter>,
     pub settings: Arc<Settings>,
     pub key_usage: Arc<KeyUsage>,
+    /// The conversation processing backend; replaceable so that another one can be plugged in.
+    pub processor: Arc<dyn Processor>,
     /// The rendered OpenAPI document, built once.
     pub openapi_json: Arc<String>,
     /// Cancelled when the server starts shutting down, to end long-lived MCP event streams.
@@ -37,6 +40,7 @@ impl AppState {
             limiter,
             settings: Arc::new(settings),
             key_usage: Arc::new(KeyUsage::default()),
+            processor: Arc::new(OfflineProcessor),
             openapi_json: Arc::new(openapi::document_json()),
             shutdown: CancellationToken::new(),
         }
