@@ -783,3 +783,57 @@ async fn goal_progress_through_mcp_is_the_rest_goal() {
     assert_eq!(no_value.is_error, Some(true));
     assert_eq!(no_value.structured_content.unwrap()["status"], 422);
 }
+
+#[tokio::test]
+async fn conversations_created_through_mcp_read_the_same_over_rest() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+
+    let created = success(
+        &call(
+            &client,
+            "create_conversation",
+            json!({
+                "text": "We moved the dentist appointment to Friday at 3pm. I need to call the office to confirm.",
+                "started_at": "2025-12-01T10:00:00Z"
+            }),
+        )
+        .await,
+    );
+    assert_eq!(created["status"], "completed");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let one = success(
+        &call(
+            &client,
+            "get_conversation_by_id",
+            json!({"conversation_id": id, "include_transcript": true}),
+        )
+        .await,
+    );
+    let rest_one = server
+        .get(
+            &format!("/v1/dev/user/conversations/{id}?include_transcript=true"),
+            &alice.key,
+        )
+        .await;
+    assert_eq!(one, rest_one.body);
+    assert_eq!(one["source"], "external_integration");
+
+    let listed = success(&call(&client, "get_conversations", json!({"limit": 5})).await);
+    let rest_list = server
+        .get("/v1/dev/user/conversations?limit=5", &alice.key)
+        .await;
+    assert_eq!(listed, json!({"conversations": rest_list.body}));
+
+    let missing = call(
+        &client,
+        "get_conversation_by_id",
+        json!({"conversation_id": "00000000-0000-7000-8000-000000000000"}),
+    )
+    .await;
+    assert_tool_error(&missing, 404, "Conversation not found");
+    let blank = call(&client, "create_conversation", json!({"text": ""})).await;
+    assert_tool_error(&blank, 422, "text cannot be empty");
+}
