@@ -133,6 +133,40 @@ pub struct Settings {
         global = true
     )]
     pub mcp_allowed_hosts: Vec<String>,
+
+    /// OpenAI-compatible chat-completions endpoint for conversation processing, up to `/v1`
+    /// (e.g. http://127.0.0.1:11434/v1); unset processes offline only.
+    #[arg(long, env = "OMI_LLM_BASE_URL", global = true)]
+    pub llm_base_url: Option<String>,
+
+    /// Model name sent to the LLM endpoint (required with `OMI_LLM_BASE_URL`).
+    #[arg(long, env = "OMI_LLM_MODEL", global = true)]
+    pub llm_model: Option<String>,
+
+    /// Bearer key for the LLM endpoint, when it needs one.
+    #[arg(long, env = "OMI_LLM_API_KEY", global = true, hide_env_values = true)]
+    pub llm_api_key: Option<Secret>,
+
+    /// Time the model may spend on one conversation before its unfinished steps fall back to
+    /// offline processing.
+    #[arg(
+        long,
+        env = "OMI_LLM_TIMEOUT_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub llm_timeout_ms: u64,
+
+    /// Requests the server sends to the model at once; more wait for a slot within their
+    /// deadline.
+    #[arg(
+        long,
+        env = "OMI_LLM_MAX_CONCURRENCY",
+        default_value_t = 4,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub llm_max_concurrency: u32,
 }
 
 impl Settings {
@@ -250,6 +284,7 @@ mod tests {
             settings.mcp_allowed_hosts,
             ["localhost", "127.0.0.1", "[::1]"]
         );
+        assert!(settings.llm_base_url.is_none());
     }
 
     #[test]
@@ -260,6 +295,8 @@ mod tests {
             "postgres://u:hunter2@db/omi",
             "--redis-url",
             "redis://:hunter2@cache",
+            "--llm-api-key",
+            "sk-hunter2",
             "migrate",
         ]);
         assert!(!format!("{cli:?}").contains("hunter2"));
