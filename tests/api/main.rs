@@ -4,4 +4,9 @@ mod cli;
 mod common;
 mod errors;
 mod keys;
+mod outage;
+#[path = "../support/postgres.rs"]
+mod pg_support;
 mod service;
+#[path = "../support/tcp_proxy.rs"]
+mod tcp_proxy;

@@ -24,9 +24,10 @@ macro_rules! with_connection {
         let store: &$crate::store::postgres::PgStore = $store;
         store
             .retrying(|| async {
-                let connection = store.connection().await?;
+                let deadline = store.deadline();
+                let connection = store.connection(deadline).await?;
                 let outcome = store
-                    .within_deadline(async {
+                    .within_deadline(deadline, async {
                         let $client = &connection;
                         $body
                     })
@@ -45,9 +46,10 @@ macro_rules! in_transaction {
         let store: &$crate::store::postgres::PgStore = $store;
         store
             .retrying(|| async {
-                let mut connection = store.connection().await?;
+                let deadline = store.deadline();
+                let mut connection = store.connection(deadline).await?;
                 let outcome = store
-                    .within_deadline(async {
+                    .within_deadline(deadline, async {
                         let transaction = connection
                             .transaction()
                             .await
@@ -82,6 +84,8 @@ use deadpool_postgres::{
     GenericClient, Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError,
     RecyclingMethod, Runtime,
 };
+use tokio::time::Instant;
+use tokio::time::error::Elapsed;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -182,15 +186,31 @@ impl PgStore {
         }
     }
 
-    pub(crate) async fn connection(&self) -> StoreResult<Object> {
-        self.pool.get().await.map_err(map_pool_error)
+    /// When an operation starting now must have finished, connection included.
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    pub(crate) async fn connection(&self, deadline: Instant) -> StoreResult<Object> {
+        match tokio::time::timeout_at(deadline, self.pool.get()).await {
+            Ok(connection) => connection.map_err(map_pool_error),
+            Err(_) => Err(self.timed_out()),
+        }
     }
 
     pub(crate) async fn within_deadline<T>(
         &self,
+        deadline: Instant,
         work: impl Future<Output = StoreResult<T>>,
-    ) -> Result<StoreResult<T>, tokio::time::error::Elapsed> {
-        tokio::time::timeout(self.timeout, work).await
+    ) -> Result<StoreResult<T>, Elapsed> {
+        tokio::time::timeout_at(deadline, work).await
+    }
+
+    fn timed_out(&self) -> StoreError {
+        StoreError::Unavailable(anyhow::anyhow!(
+            "PostgreSQL did not answer within {} ms",
+            self.timeout.as_millis()
+        ))
     }
 
     /// A connection whose operation ran past the deadline may still be waiting on a stalled
@@ -198,16 +218,13 @@ impl PgStore {
     pub(crate) fn settle<T>(
         &self,
         connection: Object,
-        outcome: Result<StoreResult<T>, tokio::time::error::Elapsed>,
+        outcome: Result<StoreResult<T>, Elapsed>,
     ) -> StoreResult<T> {
         match outcome {
             Ok(result) => result,
             Err(_) => {
                 drop(Object::take(connection));
-                Err(StoreError::Unavailable(anyhow::anyhow!(
-                    "PostgreSQL did not answer within {} ms",
-                    self.timeout.as_millis()
-                )))
+                Err(self.timed_out())
             }
         }
     }
