@@ -4,12 +4,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use omi_server::ratelimit::{Limiter, Limits, RedisLimiter, RedisSetupError, WindowName};
 use redis::AsyncCommands as _;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+
+#[path = "support/tcp_proxy.rs"]
+mod tcp_proxy;
+use tcp_proxy::Proxy;
 use tokio::task::JoinHandle;
 
 fn redis_url(test: &str) -> Option<String> {
@@ -343,70 +346,6 @@ async fn silent_redis_is_reported_within_the_deadline() {
         );
     }
     drop(listener);
-}
-
-/// A TCP proxy in front of Redis that the test can cut and restore.
-struct Proxy {
-    addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    pipes: Arc<parking_lot::Mutex<Vec<JoinHandle<()>>>>,
-    acceptor: JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let pipes = Arc::new(parking_lot::Mutex::new(Vec::new()));
-        let acceptor = tokio::spawn({
-            let (up, pipes) = (up.clone(), pipes.clone());
-            async move {
-                loop {
-                    let Ok((mut inbound, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    if !up.load(Ordering::SeqCst) {
-                        // Cut: close at once, like a server that is gone.
-                        drop(inbound);
-                        continue;
-                    }
-                    let upstream = upstream.clone();
-                    pipes.lock().push(tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        }
-                    }));
-                }
-            }
-        });
-        Self {
-            addr,
-            up,
-            pipes,
-            acceptor,
-        }
-    }
-
-    /// Refuse new connections and close the open ones.
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for pipe in self.pipes.lock().drain(..) {
-            pipe.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.acceptor.abort();
-        self.cut();
-    }
 }
 
 /// `host:port` of a `redis://[user:pass@]host[:port][/db]` URL.

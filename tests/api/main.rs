@@ -7,6 +7,8 @@ mod keys;
 mod outage;
 #[path = "../support/postgres.rs"]
 mod pg_support;
+mod rate_limits;
 mod service;
+
 #[path = "../support/tcp_proxy.rs"]
 mod tcp_proxy;

@@ -12,15 +12,15 @@ use serde_json::json;
 
 use crate::common::{Backend, Reply, TestServer, TestUser};
 use crate::pg_support::TestDatabase;
-use crate::tcp_proxy::TcpProxy;
+use crate::tcp_proxy::Proxy;
 
 /// The server's database deadline in these tests.
 const TIMEOUT_MS: u64 = 1_500;
 
-async fn server_behind_proxy() -> (TestServer, TcpProxy) {
+async fn server_behind_proxy() -> (TestServer, Proxy) {
     let database = TestDatabase::create().await;
-    let proxy = TcpProxy::start(database.server_address().await).await;
-    let url = database.url_through(proxy.address);
+    let proxy = Proxy::start(database.server_address()).await;
+    let url = database.url_through(proxy.addr);
     let mut server = TestServer::start_with(|settings| {
         settings.database_url = Secret::new(url);
         settings.pg_timeout_ms = TIMEOUT_MS;

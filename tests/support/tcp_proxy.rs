@@ -1,5 +1,6 @@
-//! A TCP proxy on 127.0.0.1:0 that a test controls, to cut or stall the path to a database
-//! without touching the database itself.
+//! A TCP proxy on 127.0.0.1:0 in front of a real service (Redis, PostgreSQL) that a test can cut,
+//! stall and restore, to simulate an outage without touching the shared service. Shared by
+//! several test crates.
 
 #![allow(dead_code)]
 
@@ -9,47 +10,53 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Bytes flow both ways.
     Open,
-    /// Every connection is closed and new ones are closed as soon as they are accepted, as when
-    /// the database goes away.
+    /// Every connection is closed and new ones are closed as soon as they are accepted, like a
+    /// server that is gone.
     Cut,
-    /// Connections are accepted and kept but no byte moves, as on a network that drops packets.
+    /// Connections are accepted and kept but no byte moves, like a network that drops packets.
     Stalled,
 }
 
-pub struct TcpProxy {
-    pub address: SocketAddr,
+pub struct Proxy {
+    pub addr: SocketAddr,
     mode: watch::Sender<Mode>,
-    task: tokio::task::JoinHandle<()>,
+    acceptor: JoinHandle<()>,
 }
 
-impl TcpProxy {
-    pub async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let address = listener.local_addr().unwrap();
+impl Proxy {
+    /// Forwards to `upstream` (`host:port`).
+    pub async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let (mode, _) = watch::channel(Mode::Open);
         let modes = mode.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                let state = modes.subscribe();
-                tokio::spawn(forward(inbound, target, state));
+        let acceptor = tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(forward(inbound, upstream.clone(), modes.subscribe()));
             }
         });
-        TcpProxy {
-            address,
+        Self {
+            addr,
             mode,
-            task,
+            acceptor,
         }
     }
 
+    /// Refuse new connections and close the open ones.
     pub fn cut(&self) {
         self.mode.send_replace(Mode::Cut);
     }
 
+    /// Keep every connection open but move no bytes until restored.
     pub fn stall(&self) {
         self.mode.send_replace(Mode::Stalled);
     }
@@ -59,18 +66,18 @@ impl TcpProxy {
     }
 }
 
-impl Drop for TcpProxy {
+impl Drop for Proxy {
     fn drop(&mut self) {
-        self.mode.send_replace(Mode::Cut);
-        self.task.abort();
+        self.acceptor.abort();
+        self.cut();
     }
 }
 
-async fn forward(inbound: TcpStream, target: SocketAddr, mut mode: watch::Receiver<Mode>) {
+async fn forward(inbound: TcpStream, upstream: String, mut mode: watch::Receiver<Mode>) {
     if !wait_until_open(&mut mode).await {
         return;
     }
-    let Ok(outbound) = TcpStream::connect(target).await else {
+    let Ok(outbound) = TcpStream::connect(upstream).await else {
         return;
     };
     let (client_read, client_write) = inbound.into_split();
