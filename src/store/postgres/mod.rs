@@ -86,6 +86,7 @@ use deadpool_postgres::{
 };
 use tokio::time::Instant;
 use tokio::time::error::Elapsed;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -125,6 +126,11 @@ impl PgStore {
     pub async fn open(options: &PgOptions) -> anyhow::Result<Self> {
         let mut config = tokio_postgres::Config::from_str(&options.url)
             .context("OMI_DATABASE_URL is not a valid PostgreSQL URL")?;
+        anyhow::ensure!(
+            config.get_ssl_mode() != SslMode::Require,
+            "this build connects to PostgreSQL without TLS: use a private network or a Unix \
+             socket, and drop sslmode=require from OMI_DATABASE_URL"
+        );
         config.connect_timeout(options.timeout);
         if config.get_application_name().is_none() {
             config.application_name("omi-server");
@@ -154,10 +160,13 @@ impl PgStore {
             }))
             .build()
             .context("building the PostgreSQL connection pool")?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(|error| anyhow::anyhow!("connecting to PostgreSQL: {error}"))?;
+        let mut client = pool.get().await.map_err(|error| {
+            let reason = match &error {
+                PoolError::Backend(error) => with_causes(error),
+                other => other.to_string(),
+            };
+            anyhow::anyhow!("connecting to PostgreSQL: {reason}")
+        })?;
         migrations::apply(&mut client).await?;
         drop(client);
         Ok(PgStore {
@@ -266,6 +275,19 @@ pub(crate) fn map_error(error: tokio_postgres::Error) -> StoreError {
         None if error.is_closed() || has_io_cause(&error) => StoreError::Unavailable(error.into()),
         None => StoreError::Internal(error.into()),
     }
+}
+
+/// The error and its causes on one line (the driver's own message omits the cause, such as
+/// "connection refused").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        cause = current.source();
+    }
+    text
 }
 
 fn has_io_cause(error: &tokio_postgres::Error) -> bool {
