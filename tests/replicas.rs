@@ -332,3 +332,87 @@ async fn rate_limits_are_shared_by_replicas_through_redis() {
     }
     assert_eq!((admitted, limited), (10, 20));
 }
+
+#[tokio::test]
+async fn goal_and_memory_rules_hold_under_concurrent_writes_through_both_replicas() {
+    if !postgres_configured("replicas::goals_and_memories") {
+        return;
+    }
+    let cluster = Cluster::start(&[]).await;
+    let replica = |i: usize| {
+        if i.is_multiple_of(2) {
+            &cluster.a
+        } else {
+            &cluster.b
+        }
+    };
+    let post = |i: usize, path: &'static str, body: Value| {
+        let cluster = &cluster;
+        async move {
+            cluster
+                .call(
+                    replica(i),
+                    reqwest::Method::POST,
+                    path,
+                    &cluster.key,
+                    Some(body),
+                )
+                .await
+        }
+    };
+
+    let goals = (0..12).map(|i| {
+        post(
+            i,
+            "/v1/dev/user/goals",
+            json!({"title": format!("goal {i}"), "target_value": 10}),
+        )
+    });
+    for (status, body) in futures::future::join_all(goals).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let list = |path: &'static str| {
+        let cluster = &cluster;
+        async move {
+            let (status, body) = cluster
+                .call(&cluster.a, reqwest::Method::GET, path, &cluster.key, None)
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body.as_array().unwrap().clone()
+        }
+    };
+    assert_eq!(
+        list("/v1/dev/user/goals").await.len(),
+        3,
+        "at most 3 active"
+    );
+    assert_eq!(
+        list("/v1/dev/user/goals?include_inactive=true&limit=100")
+            .await
+            .len(),
+        12
+    );
+
+    let memories = (0..20).map(|i| {
+        post(
+            i,
+            "/v1/dev/user/memories",
+            json!({"content": "Alex is allergic to peanuts", "tags": [format!("t{i}")]}),
+        )
+    });
+    let saved: Vec<Value> = futures::future::join_all(memories)
+        .await
+        .into_iter()
+        .map(|(status, body)| {
+            assert_eq!(status, 200, "{body}");
+            body
+        })
+        .collect();
+    let stored = list("/v1/dev/user/memories").await;
+    assert_eq!(stored.len(), 1, "one memory per content");
+    assert!(
+        saved.iter().all(|memory| memory["id"] == stored[0]["id"]
+            && memory["created_at"] == stored[0]["created_at"]),
+        "every save after the first updated the one memory"
+    );
+}

@@ -11,7 +11,12 @@ use chrono::Duration;
 use omi_server::auth::credentials::{Secret, hash_secret};
 use omi_server::auth::scope::{Scope, ScopeSet};
 use omi_server::config::Settings;
+use omi_server::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
+use omi_server::domain::goals::{Goal, GoalChanges, GoalType, new_goal_id};
 use omi_server::domain::ids::new_id;
+use omi_server::domain::memories::{MemoryCategory, MemoryChanges, NewMemory, Visibility};
+use omi_server::domain::paging::Page;
+use omi_server::domain::patch::Patch;
 use omi_server::domain::time::{self, Timestamp};
 use omi_server::store::{NewApiKey, NewUser, Store, StoreError};
 use pg_support::{TestDatabase, skip_notice};
@@ -60,7 +65,7 @@ macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     let opened = super::open(super::Backend::Sqlite).await;
                     super::$name(opened.store.clone()).await;
@@ -70,7 +75,7 @@ macro_rules! conformance {
 
         mod postgres {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     if let Some(notice) = super::skip_notice(stringify!($name)) {
                         eprintln!("{notice}");
@@ -400,6 +405,643 @@ async fn the_store_answers_pings_and_closes(store: Arc<dyn Store>) {
     store.close().await.unwrap();
 }
 
+fn memory_request(content: &str, category: Option<MemoryCategory>) -> NewMemory {
+    NewMemory {
+        content: content.to_string(),
+        category,
+        visibility: None,
+        tags: None,
+    }
+}
+
+fn page(limit: i64, offset: i64) -> Page {
+    Page { limit, offset }
+}
+
+async fn memories_are_saved_read_and_listed_in_scoring_order(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let now = time::now();
+    let saved = store
+        .save_memories(
+            &alice.id,
+            vec![
+                memory_request("Alex likes tea", Some(MemoryCategory::System)),
+                memory_request("Alex reads at night", Some(MemoryCategory::Interesting)),
+                memory_request("Alex runs on Sundays", Some(MemoryCategory::System)),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.len(), 3);
+    store
+        .save_memories(&bob.id, vec![memory_request("Alex likes tea", None)], now)
+        .await
+        .unwrap();
+
+    let got = store.get_memory(&alice.id, &saved[0].id).await.unwrap();
+    assert_eq!(got.as_ref(), Some(&saved[0]), "reads back equal");
+    assert!(
+        store
+            .get_memory(&alice.id, &new_id())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let listed = store
+        .list_memories(&alice.id, &[], page(25, 0))
+        .await
+        .unwrap();
+    let mut expected = saved.clone();
+    expected
+        .sort_by(|a, b| (&b.scoring, b.created_at, &b.id).cmp(&(&a.scoring, a.created_at, &a.id)));
+    assert_eq!(
+        listed, expected,
+        "scoring desc, then created_at desc, then id desc"
+    );
+    let systems = store
+        .list_memories(&alice.id, &[MemoryCategory::System], page(25, 0))
+        .await
+        .unwrap();
+    assert_eq!(systems.len(), 2);
+    assert!(systems.iter().all(|m| m.category == MemoryCategory::System));
+    let both = store
+        .list_memories(
+            &alice.id,
+            &[MemoryCategory::System, MemoryCategory::Interesting],
+            page(25, 0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(both, expected);
+    let second_page = store
+        .list_memories(&alice.id, &[], page(2, 1))
+        .await
+        .unwrap();
+    assert_eq!(second_page, expected[1..3]);
+    assert_eq!(
+        store
+            .list_memories(&bob.id, &[], page(25, 0))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "lists never mix users"
+    );
+}
+
+async fn saving_existing_content_updates_the_memory(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let first = time::now();
+    let created = store
+        .save_memories(
+            &alice.id,
+            vec![memory_request("Alex likes tea", None)],
+            first,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let later = first + Duration::seconds(5);
+    let mut again = memory_request("Alex likes tea", Some(MemoryCategory::Interesting));
+    again.tags = Some(vec!["drinks".to_string()]);
+    let updated = store
+        .save_memories(&alice.id, vec![again], later)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(updated.id, created.id);
+    assert_eq!(updated.created_at, created.created_at);
+    assert_eq!(updated.updated_at, later);
+    assert_eq!(updated.category, MemoryCategory::Interesting);
+    assert_eq!(updated.tags, ["drinks"]);
+    let listed = store
+        .list_memories(&alice.id, &[], page(25, 0))
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![updated]);
+}
+
+async fn concurrent_saves_of_one_content_make_one_memory(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let saves = (0..20).map(|i| {
+        let store = store.clone();
+        let user_id = alice.id.clone();
+        tokio::spawn(async move {
+            let mut request = memory_request("Alex likes tea", None);
+            request.tags = Some(vec![format!("t{i}")]);
+            store
+                .save_memories(&user_id, vec![request], time::now())
+                .await
+        })
+    });
+    let saved: Vec<_> = futures::future::join_all(saves)
+        .await
+        .into_iter()
+        .map(|outcome| outcome.unwrap().expect("every save succeeds").remove(0))
+        .collect();
+    let stored = store
+        .list_memories(&alice.id, &[], page(25, 0))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    // One save created the memory and every other one updated it; none created a copy that
+    // was then thrown away.
+    assert!(
+        saved
+            .iter()
+            .all(|memory| memory.created_at == stored[0].created_at),
+        "{saved:?}"
+    );
+    assert!(
+        saved.contains(&stored[0]),
+        "the last save is what is stored"
+    );
+}
+
+async fn memory_updates_apply_changes_and_never_lose_one(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let memory = store
+        .save_memories(
+            &alice.id,
+            vec![memory_request("Alex likes tea", None)],
+            time::now(),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let content_change = MemoryChanges {
+        content: Some("Alex likes green tea".to_string()),
+        ..MemoryChanges::default()
+    };
+    assert!(
+        store
+            .update_memory(&bob.id, &memory.id, content_change.clone(), time::now())
+            .await
+            .unwrap()
+            .is_none(),
+        "another user's memory"
+    );
+    // Concurrent PATCHes of different fields: every one survives.
+    let changes = [
+        content_change,
+        MemoryChanges {
+            visibility: Some(Visibility::Public),
+            ..MemoryChanges::default()
+        },
+        MemoryChanges {
+            category: Some(MemoryCategory::Workflow),
+            ..MemoryChanges::default()
+        },
+        MemoryChanges {
+            tags: Some(vec!["drinks".to_string()]),
+            ..MemoryChanges::default()
+        },
+    ];
+    let updates = changes.into_iter().map(|change| {
+        let (store, user_id, id) = (store.clone(), alice.id.clone(), memory.id.clone());
+        tokio::spawn(async move {
+            store
+                .update_memory(&user_id, &id, change, time::now())
+                .await
+        })
+    });
+    for outcome in futures::future::join_all(updates).await {
+        assert!(outcome.unwrap().unwrap().is_some());
+    }
+    let stored = store
+        .get_memory(&alice.id, &memory.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.content, "Alex likes green tea");
+    assert_eq!(stored.visibility, Visibility::Public);
+    assert_eq!(stored.category, MemoryCategory::Workflow);
+    assert_eq!(stored.tags, ["drinks"]);
+    assert!(stored.edited);
+    assert_eq!(stored.id, memory.id, "the id never changes");
+}
+
+async fn memories_are_deleted_for_their_owner_only(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let memory = store
+        .save_memories(
+            &alice.id,
+            vec![memory_request("Alex likes tea", None)],
+            time::now(),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(!store.delete_memory(&bob.id, &memory.id).await.unwrap());
+    assert!(store.delete_memory(&alice.id, &memory.id).await.unwrap());
+    assert!(!store.delete_memory(&alice.id, &memory.id).await.unwrap());
+    assert!(
+        store
+            .get_memory(&alice.id, &memory.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn action_item(description: &str, created_at: Timestamp) -> ActionItem {
+    ActionItem {
+        id: new_id(),
+        description: description.to_string(),
+        completed: false,
+        created_at,
+        updated_at: created_at,
+        due_at: None,
+        completed_at: None,
+        conversation_id: None,
+    }
+}
+
+async fn action_items_are_listed_open_first_then_by_due_date(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let base = time::now();
+    let at = |seconds: i64| base + Duration::seconds(seconds);
+    let undated_old = action_item("undated old", at(0));
+    let undated_new = action_item("undated new", at(1));
+    let mut due_late = action_item("due late", at(2));
+    due_late.due_at = Some(at(1000));
+    let mut due_soon = action_item("due soon", at(3));
+    due_soon.due_at = Some(at(500));
+    let mut done = action_item("done", at(4));
+    done.completed = true;
+    done.completed_at = Some(at(4));
+    let mut from_conversation = action_item("from a conversation", at(5));
+    from_conversation.conversation_id = Some("conv-1".to_string());
+    store
+        .create_action_items(
+            &alice.id,
+            vec![
+                undated_old.clone(),
+                undated_new.clone(),
+                due_late.clone(),
+                due_soon.clone(),
+                done.clone(),
+                from_conversation.clone(),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .create_action_items(&bob.id, vec![action_item("bob's", at(0))])
+        .await
+        .unwrap();
+
+    let list = |filter: ActionItemFilter| {
+        let (store, user_id) = (store.clone(), alice.id.clone());
+        async move {
+            store
+                .list_action_items(&user_id, filter, page(100, 0))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|item| item.description)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(ActionItemFilter::default()).await,
+        [
+            "due soon",
+            "due late",
+            "from a conversation",
+            "undated new",
+            "undated old",
+            "done"
+        ]
+    );
+    let open = ActionItemFilter {
+        completed: Some(false),
+        ..Default::default()
+    };
+    assert_eq!(list(open).await.len(), 5);
+    let of_conversation = ActionItemFilter {
+        conversation_id: Some("conv-1".to_string()),
+        ..Default::default()
+    };
+    assert_eq!(list(of_conversation).await, ["from a conversation"]);
+    let window = ActionItemFilter {
+        created_from: Some(at(1)),
+        created_before: Some(at(3)),
+        ..Default::default()
+    };
+    assert_eq!(list(window).await, ["due late", "undated new"]);
+    let empty = ActionItemFilter {
+        created_from: Some(at(3)),
+        created_before: Some(at(1)),
+        ..Default::default()
+    };
+    assert!(list(empty).await.is_empty());
+    let second_page = store
+        .list_action_items(&alice.id, ActionItemFilter::default(), page(2, 1))
+        .await
+        .unwrap();
+    assert_eq!(second_page[0].description, "due late");
+    assert_eq!(second_page.len(), 2);
+
+    assert_eq!(
+        store.get_action_item(&alice.id, &done.id).await.unwrap(),
+        Some(done.clone()),
+        "reads back equal"
+    );
+    assert!(
+        store
+            .get_action_item(&bob.id, &done.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn a_failing_action_item_batch_stores_nothing(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let first = action_item("first", time::now());
+    store
+        .create_action_items(&alice.id, vec![first.clone()])
+        .await
+        .unwrap();
+    let mut duplicate = action_item("duplicate id", time::now());
+    duplicate.id = first.id.clone();
+    let outcome = store
+        .create_action_items(
+            &alice.id,
+            vec![action_item("fresh", time::now()), duplicate],
+        )
+        .await;
+    assert!(outcome.is_err());
+    let listed = store
+        .list_action_items(&alice.id, ActionItemFilter::default(), page(100, 0))
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![first], "all or nothing");
+}
+
+async fn action_item_updates_apply_changes_and_never_lose_one(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let item = action_item("Review the report", time::now());
+    store
+        .create_action_items(&alice.id, vec![item.clone()])
+        .await
+        .unwrap();
+    let describe = ActionItemChanges {
+        description: Some("Review the Q1 report".to_string()),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .update_action_item(&bob.id, &item.id, describe.clone(), time::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let due = time::now() + Duration::days(2);
+    let changes = [
+        describe,
+        ActionItemChanges {
+            completed: Some(true),
+            ..Default::default()
+        },
+        ActionItemChanges {
+            due_at: Patch::Value(due),
+            ..Default::default()
+        },
+    ];
+    let updates = changes.into_iter().map(|change| {
+        let (store, user_id, id) = (store.clone(), alice.id.clone(), item.id.clone());
+        tokio::spawn(async move {
+            store
+                .update_action_item(&user_id, &id, change, time::now())
+                .await
+        })
+    });
+    for outcome in futures::future::join_all(updates).await {
+        assert!(outcome.unwrap().unwrap().is_some());
+    }
+    let stored = store
+        .get_action_item(&alice.id, &item.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.description, "Review the Q1 report");
+    assert!(stored.completed && stored.completed_at.is_some());
+    assert_eq!(stored.due_at, Some(due));
+
+    let cleared = store
+        .update_action_item(
+            &alice.id,
+            &item.id,
+            ActionItemChanges {
+                due_at: Patch::Null,
+                ..Default::default()
+            },
+            time::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cleared.due_at, None);
+    assert!(!store.delete_action_item(&bob.id, &item.id).await.unwrap());
+    assert!(store.delete_action_item(&alice.id, &item.id).await.unwrap());
+    assert!(!store.delete_action_item(&alice.id, &item.id).await.unwrap());
+}
+
+fn goal(title: &str, created_at: Timestamp) -> Goal {
+    Goal {
+        id: new_goal_id(),
+        title: title.to_string(),
+        goal_type: GoalType::Numeric,
+        target_value: 10.0,
+        current_value: 1.5,
+        min_value: 0.0,
+        max_value: 10.0,
+        unit: Some("km".to_string()),
+        is_active: true,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+async fn goals_keep_three_active_and_list_in_both_orders(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let base = time::now();
+    let goals: Vec<Goal> = (0..5)
+        .map(|i| goal(&format!("g{i}"), base + Duration::seconds(i)))
+        .collect();
+    for goal in &goals {
+        store.create_goal(&alice.id, goal.clone(), 3).await.unwrap();
+    }
+    store
+        .create_goal(&bob.id, goal("bob's", base), 3)
+        .await
+        .unwrap();
+    let titles = |goals: Vec<Goal>| goals.into_iter().map(|g| g.title).collect::<Vec<_>>();
+    assert_eq!(
+        titles(
+            store
+                .list_goals(&alice.id, false, page(10, 0))
+                .await
+                .unwrap()
+        ),
+        ["g2", "g3", "g4"],
+        "the three newest stay active, oldest first"
+    );
+    let all = store
+        .list_goals(&alice.id, true, page(10, 0))
+        .await
+        .unwrap();
+    assert_eq!(titles(all.clone()), ["g4", "g3", "g2", "g1", "g0"]);
+    assert!(!all[4].is_active && !all[3].is_active);
+    assert_eq!(
+        titles(store.list_goals(&alice.id, true, page(2, 1)).await.unwrap()),
+        ["g3", "g2"]
+    );
+    assert_eq!(
+        store.get_goal(&alice.id, &goals[4].id).await.unwrap(),
+        Some(goals[4].clone()),
+        "reads back equal"
+    );
+    assert!(
+        store
+            .get_goal(&bob.id, &goals[4].id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = store.create_goal(&alice.id, goals[4].clone(), 3).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+}
+
+async fn the_active_goal_limit_is_exact_under_concurrent_creation(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let creations = (0..12).map(|i| {
+        let (store, user_id) = (store.clone(), alice.id.clone());
+        tokio::spawn(async move {
+            store
+                .create_goal(&user_id, goal(&format!("g{i}"), time::now()), 3)
+                .await
+        })
+    });
+    for outcome in futures::future::join_all(creations).await {
+        outcome.unwrap().unwrap();
+    }
+    assert_eq!(
+        store
+            .list_goals(&alice.id, false, page(100, 0))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .list_goals(&alice.id, true, page(100, 0))
+            .await
+            .unwrap()
+            .len(),
+        12
+    );
+}
+
+async fn goal_history_keeps_the_last_value_of_each_day(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let day =
+        |d: u32, h: u32| time::parse_datetime(&format!("2025-03-{d:02}T{h:02}:00:00Z")).unwrap();
+    let created = goal("run", day(1, 8));
+    store
+        .create_goal(&alice.id, created.clone(), 3)
+        .await
+        .unwrap();
+    for (at, value) in [(day(1, 20), 2.0), (day(3, 9), 4.0), (day(3, 22), 5.0)] {
+        store
+            .update_goal(&alice.id, &created.id, GoalChanges::progress(value), at)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let renamed = store
+        .update_goal(
+            &alice.id,
+            &created.id,
+            GoalChanges {
+                title: Some("run far".to_string()),
+                unit: Patch::Null,
+                ..Default::default()
+            },
+            day(4, 9),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (renamed.title.as_str(), renamed.unit.as_ref()),
+        ("run far", None)
+    );
+    let history = store
+        .goal_history(&alice.id, &created.id, day(1, 0).date_naive())
+        .await
+        .unwrap()
+        .unwrap();
+    let values: Vec<(String, f64)> = history
+        .iter()
+        .map(|p| (p.date.to_string(), p.value))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("2025-03-03".to_string(), 5.0),
+            ("2025-03-01".to_string(), 2.0)
+        ],
+        "newest first, the last value of each day, no entry for a change without a value"
+    );
+    assert_eq!(history[0].recorded_at, day(3, 22));
+    let recent = store
+        .goal_history(&alice.id, &created.id, day(2, 0).date_naive())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recent.len(), 1);
+
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    assert!(
+        store
+            .goal_history(&bob.id, &created.id, day(1, 0).date_naive())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!store.delete_goal(&bob.id, &created.id).await.unwrap());
+    assert!(store.delete_goal(&alice.id, &created.id).await.unwrap());
+    assert!(
+        store
+            .goal_history(&alice.id, &created.id, day(1, 0).date_naive())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A new goal with the same id starts with an empty history: the old one went with it.
+    let mut reborn = goal("again", day(5, 8));
+    reborn.id = created.id.clone();
+    store.create_goal(&alice.id, reborn, 3).await.unwrap();
+    let history = store
+        .goal_history(&alice.id, &created.id, day(1, 0).date_naive())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(history.len(), 1);
+}
+
 conformance!(
     users_are_created_found_listed_and_counted,
     a_user_name_is_unique,
@@ -413,4 +1055,15 @@ conformance!(
     deletion_removes_the_owners_key_only,
     a_use_is_recorded_only_when_the_stored_one_is_stale,
     the_store_answers_pings_and_closes,
+    memories_are_saved_read_and_listed_in_scoring_order,
+    saving_existing_content_updates_the_memory,
+    concurrent_saves_of_one_content_make_one_memory,
+    memory_updates_apply_changes_and_never_lose_one,
+    memories_are_deleted_for_their_owner_only,
+    action_items_are_listed_open_first_then_by_due_date,
+    a_failing_action_item_batch_stores_nothing,
+    action_item_updates_apply_changes_and_never_lose_one,
+    goals_keep_three_active_and_list_in_both_orders,
+    the_active_goal_limit_is_exact_under_concurrent_creation,
+    goal_history_keeps_the_last_value_of_each_day,
 );

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tokio_postgres::Row;
 
-use super::{PgStore, execute, query, query_opt};
+use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::auth::scope::{Scope, ScopeSet};
 use crate::domain::keys::DevApiKey;
 use crate::domain::time::Timestamp;
@@ -113,12 +113,7 @@ impl IdentityStore for PgStore {
         in_transaction!(self, |tx| {
             // The owner's row lock serializes key creation per user across every replica, so
             // the count below cannot be overtaken by a concurrent insert.
-            query_opt(
-                tx,
-                "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
-                &[&key.user_id],
-            )
-            .await?;
+            lock_user(tx, &key.user_id).await?;
             let held: i64 = query_opt(
                 tx,
                 "SELECT count(*) FROM api_keys WHERE user_id = $1",

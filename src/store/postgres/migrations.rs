@@ -8,11 +8,28 @@ use anyhow::Context;
 use deadpool_postgres::Object;
 
 /// (version, name, SQL). Append only: a released migration never changes.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "identity",
-    include_str!("../../../migrations/postgres/0001_identity.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "identity",
+        include_str!("../../../migrations/postgres/0001_identity.sql"),
+    ),
+    (
+        2,
+        "memories",
+        include_str!("../../../migrations/postgres/0002_memories.sql"),
+    ),
+    (
+        3,
+        "action_items",
+        include_str!("../../../migrations/postgres/0003_action_items.sql"),
+    ),
+    (
+        4,
+        "goals",
+        include_str!("../../../migrations/postgres/0004_goals.sql"),
+    ),
+];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".
 const MIGRATION_LOCK_KEY: i64 = 0x6f6d_692d_6d69_6772;

@@ -72,8 +72,12 @@ macro_rules! in_transaction {
     }};
 }
 
+mod action_items;
+mod goals;
 mod identity;
+mod memories;
 mod migrations;
+pub mod rows;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -356,6 +360,18 @@ pub(crate) async fn execute(
 ) -> StoreResult<u64> {
     let statement = client.prepare_cached(sql).await.map_err(map_error)?;
     client.execute(&statement, params).await.map_err(map_error)
+}
+
+/// Locks the user's row until the transaction ends: writes that check a per-user rule before
+/// writing (a cap, an upsert by content) queue here, on every replica.
+pub(crate) async fn lock_user(client: &impl GenericClient, user_id: &str) -> StoreResult<()> {
+    query_opt(
+        client,
+        "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+        &[&user_id],
+    )
+    .await
+    .map(|_| ())
 }
 
 #[async_trait]

@@ -8,7 +8,10 @@
 //! - WAL, `synchronous=FULL` by default, a busy timeout, and the query-planner stability
 //!   guarantee so that cached statements with bound `LIMIT`/`OFFSET` are not re-planned.
 
+mod action_items;
+mod goals;
 mod identity;
+mod memories;
 mod migrations;
 mod pool;
 pub mod rows;
