@@ -416,3 +416,70 @@ async fn goal_and_memory_rules_hold_under_concurrent_writes_through_both_replica
         "every save after the first updated the one memory"
     );
 }
+
+#[tokio::test]
+async fn a_client_session_id_creates_one_conversation_across_replicas() {
+    if !postgres_configured("replicas::idempotency") {
+        return;
+    }
+    let cluster = Cluster::start(&[]).await;
+    let body = json!({
+        "transcript_segments": [{"text": "I need to call the dentist tomorrow about my appointment",
+                                 "speaker": "SPEAKER_00", "is_user": true, "start": 0.0, "end": 4.0}],
+        "client_session_id": "burst",
+    });
+    let attempts = (0..10).map(|i| {
+        let replica = if i % 2 == 0 { &cluster.a } else { &cluster.b };
+        let (cluster, body) = (&cluster, body.clone());
+        async move {
+            cluster
+                .call(
+                    replica,
+                    reqwest::Method::POST,
+                    "/v1/dev/user/conversations/from-segments",
+                    &cluster.key,
+                    Some(body),
+                )
+                .await
+        }
+    });
+    let replies = futures::future::join_all(attempts).await;
+    let ids: Vec<&Value> = replies
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| &body["id"])
+        .collect();
+    assert!(!ids.is_empty(), "{replies:?}");
+    for (status, body) in &replies {
+        match status {
+            200 => assert_eq!(&body["id"], ids[0]),
+            409 => assert_eq!(body["detail"], "Conversation creation already in progress"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    // A repeat after the burst, through either replica, answers the first result.
+    for replica in [&cluster.a, &cluster.b] {
+        let (status, again) = cluster
+            .call(
+                replica,
+                reqwest::Method::POST,
+                "/v1/dev/user/conversations/from-segments",
+                &cluster.key,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!((status, &again["id"]), (200, ids[0]));
+    }
+    let (_, listed) = cluster
+        .call(
+            &cluster.b,
+            reqwest::Method::GET,
+            "/v1/dev/user/conversations",
+            &cluster.key,
+            None,
+        )
+        .await;
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "one conversation: {listed:?}");
+    assert_eq!(&listed[0]["id"], ids[0]);
+}

@@ -12,12 +12,20 @@ use omi_server::auth::credentials::{Secret, hash_secret};
 use omi_server::auth::scope::{Scope, ScopeSet};
 use omi_server::config::Settings;
 use omi_server::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
+use omi_server::domain::conversations::{Event, Geolocation, NewSegment};
+use omi_server::domain::folders::SystemFolderSpec;
 use omi_server::domain::goals::{Goal, GoalChanges, GoalType, new_goal_id};
 use omi_server::domain::ids::new_id;
 use omi_server::domain::memories::{MemoryCategory, MemoryChanges, NewMemory, Visibility};
 use omi_server::domain::paging::Page;
 use omi_server::domain::patch::Patch;
+use omi_server::domain::text::normalize_for_dedup;
 use omi_server::domain::time::{self, Timestamp};
+use omi_server::processing::SystemFolder;
+use omi_server::store::conversations::{
+    Claim, ConversationBody, ConversationFilter, ConversationUpdate, FolderChange, NewConversation,
+    ProcessedRecord, StructuredRecord,
+};
 use omi_server::store::{NewApiKey, NewUser, Store, StoreError};
 use pg_support::{TestDatabase, skip_notice};
 use tempfile::TempDir;
@@ -1042,6 +1050,473 @@ async fn goal_history_keeps_the_last_value_of_each_day(store: Arc<dyn Store>) {
     assert_eq!(history.len(), 1);
 }
 
+fn structured(title: &str, category: &str, discarded: bool) -> StructuredRecord {
+    StructuredRecord {
+        title: title.to_string(),
+        overview: format!("About {title}"),
+        emoji: "🧠".to_string(),
+        category: category.to_string(),
+        events: Vec::new(),
+        discarded,
+        processed_by: "offline".to_string(),
+    }
+}
+
+/// A conversation from text, filed in the system folder of `folder` unless discarded.
+fn text_conversation(
+    title: &str,
+    category: &str,
+    folder: SystemFolder,
+    started_at: Timestamp,
+) -> NewConversation {
+    NewConversation {
+        id: new_id(),
+        started_at,
+        finished_at: started_at + Duration::minutes(5),
+        processed_at: started_at + Duration::minutes(6),
+        language: "en".to_string(),
+        source: "external_integration".to_string(),
+        geolocation: None,
+        body: ConversationBody::Text {
+            text: format!("We talked about {title}."),
+            text_source: "other_text".to_string(),
+            text_source_spec: None,
+        },
+        processed: ProcessedRecord {
+            structured: structured(title, category, false),
+            action_items: Vec::new(),
+            memories: Vec::new(),
+            folder: Some(SystemFolderSpec::of(folder)),
+        },
+        client_session_id: None,
+    }
+}
+
+fn segment(text: &str, start: f64, is_user: bool) -> NewSegment {
+    NewSegment {
+        id: new_id(),
+        text: text.to_string(),
+        speaker: if is_user { "SPEAKER_00" } else { "SPEAKER_01" }.to_string(),
+        speaker_id: i64::from(!is_user),
+        is_user,
+        person_id: None,
+        start,
+        end: start + 2.5,
+    }
+}
+
+async fn conversations_are_stored_with_their_extracted_items_and_folders(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let base = time::now();
+    let mut meeting = text_conversation("Budget review", "business", SystemFolder::Work, base);
+    let mut item = action_item("Send the budget", meeting.processed_at);
+    item.conversation_id = Some(meeting.id.clone());
+    meeting.processed.action_items = vec![item.clone()];
+    meeting.processed.memories = vec![
+        NewMemory {
+            content: "Alex owns the budget".to_string(),
+            category: Some(MemoryCategory::System),
+            visibility: None,
+            tags: None,
+        }
+        .into_memory(meeting.processed_at),
+    ];
+    meeting.geolocation = Some(Geolocation {
+        latitude: 52.5,
+        longitude: 13.4,
+        address: Some("Berlin".to_string()),
+        google_place_id: None,
+        location_type: None,
+    });
+    meeting.processed.structured.events = vec![Event {
+        title: "Follow-up".to_string(),
+        description: String::new(),
+        start: base + Duration::days(1),
+        duration: 30,
+        created: false,
+    }];
+    let mut call = text_conversation(
+        "Dentist",
+        "health",
+        SystemFolder::Personal,
+        base + Duration::minutes(10),
+    );
+    call.body = ConversationBody::Segments(vec![
+        segment("My tooth hurts", 0.0, true),
+        segment("Come in tomorrow", 3.0, false),
+    ]);
+    let mut noise = text_conversation(
+        "",
+        "other",
+        SystemFolder::Personal,
+        base + Duration::minutes(20),
+    );
+    noise.processed.structured = structured("", "other", true);
+    noise.processed.folder = None;
+    for conversation in [&meeting, &call, &noise] {
+        assert_eq!(
+            store
+                .create_conversation(&alice.id, conversation.clone())
+                .await
+                .unwrap(),
+            Claim::Claimed
+        );
+    }
+
+    let got = store
+        .get_conversation(&alice.id, &meeting.id, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.structured.title, "Budget review");
+    assert_eq!(got.structured.events, meeting.processed.structured.events);
+    assert_eq!(got.structured.action_items, vec![item.clone()]);
+    assert_eq!(got.geolocation, meeting.geolocation);
+    assert_eq!(got.folder_name.as_deref(), Some("Work"));
+    assert_eq!(
+        got.transcript_segments,
+        Some(Vec::new()),
+        "text has no transcript"
+    );
+    assert_eq!((got.created_at, got.started_at), (base, base));
+    let got_call = store
+        .get_conversation(&alice.id, &call.id, true)
+        .await
+        .unwrap()
+        .unwrap();
+    let transcript = got_call.transcript_segments.unwrap();
+    assert_eq!(transcript.len(), 2);
+    assert_eq!(
+        (transcript[0].text.as_str(), transcript[0].is_user),
+        ("My tooth hurts", true)
+    );
+    assert_eq!(transcript[1].speaker_name, "Speaker 1");
+    assert!(
+        store
+            .get_conversation(&alice.id, &call.id, false)
+            .await
+            .unwrap()
+            .unwrap()
+            .transcript_segments
+            .is_none()
+    );
+    assert!(
+        store
+            .get_conversation(&bob.id, &call.id, false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let listed = store
+        .list_conversations(
+            &alice.id,
+            &ConversationFilter::default(),
+            page(25, 0),
+            false,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [call.id.as_str(), meeting.id.as_str()],
+        "kept ones, newest first"
+    );
+    let health = ConversationFilter {
+        categories: vec!["health".to_string()],
+        ..Default::default()
+    };
+    let several = ConversationFilter {
+        categories: vec!["health".to_string(), "business".to_string()],
+        ..Default::default()
+    };
+    let in_work = ConversationFilter {
+        folder_id: got.folder_id.clone(),
+        ..Default::default()
+    };
+    let window = ConversationFilter {
+        created_from: Some(base),
+        created_before: Some(base + Duration::minutes(1)),
+        ..Default::default()
+    };
+    for (filter, expected) in [
+        (health, vec![&call.id]),
+        (several, vec![&call.id, &meeting.id]),
+        (in_work, vec![&meeting.id]),
+        (window, vec![&meeting.id]),
+    ] {
+        let listed = store
+            .list_conversations(&alice.id, &filter, page(25, 0), true)
+            .await
+            .unwrap();
+        let ids: Vec<&String> = listed.iter().map(|c| &c.id).collect();
+        assert_eq!(ids, expected, "{filter:?}");
+    }
+
+    let folders = store.list_folders(&alice.id).await.unwrap();
+    let summary: Vec<(&str, i64)> = folders
+        .iter()
+        .map(|f| (f.name.as_str(), f.conversation_count))
+        .collect();
+    assert_eq!(summary, [("Work", 1), ("Personal", 1), ("Social", 0)]);
+    assert!(store.list_folders(&bob.id).await.unwrap().is_empty());
+
+    let existing = store
+        .existing_texts(
+            &alice.id,
+            &[
+                normalize_for_dedup("Send the budget"),
+                "nothing".to_string(),
+            ],
+            base,
+            &[normalize_for_dedup("Alex owns the budget")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        existing.open_action_items.into_iter().collect::<Vec<_>>(),
+        [normalize_for_dedup("Send the budget")]
+    );
+    assert_eq!(existing.memories.len(), 1);
+
+    let input = store
+        .conversation_input(&alice.id, &call.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(input.user_display_name, "alice display");
+    assert!(matches!(input.body, ConversationBody::Segments(ref s) if s.len() == 2));
+
+    assert!(
+        store
+            .delete_conversation(&alice.id, &meeting.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_conversation(&alice.id, &meeting.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .get_action_item(&alice.id, &item.id)
+            .await
+            .unwrap()
+            .is_some(),
+        "extracted items stay"
+    );
+    assert_eq!(
+        store
+            .list_memories(&alice.id, &[], page(25, 0))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn conversation_updates_change_title_discarded_and_folder(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let conversation = text_conversation("Budget", "business", SystemFolder::Work, time::now());
+    store
+        .create_conversation(&alice.id, conversation.clone())
+        .await
+        .unwrap();
+    let update =
+        |title: Option<&str>, discarded: Option<bool>, folder: FolderChange| ConversationUpdate {
+            title: title.map(str::to_string),
+            discarded,
+            folder,
+            reprocessed: None,
+            updated_at: time::now(),
+        };
+    assert!(
+        !store
+            .update_conversation(
+                &bob.id,
+                &conversation.id,
+                update(Some("x"), None, FolderChange::Keep)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .update_conversation(
+                &alice.id,
+                &conversation.id,
+                update(None, Some(true), FolderChange::Clear)
+            )
+            .await
+            .unwrap()
+    );
+    let discarded = store
+        .get_conversation(&alice.id, &conversation.id, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(discarded.discarded && discarded.folder_id.is_none());
+    assert_eq!(
+        discarded.structured.title, "Budget",
+        "an absent title stays"
+    );
+    let social = SystemFolderSpec::of(SystemFolder::Social);
+    store
+        .update_conversation(
+            &alice.id,
+            &conversation.id,
+            update(Some("Party"), Some(false), FolderChange::File(social)),
+        )
+        .await
+        .unwrap();
+    let restored = store
+        .get_conversation(&alice.id, &conversation.id, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!restored.discarded);
+    assert_eq!(restored.structured.title, "Party");
+    assert_eq!(restored.folder_name.as_deref(), Some("Social"));
+}
+
+async fn a_client_session_id_is_claimed_once(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let now = time::now();
+    let abandoned_before = now - Duration::minutes(2);
+    let mut first = text_conversation("Budget", "business", SystemFolder::Work, now);
+    first.client_session_id = Some("session-1".to_string());
+    let claim = |conversation_id: String, now: Timestamp| {
+        let (store, user_id) = (store.clone(), alice.id.clone());
+        async move {
+            store
+                .claim_conversation(
+                    &user_id,
+                    "session-1",
+                    &conversation_id,
+                    now,
+                    now - Duration::minutes(2),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(claim(first.id.clone(), now).await, Claim::Claimed);
+    assert_eq!(
+        claim(new_id(), now).await,
+        Claim::InProgress,
+        "the first claim is still fresh"
+    );
+    assert_eq!(
+        store
+            .create_conversation(&alice.id, first.clone())
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    let completed = Claim::Completed {
+        conversation_id: first.id.clone(),
+        discarded: false,
+    };
+    assert_eq!(claim(new_id(), now).await, completed);
+    assert_eq!(
+        claim(new_id(), now + Duration::minutes(10)).await,
+        completed,
+        "completed claims never expire"
+    );
+
+    // An abandoned claim is taken over; the one that abandoned it can no longer store.
+    let mut slow = text_conversation("Slow", "business", SystemFolder::Work, now);
+    slow.client_session_id = Some("session-2".to_string());
+    store
+        .claim_conversation(
+            &alice.id,
+            "session-2",
+            &slow.id,
+            now - Duration::minutes(3),
+            abandoned_before,
+        )
+        .await
+        .unwrap();
+    let mut fast = slow.clone();
+    fast.id = new_id();
+    assert_eq!(
+        store
+            .claim_conversation(&alice.id, "session-2", &fast.id, now, abandoned_before)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.create_conversation(&alice.id, slow).await.unwrap(),
+        Claim::InProgress
+    );
+    assert_eq!(
+        store
+            .create_conversation(&alice.id, fast.clone())
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+
+    // A released claim can be claimed again at once.
+    let third = new_id();
+    store
+        .claim_conversation(&alice.id, "session-3", &third, now, abandoned_before)
+        .await
+        .unwrap();
+    store
+        .release_claim(&alice.id, "session-3", &third)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_conversation(&alice.id, "session-3", &new_id(), now, abandoned_before)
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+}
+
+async fn concurrent_claims_of_one_session_id_admit_one(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let now = time::now();
+    let claims = (0..12).map(|_| {
+        let (store, user_id) = (store.clone(), alice.id.clone());
+        tokio::spawn(async move {
+            store
+                .claim_conversation(
+                    &user_id,
+                    "session",
+                    &new_id(),
+                    now,
+                    now - Duration::minutes(2),
+                )
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes: Vec<Claim> = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|c| **c == Claim::Claimed).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|c| matches!(c, Claim::Claimed | Claim::InProgress))
+    );
+}
+
 conformance!(
     users_are_created_found_listed_and_counted,
     a_user_name_is_unique,
@@ -1066,4 +1541,8 @@ conformance!(
     goals_keep_three_active_and_list_in_both_orders,
     the_active_goal_limit_is_exact_under_concurrent_creation,
     goal_history_keeps_the_last_value_of_each_day,
+    conversations_are_stored_with_their_extracted_items_and_folders,
+    conversation_updates_change_title_discarded_and_folder,
+    a_client_session_id_is_claimed_once,
+    concurrent_claims_of_one_session_id_admit_one,
 );

@@ -26,21 +26,23 @@ fn list_query<'a>(
 ) -> (String, Vec<&'a (dyn ToSql + Sync)>) {
     let mut sql = format!("SELECT {ACTION_ITEM_COLUMNS} FROM action_items WHERE user_id = $1");
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![user_id];
-    let mut condition = |column_test: &str, value: &'a (dyn ToSql + Sync)| {
+    // `$?` in a condition stands for its parameter's number.
+    let mut condition = |test: &str, value: &'a (dyn ToSql + Sync)| {
         params.push(value);
-        sql.push_str(&format!(" AND {column_test} ${}", params.len()));
+        sql.push_str(" AND ");
+        sql.push_str(&test.replace("$?", &format!("${}", params.len())));
     };
     if let Some(conversation_id) = &filter.conversation_id {
-        condition("conversation_id =", conversation_id);
+        condition("conversation_id = $?", conversation_id);
     }
     if let Some(completed) = &filter.completed {
-        condition("completed =", completed);
+        condition("completed = $?", completed);
     }
     if let Some(from) = &filter.created_from {
-        condition("created_at >=", from);
+        condition("created_at >= $?", from);
     }
     if let Some(before) = &filter.created_before {
-        condition("created_at <", before);
+        condition("created_at < $?", before);
     }
     params.push(&page.limit);
     params.push(&page.offset);

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "goals",
         include_str!("../../../migrations/postgres/0004_goals.sql"),
     ),
+    (
+        5,
+        "conversations",
+        include_str!("../../../migrations/postgres/0005_conversations.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

@@ -39,8 +39,9 @@ macro_rules! with_connection {
 }
 
 /// `in_transaction!(store, |tx| body)`: like `with_connection!`, inside one READ COMMITTED
-/// transaction that commits whole or not at all (an `Err` from `body` rolls it back). The whole
-/// transaction runs again on a serialization failure or deadlock.
+/// transaction that commits whole or not at all: an `Err` from `body` rolls it back, an `Ok`
+/// (also one given by `return`) commits. The whole transaction runs again on a serialization
+/// failure or deadlock.
 macro_rules! in_transaction {
     ($store:expr, |$tx:ident| $body:expr) => {{
         let store: &$crate::store::postgres::PgStore = $store;
@@ -54,10 +55,12 @@ macro_rules! in_transaction {
                             .transaction()
                             .await
                             .map_err($crate::store::postgres::map_error)?;
-                        let value: $crate::store::StoreResult<_> = {
+                        // Its own block, so that a `return` in `body` still commits.
+                        let value: $crate::store::StoreResult<_> = async {
                             let $tx = &transaction;
                             $body
-                        };
+                        }
+                        .await;
                         let value = value?;
                         transaction
                             .commit()
@@ -73,6 +76,7 @@ macro_rules! in_transaction {
 }
 
 mod action_items;
+mod conversations;
 mod goals;
 mod identity;
 mod memories;
