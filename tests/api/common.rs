@@ -21,7 +21,10 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::pg_support::{TestDatabase, skip_notice};
+#[path = "../support/postgres.rs"]
+pub mod pg_support;
+
+use pg_support::{TestDatabase, skip_notice};
 
 /// The storage a test server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

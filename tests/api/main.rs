@@ -10,8 +10,6 @@ mod goals;
 mod keys;
 mod memories;
 mod outage;
-#[path = "../support/postgres.rs"]
-mod pg_support;
 mod rate_limits;
 mod service;
 

@@ -10,8 +10,8 @@ use omi_server::auth::credentials::Secret;
 use reqwest::Method;
 use serde_json::json;
 
+use crate::common::pg_support::TestDatabase;
 use crate::common::{Backend, Reply, TestServer, TestUser};
-use crate::pg_support::TestDatabase;
 use crate::tcp_proxy::Proxy;
 
 /// The server's database deadline in these tests.
