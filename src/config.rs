@@ -119,6 +119,20 @@ pub struct Settings {
     )]
     pub sqlite_busy_timeout_ms: u64,
 
+    /// Most connections each server process keeps open to PostgreSQL.
+    #[arg(long, env = "OMI_PG_POOL_SIZE", default_value_t = 16, global = true)]
+    pub pg_pool_size: usize,
+
+    /// How long connecting to PostgreSQL, waiting for a pooled connection, or one database
+    /// operation may take before the request gets 503.
+    #[arg(
+        long,
+        env = "OMI_PG_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub pg_timeout_ms: u64,
+
     /// Allowed browser origins for CORS (comma list); CORS is off when empty.
     #[arg(long, env = "OMI_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
@@ -280,6 +294,8 @@ mod tests {
         assert_eq!(settings.failed_auth_per_minute, 30);
         assert_eq!(settings.max_body_bytes, 2_097_152);
         assert_eq!(settings.sqlite_synchronous, SqliteSynchronous::Full);
+        assert_eq!(settings.pg_pool_size, 16);
+        assert_eq!(settings.pg_timeout_ms, 5_000);
         assert_eq!(
             settings.mcp_allowed_hosts,
             ["localhost", "127.0.0.1", "[::1]"]
