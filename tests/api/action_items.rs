@@ -6,7 +6,7 @@ use omi_server::domain::action_items::ActionItem;
 use omi_server::domain::time::{Timestamp, parse_datetime};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, TestUser};
+use crate::common::{Backend, TestServer, TestUser};
 
 const ITEMS: &str = "/v1/dev/user/action-items";
 const BATCH: &str = "/v1/dev/user/action-items/batch";
@@ -64,9 +64,8 @@ async fn store_items(server: &TestServer, user: &TestUser, items: Vec<ActionItem
         .unwrap();
 }
 
-#[tokio::test]
-async fn creating_an_item_returns_every_field_with_defaults() {
-    let server = TestServer::start().await;
+async fn creating_an_item_returns_every_field_with_defaults(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let item = create(
         &server,
@@ -107,9 +106,8 @@ async fn creating_an_item_returns_every_field_with_defaults() {
     assert_eq!(fetched.body, item);
 }
 
-#[tokio::test]
-async fn an_item_created_completed_was_completed_when_created() {
-    let server = TestServer::start().await;
+async fn an_item_created_completed_was_completed_when_created(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let item = create(
         &server,
@@ -121,9 +119,8 @@ async fn an_item_created_completed_was_completed_when_created() {
     assert_eq!(item["completed_at"], item["created_at"]);
 }
 
-#[tokio::test]
-async fn due_dates_accept_a_bare_date_or_a_date_time_with_any_offset() {
-    let server = TestServer::start().await;
+async fn due_dates_accept_a_bare_date_or_a_date_time_with_any_offset(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     for (sent, stored) in [
         ("2025-12-10", "2025-12-10T23:59:00Z"),
@@ -185,9 +182,8 @@ async fn creation_refuses_blank_long_and_missing_descriptions() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_or_implausible_id_is_not_found() {
-    let server = TestServer::start().await;
+async fn an_unknown_or_implausible_id_is_not_found(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     for id in ["0190f5d2-7b1c-7000-8000-000000000000", "no%20such%20id"] {
         server
@@ -205,9 +201,8 @@ async fn an_unknown_or_implausible_id_is_not_found() {
     }
 }
 
-#[tokio::test]
-async fn a_batch_creates_every_item_in_input_order() {
-    let server = TestServer::start().await;
+async fn a_batch_creates_every_item_in_input_order(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = server
         .post(
@@ -247,9 +242,8 @@ async fn a_batch_creates_every_item_in_input_order() {
     }
 }
 
-#[tokio::test]
-async fn an_empty_batch_creates_nothing() {
-    let server = TestServer::start().await;
+async fn an_empty_batch_creates_nothing(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = server
         .post(BATCH, &alice.key, json!({"action_items": []}))
@@ -262,9 +256,10 @@ async fn an_empty_batch_creates_nothing() {
         .assert_error(422, "Validation error: action_items is required");
 }
 
-#[tokio::test]
-async fn a_batch_of_fifty_is_accepted_and_fifty_one_refused_before_any_item_is_read() {
-    let server = TestServer::start().await;
+async fn a_batch_of_fifty_is_accepted_and_fifty_one_refused_before_any_item_is_read(
+    backend: Backend,
+) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let fifty: Vec<Value> = (0..50)
         .map(|i| json!({"description": format!("task {i}")}))
@@ -284,9 +279,8 @@ async fn a_batch_of_fifty_is_accepted_and_fifty_one_refused_before_any_item_is_r
     assert_eq!(list(&server, &alice, "?limit=1000").await.len(), 50);
 }
 
-#[tokio::test]
-async fn batch_items_are_checked_in_index_order_missing_then_blank_then_bounds() {
-    let server = TestServer::start().await;
+async fn batch_items_are_checked_in_index_order_missing_then_blank_then_bounds(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let cases = [
         (
@@ -324,9 +318,8 @@ async fn batch_items_are_checked_in_index_order_missing_then_blank_then_bounds()
     assert!(list(&server, &alice, "").await.is_empty());
 }
 
-#[tokio::test]
-async fn a_batch_whose_last_item_is_invalid_writes_nothing() {
-    let server = TestServer::start().await;
+async fn a_batch_whose_last_item_is_invalid_writes_nothing(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let mut items: Vec<Value> = (0..49)
         .map(|i| json!({"description": format!("task {i}")}))
@@ -339,9 +332,8 @@ async fn a_batch_whose_last_item_is_invalid_writes_nothing() {
     assert!(list(&server, &alice, "").await.is_empty());
 }
 
-#[tokio::test]
-async fn patch_changes_the_description_and_leaves_an_absent_due_date() {
-    let server = TestServer::start().await;
+async fn patch_changes_the_description_and_leaves_an_absent_due_date(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let item = create(
         &server,
@@ -361,9 +353,8 @@ async fn patch_changes_the_description_and_leaves_an_absent_due_date() {
     assert_eq!(server.get(&path, &alice.key).await.body, reply.body);
 }
 
-#[tokio::test]
-async fn patch_due_at_null_clears_it_and_a_value_sets_it() {
-    let server = TestServer::start().await;
+async fn patch_due_at_null_clears_it_and_a_value_sets_it(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let item = create(&server, &alice, json!({"description": "d"})).await;
     let path = item_path(item["id"].as_str().unwrap());
@@ -378,9 +369,8 @@ async fn patch_due_at_null_clears_it_and_a_value_sets_it() {
     assert_eq!(cleared.body["due_at"], Value::Null);
 }
 
-#[tokio::test]
-async fn completing_sets_completed_at_once_and_reopening_clears_it() {
-    let server = TestServer::start().await;
+async fn completing_sets_completed_at_once_and_reopening_clears_it(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let item = create(&server, &alice, json!({"description": "d"})).await;
     let path = item_path(item["id"].as_str().unwrap());
@@ -405,9 +395,8 @@ async fn completing_sets_completed_at_once_and_reopening_clears_it() {
     assert_eq!(reopened.body["completed_at"], Value::Null);
 }
 
-#[tokio::test]
-async fn patch_refusals_name_the_problem_and_change_nothing() {
-    let server = TestServer::start().await;
+async fn patch_refusals_name_the_problem_and_change_nothing(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let item = create(
         &server,
@@ -453,9 +442,8 @@ async fn patch_refusals_name_the_problem_and_change_nothing() {
     assert_eq!(server.get(&path, &alice.key).await.body, item);
 }
 
-#[tokio::test]
-async fn patch_validates_the_body_before_looking_the_item_up() {
-    let server = TestServer::start().await;
+async fn patch_validates_the_body_before_looking_the_item_up(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     server
         .patch(
@@ -467,9 +455,8 @@ async fn patch_validates_the_body_before_looking_the_item_up() {
         .assert_error(422, "At least one field must be provided");
 }
 
-#[tokio::test]
-async fn delete_answers_success_then_not_found() {
-    let server = TestServer::start().await;
+async fn delete_answers_success_then_not_found(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let item = create(&server, &alice, json!({"description": "d"})).await;
     let path = item_path(item["id"].as_str().unwrap());
@@ -486,9 +473,8 @@ async fn delete_answers_success_then_not_found() {
         .assert_error(404, "Action item not found");
 }
 
-#[tokio::test]
-async fn another_users_items_are_not_found_on_every_route_and_stay_unchanged() {
-    let server = TestServer::start().await;
+async fn another_users_items_are_not_found_on_every_route_and_stay_unchanged(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     let item = create(&server, &alice, json!({"description": "alice's"})).await;
@@ -524,9 +510,8 @@ async fn another_users_items_are_not_found_on_every_route_and_stay_unchanged() {
     assert_eq!(list(&server, &bob, "").await.len(), 1);
 }
 
-#[tokio::test]
-async fn every_route_requires_its_scope() {
-    let server = TestServer::start().await;
+async fn every_route_requires_its_scope(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let item = create(&server, &alice, json!({"description": "d"})).await;
     let path = item_path(item["id"].as_str().unwrap());
@@ -567,9 +552,10 @@ async fn every_route_requires_its_scope() {
     assert_eq!(server.get(ITEMS, &read_only).await.status, 200);
 }
 
-#[tokio::test]
-async fn the_list_puts_open_items_first_then_due_dates_then_newest_with_ties_by_id() {
-    let server = TestServer::start().await;
+async fn the_list_puts_open_items_first_then_due_dates_then_newest_with_ties_by_id(
+    backend: Backend,
+) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let same = "2025-01-05T00:00:00Z";
     let items = vec![
@@ -641,9 +627,8 @@ async fn the_list_puts_open_items_first_then_due_dates_then_newest_with_ties_by_
     );
 }
 
-#[tokio::test]
-async fn list_paging_defaults_to_100_and_clamps_out_of_range_values() {
-    let server = TestServer::start().await;
+async fn list_paging_defaults_to_100_and_clamps_out_of_range_values(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let items = (0..101)
         .map(|i| {
@@ -684,9 +669,8 @@ async fn list_paging_defaults_to_100_and_clamps_out_of_range_values() {
         );
 }
 
-#[tokio::test]
-async fn the_list_filters_by_conversation() {
-    let server = TestServer::start().await;
+async fn the_list_filters_by_conversation(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let mut from_call = stored_item("1", false, None, "2025-01-01T00:00:00Z");
     from_call.conversation_id = Some("conv-1".into());
@@ -705,9 +689,8 @@ async fn the_list_filters_by_conversation() {
     assert_eq!(list(&server, &alice, "").await.len(), 3);
 }
 
-#[tokio::test]
-async fn date_bounds_are_inclusive_and_bare_dates_cover_whole_utc_days() {
-    let server = TestServer::start().await;
+async fn date_bounds_are_inclusive_and_bare_dates_cover_whole_utc_days(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     store_items(
         &server,
@@ -762,3 +745,27 @@ async fn date_bounds_are_inclusive_and_bare_dates_cover_whole_utc_days() {
             );
     }
 }
+
+crate::backend_tests!(
+    creating_an_item_returns_every_field_with_defaults,
+    an_item_created_completed_was_completed_when_created,
+    due_dates_accept_a_bare_date_or_a_date_time_with_any_offset,
+    an_unknown_or_implausible_id_is_not_found,
+    a_batch_creates_every_item_in_input_order,
+    an_empty_batch_creates_nothing,
+    a_batch_of_fifty_is_accepted_and_fifty_one_refused_before_any_item_is_read,
+    batch_items_are_checked_in_index_order_missing_then_blank_then_bounds,
+    a_batch_whose_last_item_is_invalid_writes_nothing,
+    patch_changes_the_description_and_leaves_an_absent_due_date,
+    patch_due_at_null_clears_it_and_a_value_sets_it,
+    completing_sets_completed_at_once_and_reopening_clears_it,
+    patch_refusals_name_the_problem_and_change_nothing,
+    patch_validates_the_body_before_looking_the_item_up,
+    delete_answers_success_then_not_found,
+    another_users_items_are_not_found_on_every_route_and_stay_unchanged,
+    every_route_requires_its_scope,
+    the_list_puts_open_items_first_then_due_dates_then_newest_with_ties_by_id,
+    list_paging_defaults_to_100_and_clamps_out_of_range_values,
+    the_list_filters_by_conversation,
+    date_bounds_are_inclusive_and_bare_dates_cover_whole_utc_days,
+);

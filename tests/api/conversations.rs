@@ -10,7 +10,7 @@ use omi_server::processing::{
 };
 use serde_json::{Value, json};
 
-use crate::common::{Reply, TestServer, TestUser};
+use crate::common::{Backend, Reply, TestServer, TestUser};
 
 const TEXT_PATH: &str = "/v1/dev/user/conversations";
 const SEGMENTS_PATH: &str = "/v1/dev/user/conversations/from-segments";
@@ -170,9 +170,8 @@ async fn creating_from_text_processes_before_answering() {
     assert_eq!(with_transcript.body["transcript_segments"], json!([]));
 }
 
-#[tokio::test]
-async fn text_times_language_and_geolocation_are_stored() {
-    let server = TestServer::start().await;
+async fn text_times_language_and_geolocation_are_stored(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let id = create_ok(
         &server,
@@ -201,9 +200,8 @@ async fn text_times_language_and_geolocation_are_stored() {
     assert_eq!(reply.status, 200, "{reply:?}");
 }
 
-#[tokio::test]
-async fn text_validation_errors_have_exact_details() {
-    let server = TestServer::start().await;
+async fn text_validation_errors_have_exact_details(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let cases = [
         (json!({"text": "   "}), "text cannot be empty"),
@@ -259,9 +257,8 @@ async fn text_validation_errors_have_exact_details() {
     assert_eq!(reply.status, 200, "{reply:?}");
 }
 
-#[tokio::test]
-async fn segment_validation_errors_have_exact_details() {
-    let server = TestServer::start().await;
+async fn segment_validation_errors_have_exact_details(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let seg = |text: &str, start: f64, end: f64| json!({"text": text, "start": start, "end": end});
     let too_many: Vec<Value> = (0..501)
@@ -321,9 +318,8 @@ async fn segment_validation_errors_have_exact_details() {
     }
 }
 
-#[tokio::test]
-async fn segment_conversations_get_their_defaults() {
-    let server = TestServer::start().await;
+async fn segment_conversations_get_their_defaults(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let body = json!({"transcript_segments": [
         {"text": "We should repaint the kitchen walls this spring.", "start": 0.0, "end": 4.0},
@@ -343,9 +339,8 @@ async fn segment_conversations_get_their_defaults() {
     assert_eq!(c["source"], "phone");
 }
 
-#[tokio::test]
-async fn transcript_segments_name_their_speakers() {
-    let server = TestServer::start().await;
+async fn transcript_segments_name_their_speakers(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let body = json!({"transcript_segments": [
         {"text": "I finally booked the flight to Lisbon for the conference.", "speaker": "SPEAKER_02", "is_user": true, "start": 0, "end": 3},
@@ -468,9 +463,8 @@ async fn conversations_are_private_to_their_owner() {
     assert_eq!(server.get(&path, &alice.key).await.status, 200);
 }
 
-#[tokio::test]
-async fn each_route_needs_its_scope() {
-    let server = TestServer::start().await;
+async fn each_route_needs_its_scope(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reader = server.key_with(&alice, &["conversations:read"]).await;
     let writer = server.key_with(&alice, &["conversations:write"]).await;
@@ -774,9 +768,8 @@ async fn extracted_items_survive_deleting_the_conversation() {
     assert!(extracted[0]["scoring"].as_str().unwrap().starts_with("00_"));
 }
 
-#[tokio::test]
-async fn structured_action_items_are_the_current_ones() {
-    let server = TestServer::start().await;
+async fn structured_action_items_are_the_current_ones(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let id = create_ok(&server, &alice, TEXT_PATH, json!({"text": DENTIST_TEXT})).await;
     let path = conversation_path(&id);
@@ -825,9 +818,8 @@ async fn a_repeated_action_item_is_not_extracted_twice() {
 
 const MIC_CHECK: &str = "Testing, testing, one two three.";
 
-#[tokio::test]
-async fn a_discarded_conversation_keeps_nothing_and_is_hidden_from_lists() {
-    let server = TestServer::start().await;
+async fn a_discarded_conversation_keeps_nothing_and_is_hidden_from_lists(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = server
         .post(
@@ -852,9 +844,8 @@ async fn a_discarded_conversation_keeps_nothing_and_is_hidden_from_lists() {
     );
 }
 
-#[tokio::test]
-async fn restoring_a_discarded_conversation_processes_it_again() {
-    let server = TestServer::start().await;
+async fn restoring_a_discarded_conversation_processes_it_again(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let id = create_ok(
         &server,
@@ -914,9 +905,8 @@ async fn restoring_a_discarded_conversation_processes_it_again() {
     assert_eq!(again.body["folder_id"], c["folder_id"]);
 }
 
-#[tokio::test]
-async fn patch_validates_its_fields() {
-    let server = TestServer::start().await;
+async fn patch_validates_its_fields(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let id = create_ok(&server, &alice, TEXT_PATH, json!({"text": DENTIST_TEXT})).await;
     let path = conversation_path(&id);
@@ -993,9 +983,8 @@ fn ids(reply: &Reply) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn lists_filter_by_date_category_and_folder_newest_first() {
-    let server = TestServer::start().await;
+async fn lists_filter_by_date_category_and_folder_newest_first(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let health = create_at(&server, &alice, DENTIST_TEXT, "2025-05-01T08:00:00Z").await;
     let work = create_at(
@@ -1101,9 +1090,8 @@ async fn lists_filter_by_date_category_and_folder_newest_first() {
     );
 }
 
-#[tokio::test]
-async fn pages_with_transcripts_are_capped_at_25() {
-    let server = TestServer::start().await;
+async fn pages_with_transcripts_are_capped_at_25(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     for i in 0..27 {
         let body = json!({"transcript_segments": segments(&[(&format!("Conversation number {i} about the garden shed roof."), true)]),
@@ -1130,3 +1118,18 @@ async fn pages_with_transcripts_are_capped_at_25() {
     assert_eq!(first["transcript_segments"].as_array().unwrap().len(), 1);
     assert_eq!(ids(&server.get(TEXT_PATH, &alice.key).await).len(), 25);
 }
+
+crate::backend_tests!(
+    text_times_language_and_geolocation_are_stored,
+    text_validation_errors_have_exact_details,
+    segment_validation_errors_have_exact_details,
+    segment_conversations_get_their_defaults,
+    transcript_segments_name_their_speakers,
+    each_route_needs_its_scope,
+    structured_action_items_are_the_current_ones,
+    a_discarded_conversation_keeps_nothing_and_is_hidden_from_lists,
+    restoring_a_discarded_conversation_processes_it_again,
+    patch_validates_its_fields,
+    lists_filter_by_date_category_and_folder_newest_first,
+    pages_with_transcripts_are_capped_at_25,
+);

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, TestUser};
+use crate::common::{Backend, TestServer, TestUser};
 
 const FOLDERS: &str = "/v1/dev/user/folders";
 const CONVERSATIONS: &str = "/v1/dev/user/conversations";
@@ -45,9 +45,8 @@ fn named(counts: &[(i64, i64, i64)]) -> Vec<(String, i64)> {
 const PERSONAL_TEXT: &str = "I need to call the dentist tomorrow about my crown.";
 const WORK_TEXT: &str = "The quarterly budget review with the finance team covered revenue, invoices and the investor pitch.";
 
-#[tokio::test]
-async fn the_system_folders_appear_with_the_first_kept_conversation() {
-    let server = TestServer::start().await;
+async fn the_system_folders_appear_with_the_first_kept_conversation(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     assert_eq!(server.get(FOLDERS, &alice.key).await.body, json!([]));
 
@@ -106,9 +105,8 @@ async fn the_system_folders_appear_with_the_first_kept_conversation() {
     assert_eq!(counts(&server, &alice).await, named(&[(0, 1, 0)]));
 }
 
-#[tokio::test]
-async fn counts_follow_discarding_restoring_and_deleting() {
-    let server = TestServer::start().await;
+async fn counts_follow_discarding_restoring_and_deleting(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let personal = create(&server, &alice, PERSONAL_TEXT).await;
     let work = create(&server, &alice, WORK_TEXT).await;
@@ -135,9 +133,8 @@ async fn counts_follow_discarding_restoring_and_deleting() {
     assert_eq!(counts(&server, &alice).await, named(&[(1, 0, 0)]));
 }
 
-#[tokio::test]
-async fn folders_belong_to_one_user() {
-    let server = TestServer::start().await;
+async fn folders_belong_to_one_user(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     create(&server, &alice, PERSONAL_TEXT).await;
@@ -157,9 +154,8 @@ async fn folders_belong_to_one_user() {
     assert!(alices.iter().all(|id| !bobs.contains(id)));
 }
 
-#[tokio::test]
-async fn concurrent_first_conversations_create_the_folders_once() {
-    let server = TestServer::start().await;
+async fn concurrent_first_conversations_create_the_folders_once(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let replies = futures::future::join_all(
         (0..6).map(|_| server.post(CONVERSATIONS, &alice.key, json!({"text": PERSONAL_TEXT}))),
@@ -168,3 +164,10 @@ async fn concurrent_first_conversations_create_the_folders_once() {
     assert!(replies.iter().all(|r| r.status == 200));
     assert_eq!(counts(&server, &alice).await, named(&[(0, 6, 0)]));
 }
+
+crate::backend_tests!(
+    the_system_folders_appear_with_the_first_kept_conversation,
+    counts_follow_discarding_restoring_and_deleting,
+    folders_belong_to_one_user,
+    concurrent_first_conversations_create_the_folders_once,
+);

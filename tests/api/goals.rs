@@ -7,7 +7,7 @@ use omi_server::domain::goals::{Goal, GoalChanges, GoalType, NewGoal};
 use omi_server::domain::time::{Timestamp, parse_datetime};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, TestUser};
+use crate::common::{Backend, TestServer, TestUser};
 
 const GOALS: &str = "/v1/dev/user/goals";
 const MISSING_GOAL: &str = "goal_000000000000";
@@ -57,9 +57,8 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-#[tokio::test]
-async fn creating_a_goal_returns_every_field_with_defaults() {
-    let server = TestServer::start().await;
+async fn creating_a_goal_returns_every_field_with_defaults(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let goal = create(
         &server,
@@ -106,9 +105,8 @@ async fn creating_a_goal_returns_every_field_with_defaults() {
     assert_eq!(server.get(&goal_path(&id), &alice.key).await.body, goal);
 }
 
-#[tokio::test]
-async fn every_field_can_be_given_and_floats_are_kept() {
-    let server = TestServer::start().await;
+async fn every_field_can_be_given_and_floats_are_kept(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let goal = create(
         &server,
@@ -132,9 +130,8 @@ async fn every_field_can_be_given_and_floats_are_kept() {
     assert_eq!(boolean["goal_type"], "boolean");
 }
 
-#[tokio::test]
-async fn cross_field_values_are_not_constrained() {
-    let server = TestServer::start().await;
+async fn cross_field_values_are_not_constrained(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let goal = create(
         &server,
@@ -201,9 +198,8 @@ async fn creation_refusals_name_the_problem() {
     assert_eq!(longest["title"].as_str().unwrap().chars().count(), 500);
 }
 
-#[tokio::test]
-async fn a_fourth_active_goal_deactivates_the_oldest_active_one() {
-    let server = TestServer::start().await;
+async fn a_fourth_active_goal_deactivates_the_oldest_active_one(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let first = create_titled(&server, &alice, "one").await;
     for title in ["two", "three"] {
@@ -233,9 +229,8 @@ async fn a_fourth_active_goal_deactivates_the_oldest_active_one() {
     );
 }
 
-#[tokio::test]
-async fn concurrent_creations_never_leave_more_than_three_active_goals() {
-    let server = TestServer::start().await;
+async fn concurrent_creations_never_leave_more_than_three_active_goals(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let creations = (0..8).map(|i| {
         server.post(
@@ -259,9 +254,8 @@ async fn concurrent_creations_never_leave_more_than_three_active_goals() {
     assert_eq!(active_ids, expected);
 }
 
-#[tokio::test]
-async fn the_three_active_rule_is_per_user() {
-    let server = TestServer::start().await;
+async fn the_three_active_rule_is_per_user(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     for title in ["a1", "a2", "a3"] {
@@ -297,9 +291,8 @@ async fn store_goal(server: &TestServer, user: &TestUser, id: &str, created_at: 
         .unwrap();
 }
 
-#[tokio::test]
-async fn lists_break_creation_time_ties_by_id_and_page_without_loss() {
-    let server = TestServer::start().await;
+async fn lists_break_creation_time_ties_by_id_and_page_without_loss(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let same = "2025-01-02T00:00:00Z";
     for (id, created_at) in [
@@ -332,9 +325,8 @@ async fn lists_break_creation_time_ties_by_id_and_page_without_loss() {
     }
 }
 
-#[tokio::test]
-async fn the_list_defaults_to_ten_and_clamps_paging() {
-    let server = TestServer::start().await;
+async fn the_list_defaults_to_ten_and_clamps_paging(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     for i in 0..12 {
         store_goal(
@@ -374,9 +366,8 @@ async fn the_list_defaults_to_ten_and_clamps_paging() {
         );
 }
 
-#[tokio::test]
-async fn patch_changes_the_named_fields_and_null_unit_clears_it() {
-    let server = TestServer::start().await;
+async fn patch_changes_the_named_fields_and_null_unit_clears_it(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let goal = create(
         &server,
@@ -408,9 +399,8 @@ async fn patch_changes_the_named_fields_and_null_unit_clears_it() {
     assert_eq!(server.get(&path, &alice.key).await.body, set.body);
 }
 
-#[tokio::test]
-async fn patch_refusals_name_the_problem_and_change_nothing() {
-    let server = TestServer::start().await;
+async fn patch_refusals_name_the_problem_and_change_nothing(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let goal = create_titled(&server, &alice, "keep").await;
     let path = goal_path(&id_of(&goal));
@@ -465,9 +455,8 @@ async fn patch_refusals_name_the_problem_and_change_nothing() {
         .assert_error(422, "At least one field must be provided");
 }
 
-#[tokio::test]
-async fn progress_sets_the_current_value_from_the_query() {
-    let server = TestServer::start().await;
+async fn progress_sets_the_current_value_from_the_query(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let goal = create_titled(&server, &alice, "g").await;
     let path = format!("{}/progress", goal_path(&id_of(&goal)));
@@ -514,9 +503,8 @@ async fn progress_sets_the_current_value_from_the_query() {
         .assert_error(404, "Goal not found");
 }
 
-#[tokio::test]
-async fn every_value_change_today_leaves_one_history_entry_with_the_last_value() {
-    let server = TestServer::start().await;
+async fn every_value_change_today_leaves_one_history_entry_with_the_last_value(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let before = today();
     let goal = create(
@@ -551,9 +539,8 @@ async fn every_value_change_today_leaves_one_history_entry_with_the_last_value()
     assert_eq!(entries[0]["recorded_at"], patched.body["updated_at"]);
 }
 
-#[tokio::test]
-async fn history_keeps_one_entry_per_day_newest_first_within_the_window() {
-    let server = TestServer::start().await;
+async fn history_keeps_one_entry_per_day_newest_first_within_the_window(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let before = today();
     let goal = create_titled(&server, &alice, "g").await;
@@ -673,9 +660,8 @@ async fn deleting_a_goal_removes_it_and_its_history() {
     assert_eq!(rows, 0);
 }
 
-#[tokio::test]
-async fn an_unknown_or_implausible_goal_id_is_not_found_on_every_route() {
-    let server = TestServer::start().await;
+async fn an_unknown_or_implausible_goal_id_is_not_found_on_every_route(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     for id in [
         MISSING_GOAL,
@@ -710,9 +696,8 @@ async fn an_unknown_or_implausible_goal_id_is_not_found_on_every_route() {
     }
 }
 
-#[tokio::test]
-async fn another_users_goal_is_not_found_on_every_route_and_stays_unchanged() {
-    let server = TestServer::start().await;
+async fn another_users_goal_is_not_found_on_every_route_and_stays_unchanged(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     let goal = create_titled(&server, &alice, "alice's").await;
@@ -751,9 +736,8 @@ async fn another_users_goal_is_not_found_on_every_route_and_stays_unchanged() {
     assert_eq!(history.body.as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn every_route_requires_its_scope() {
-    let server = TestServer::start().await;
+async fn every_route_requires_its_scope(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let goal = create_titled(&server, &alice, "g").await;
     let path = goal_path(&id_of(&goal));
@@ -794,3 +778,22 @@ async fn every_route_requires_its_scope() {
         .assert_error(403, write_error);
     assert_eq!(server.get(&path, &read_only).await.status, 200);
 }
+
+crate::backend_tests!(
+    creating_a_goal_returns_every_field_with_defaults,
+    every_field_can_be_given_and_floats_are_kept,
+    cross_field_values_are_not_constrained,
+    a_fourth_active_goal_deactivates_the_oldest_active_one,
+    concurrent_creations_never_leave_more_than_three_active_goals,
+    the_three_active_rule_is_per_user,
+    lists_break_creation_time_ties_by_id_and_page_without_loss,
+    the_list_defaults_to_ten_and_clamps_paging,
+    patch_changes_the_named_fields_and_null_unit_clears_it,
+    patch_refusals_name_the_problem_and_change_nothing,
+    progress_sets_the_current_value_from_the_query,
+    every_value_change_today_leaves_one_history_entry_with_the_last_value,
+    history_keeps_one_entry_per_day_newest_first_within_the_window,
+    an_unknown_or_implausible_goal_id_is_not_found_on_every_route,
+    another_users_goal_is_not_found_on_every_route_and_stays_unchanged,
+    every_route_requires_its_scope,
+);

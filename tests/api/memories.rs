@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Reply, TestServer};
+use crate::common::{Backend, Reply, TestServer};
 
 const MEMORIES: &str = "/v1/dev/user/memories";
 const BATCH: &str = "/v1/dev/user/memories/batch";
@@ -49,9 +49,10 @@ fn unix_seconds(timestamp: &Value) -> i64 {
 
 // ---- create ----
 
-#[tokio::test]
-async fn creating_a_memory_returns_it_with_the_api_defaults_and_a_content_derived_id() {
-    let server = TestServer::start().await;
+async fn creating_a_memory_returns_it_with_the_api_defaults_and_a_content_derived_id(
+    backend: Backend,
+) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let memory = create(
         &server,
@@ -80,9 +81,8 @@ async fn creating_a_memory_returns_it_with_the_api_defaults_and_a_content_derive
     assert_eq!(fetched.body, memory);
 }
 
-#[tokio::test]
-async fn given_fields_are_stored_and_legacy_categories_become_system() {
-    let server = TestServer::start().await;
+async fn given_fields_are_stored_and_legacy_categories_become_system(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let memory = create(
         &server,
@@ -108,9 +108,10 @@ async fn given_fields_are_stored_and_legacy_categories_become_system() {
     }
 }
 
-#[tokio::test]
-async fn an_omitted_category_is_interesting_for_attributed_advice_and_system_otherwise() {
-    let server = TestServer::start().await;
+async fn an_omitted_category_is_interesting_for_attributed_advice_and_system_otherwise(
+    backend: Backend,
+) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     for (content, category) in [
         (
@@ -134,9 +135,8 @@ async fn an_omitted_category_is_interesting_for_attributed_advice_and_system_oth
     }
 }
 
-#[tokio::test]
-async fn a_null_optional_field_on_create_takes_the_default() {
-    let server = TestServer::start().await;
+async fn a_null_optional_field_on_create_takes_the_default(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let memory = create(
         &server,
@@ -149,9 +149,8 @@ async fn a_null_optional_field_on_create_takes_the_default() {
     assert_eq!(memory["tags"], json!([]));
 }
 
-#[tokio::test]
-async fn invalid_create_bodies_are_422_with_exact_details() {
-    let server = TestServer::start().await;
+async fn invalid_create_bodies_are_422_with_exact_details(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let cases = [
         (json!({"content": "   \n\t"}), "content cannot be empty"),
@@ -220,9 +219,8 @@ async fn invalid_create_bodies_are_422_with_exact_details() {
     );
 }
 
-#[tokio::test]
-async fn the_bounds_themselves_are_accepted() {
-    let server = TestServer::start().await;
+async fn the_bounds_themselves_are_accepted(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let content = "é".repeat(500);
     let tags: Vec<String> = (0..50).map(|i| format!("{i:0>100}")).collect();
@@ -236,9 +234,8 @@ async fn the_bounds_themselves_are_accepted() {
     assert_eq!(memory["tags"].as_array().unwrap().len(), 50);
 }
 
-#[tokio::test]
-async fn creating_the_same_content_twice_keeps_one_memory_with_the_same_id() {
-    let server = TestServer::start().await;
+async fn creating_the_same_content_twice_keeps_one_memory_with_the_same_id(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let first = create(&server, &alice.key, json!({"content": "Alex plays chess"})).await;
     let second = create(
@@ -254,9 +251,8 @@ async fn creating_the_same_content_twice_keeps_one_memory_with_the_same_id() {
     );
 }
 
-#[tokio::test]
-async fn creating_an_existing_content_updates_given_fields_and_keeps_the_rest() {
-    let server = TestServer::start().await;
+async fn creating_an_existing_content_updates_given_fields_and_keeps_the_rest(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let first = create(
         &server,
@@ -301,9 +297,8 @@ async fn creating_an_existing_content_updates_given_fields_and_keeps_the_rest() 
     );
 }
 
-#[tokio::test]
-async fn creating_the_original_content_of_an_edited_memory_updates_it() {
-    let server = TestServer::start().await;
+async fn creating_the_original_content_of_an_edited_memory_updates_it(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let original = create(&server, &alice.key, json!({"content": "Alex plays chess"})).await;
     let id = id_of(&original);
@@ -360,9 +355,8 @@ async fn creating_the_content_of_an_extracted_memory_makes_it_api_provenance() {
     assert_eq!(unix_seconds(&memory["created_at"]), created_at);
 }
 
-#[tokio::test]
-async fn two_users_with_the_same_content_each_have_their_own_memory() {
-    let server = TestServer::start().await;
+async fn two_users_with_the_same_content_each_have_their_own_memory(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     let a = create(
@@ -387,9 +381,8 @@ async fn two_users_with_the_same_content_each_have_their_own_memory() {
 
 // ---- batch ----
 
-#[tokio::test]
-async fn a_batch_creates_every_memory_in_order() {
-    let server = TestServer::start().await;
+async fn a_batch_creates_every_memory_in_order(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = create_batch(
         &server,
@@ -414,18 +407,16 @@ async fn a_batch_creates_every_memory_in_order() {
     assert_eq!(listed, returned);
 }
 
-#[tokio::test]
-async fn an_empty_batch_creates_nothing() {
-    let server = TestServer::start().await;
+async fn an_empty_batch_creates_nothing(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = create_batch(&server, &alice.key, json!([])).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, json!({"memories": [], "created_count": 0}));
 }
 
-#[tokio::test]
-async fn identical_contents_in_a_batch_collapse_with_the_last_fields_winning() {
-    let server = TestServer::start().await;
+async fn identical_contents_in_a_batch_collapse_with_the_last_fields_winning(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = create_batch(
         &server,
@@ -451,9 +442,8 @@ async fn identical_contents_in_a_batch_collapse_with_the_last_fields_winning() {
     assert_eq!(list(&server, &alice.key, "").await.len(), 2);
 }
 
-#[tokio::test]
-async fn a_batch_counts_memories_that_already_existed() {
-    let server = TestServer::start().await;
+async fn a_batch_counts_memories_that_already_existed(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let existing = create(&server, &alice.key, json!({"content": "Alex runs"})).await;
     let reply = create_batch(
@@ -468,9 +458,8 @@ async fn a_batch_counts_memories_that_already_existed() {
     assert_eq!(list(&server, &alice.key, "").await.len(), 2);
 }
 
-#[tokio::test]
-async fn batch_errors_come_in_the_contract_order_with_exact_details() {
-    let server = TestServer::start().await;
+async fn batch_errors_come_in_the_contract_order_with_exact_details(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let many: Vec<Value> = (0..26)
         .map(|i| json!({"content": format!("m{i}")}))
@@ -547,9 +536,8 @@ async fn batch_errors_come_in_the_contract_order_with_exact_details() {
     );
 }
 
-#[tokio::test]
-async fn a_batch_whose_last_item_is_invalid_writes_nothing() {
-    let server = TestServer::start().await;
+async fn a_batch_whose_last_item_is_invalid_writes_nothing(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let existing = create(&server, &alice.key, json!({"content": "Alex runs"})).await;
     let mut items: Vec<Value> = (0..24)
@@ -597,9 +585,8 @@ fn sort_key(memory: &Value) -> (String, String, String) {
     )
 }
 
-#[tokio::test]
-async fn lists_are_ordered_by_scoring_then_creation_then_id_all_descending() {
-    let server = TestServer::start().await;
+async fn lists_are_ordered_by_scoring_then_creation_then_id_all_descending(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     thirty_memories(&server, &alice.key).await;
     let listed = list(&server, &alice.key, "?limit=1000").await;
@@ -622,9 +609,8 @@ async fn lists_are_ordered_by_scoring_then_creation_then_id_all_descending() {
     assert_eq!(listed[29]["category"], "interesting");
 }
 
-#[tokio::test]
-async fn paging_through_ties_loses_and_repeats_nothing() {
-    let server = TestServer::start().await;
+async fn paging_through_ties_loses_and_repeats_nothing(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     thirty_memories(&server, &alice.key).await;
     let all = ids(&list(&server, &alice.key, "?limit=1000").await);
@@ -637,9 +623,8 @@ async fn paging_through_ties_loses_and_repeats_nothing() {
     assert_eq!(paged, all);
 }
 
-#[tokio::test]
-async fn limit_and_offset_default_and_clamp() {
-    let server = TestServer::start().await;
+async fn limit_and_offset_default_and_clamp(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     thirty_memories(&server, &alice.key).await;
     let all = ids(&list(&server, &alice.key, "?limit=1000").await);
@@ -675,9 +660,8 @@ async fn limit_and_offset_default_and_clamp() {
         .assert_error(422, "Validation error: offset must be an integer");
 }
 
-#[tokio::test]
-async fn lists_filter_by_categories() {
-    let server = TestServer::start().await;
+async fn lists_filter_by_categories(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = create_batch(
         &server,
@@ -751,9 +735,8 @@ async fn lists_filter_by_categories() {
 
 // ---- get, patch, delete ----
 
-#[tokio::test]
-async fn unknown_and_impossible_ids_are_not_found() {
-    let server = TestServer::start().await;
+async fn unknown_and_impossible_ids_are_not_found(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     for id in [
         "0192e8a4-0000-7000-8000-000000000000",
@@ -776,9 +759,8 @@ async fn unknown_and_impossible_ids_are_not_found() {
     }
 }
 
-#[tokio::test]
-async fn patching_changes_given_fields_and_keeps_the_id() {
-    let server = TestServer::start().await;
+async fn patching_changes_given_fields_and_keeps_the_id(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let memory = create(
         &server,
@@ -821,9 +803,8 @@ async fn patching_changes_given_fields_and_keeps_the_id() {
     assert_eq!(server.get(&path, &alice.key).await.body, edited.body);
 }
 
-#[tokio::test]
-async fn invalid_patches_are_422_and_change_nothing() {
-    let server = TestServer::start().await;
+async fn invalid_patches_are_422_and_change_nothing(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let memory = create(&server, &alice.key, json!({"content": "Alex plays chess"})).await;
     let path = memory_path(&id_of(&memory));
@@ -891,9 +872,8 @@ async fn invalid_patches_are_422_and_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn deleting_a_memory_removes_it() {
-    let server = TestServer::start().await;
+async fn deleting_a_memory_removes_it(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let memory = create(&server, &alice.key, json!({"content": "Alex plays chess"})).await;
     let path = memory_path(&id_of(&memory));
@@ -913,9 +893,8 @@ async fn deleting_a_memory_removes_it() {
 
 // ---- isolation and scopes ----
 
-#[tokio::test]
-async fn another_users_memories_are_not_found_on_every_route() {
-    let server = TestServer::start().await;
+async fn another_users_memories_are_not_found_on_every_route(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     let memory = create(&server, &alice.key, json!({"content": "Alex plays chess"})).await;
@@ -947,9 +926,8 @@ async fn another_users_memories_are_not_found_on_every_route() {
     assert_eq!(bobs[0]["content"], "Bob plays go");
 }
 
-#[tokio::test]
-async fn every_route_requires_its_scope() {
-    let server = TestServer::start().await;
+async fn every_route_requires_its_scope(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let memory = create(&server, &alice.key, json!({"content": "Alex plays chess"})).await;
     let path = memory_path(&id_of(&memory));
@@ -1000,3 +978,32 @@ async fn every_route_requires_its_scope() {
         json!(["x"])
     );
 }
+
+crate::backend_tests!(
+    creating_a_memory_returns_it_with_the_api_defaults_and_a_content_derived_id,
+    given_fields_are_stored_and_legacy_categories_become_system,
+    an_omitted_category_is_interesting_for_attributed_advice_and_system_otherwise,
+    a_null_optional_field_on_create_takes_the_default,
+    invalid_create_bodies_are_422_with_exact_details,
+    the_bounds_themselves_are_accepted,
+    creating_the_same_content_twice_keeps_one_memory_with_the_same_id,
+    creating_an_existing_content_updates_given_fields_and_keeps_the_rest,
+    creating_the_original_content_of_an_edited_memory_updates_it,
+    two_users_with_the_same_content_each_have_their_own_memory,
+    a_batch_creates_every_memory_in_order,
+    an_empty_batch_creates_nothing,
+    identical_contents_in_a_batch_collapse_with_the_last_fields_winning,
+    a_batch_counts_memories_that_already_existed,
+    batch_errors_come_in_the_contract_order_with_exact_details,
+    a_batch_whose_last_item_is_invalid_writes_nothing,
+    lists_are_ordered_by_scoring_then_creation_then_id_all_descending,
+    paging_through_ties_loses_and_repeats_nothing,
+    limit_and_offset_default_and_clamp,
+    lists_filter_by_categories,
+    unknown_and_impossible_ids_are_not_found,
+    patching_changes_given_fields_and_keeps_the_id,
+    invalid_patches_are_422_and_change_nothing,
+    deleting_a_memory_removes_it,
+    another_users_memories_are_not_found_on_every_route,
+    every_route_requires_its_scope,
+);
