@@ -82,6 +82,26 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Parses one element of a body already read as JSON (a batch item, checked in index order after
+/// the item count); errors name the element, e.g. `memories[3].content is required`.
+pub fn parse_json_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    at: &str,
+) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::validation(format!("{at} must be a JSON object")));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let inner = error.path().to_string();
+        let path = if inner == "." {
+            at.to_string()
+        } else {
+            format!("{at}.{inner}")
+        };
+        ApiError::validation(describe_data_error(&path, &error.into_inner().to_string()))
+    })
+}
+
 fn describe_json_error(path: String, error: serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match error.classify() {
@@ -231,6 +251,28 @@ mod tests {
         assert!(
             detail_of::<Item>("{\"description\": \"a\"} x")
                 .starts_with("Validation error: body is not valid JSON")
+        );
+    }
+
+    #[test]
+    fn an_element_of_a_body_is_named_by_its_path() {
+        let detail = |value: serde_json::Value| {
+            parse_json_value::<Item>(value, "action_items[2]")
+                .unwrap_err()
+                .detail()
+                .to_string()
+        };
+        assert_eq!(
+            detail(serde_json::json!({})),
+            "Validation error: action_items[2].description is required"
+        );
+        assert_eq!(
+            detail(serde_json::json!({"description": 1})),
+            "Validation error: action_items[2].description must be a string"
+        );
+        assert_eq!(
+            detail(serde_json::json!(["a"])),
+            "Validation error: action_items[2] must be a JSON object"
         );
     }
 

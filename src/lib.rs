@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod processing;
 pub mod ratelimit;
 pub mod routes;
 pub mod store;

@@ -19,8 +19,9 @@ CREATE TABLE memories (
 ) STRICT;
 
 CREATE UNIQUE INDEX memories_by_user_and_id ON memories (user_id, id);
--- The list order: scoring desc, then created_at desc, then id desc.
-CREATE INDEX memories_list_order ON memories (user_id, scoring DESC, created_at DESC, id DESC);
+-- The list order: scoring desc, then created_at desc, then id desc. The trailing category lets a
+-- filter on several categories skip rows in the index without reading the table.
+CREATE INDEX memories_list_order ON memories (user_id, scoring DESC, created_at DESC, id DESC, category);
 CREATE INDEX memories_by_category ON memories (user_id, category, scoring DESC, created_at DESC, id DESC);
 -- De-duplication of memories extracted from conversations.
 CREATE INDEX memories_by_normalized_content ON memories (user_id, normalized_content);

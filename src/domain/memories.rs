@@ -182,6 +182,253 @@ pub fn scoring(manually_added: bool, category: MemoryCategory, created_at: Times
     )
 }
 
+/// Why a memory field was refused; routes put each into the contract's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemoryFieldError {
+    EmptyContent,
+    ContentTooLong,
+    TooManyTags,
+    EmptyTag(usize),
+    TagTooLong(usize),
+}
+
+/// The content as stored: trimmed, 1..=500 characters.
+pub fn memory_content(raw: &str) -> Result<String, MemoryFieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        Err(MemoryFieldError::EmptyContent)
+    } else if trimmed.chars().count() > MAX_CONTENT_CHARS {
+        Err(MemoryFieldError::ContentTooLong)
+    } else {
+        Ok(trimmed.to_string())
+    }
+}
+
+/// Tags as stored: at most 50, each trimmed to 1..=100 characters, in the given order.
+pub fn memory_tags(raw: Vec<String>) -> Result<Vec<String>, MemoryFieldError> {
+    if raw.len() > MAX_TAGS {
+        return Err(MemoryFieldError::TooManyTags);
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(index, tag)| {
+            let tag = tag.trim();
+            if tag.is_empty() {
+                Err(MemoryFieldError::EmptyTag(index))
+            } else if tag.chars().count() > MAX_TAG_CHARS {
+                Err(MemoryFieldError::TagTooLong(index))
+            } else {
+                Ok(tag.to_string())
+            }
+        })
+        .collect()
+}
+
+/// The category of an API-created memory that names none (PROCESSING.md §5): an attributed
+/// insight or a piece of advice is `interesting`; anything else is a fact about the user, `system`.
+pub fn default_memory_category(content: &str) -> MemoryCategory {
+    let lowered = content.trim().to_lowercase();
+    if is_attributed(content.trim(), &lowered) || is_advice(&lowered) {
+        MemoryCategory::Interesting
+    } else {
+        MemoryCategory::System
+    }
+}
+
+/// Verbs that attribute what follows to someone ("X says/recommends/advised ...").
+const ATTRIBUTION_VERBS: [&str; 10] = [
+    "says",
+    "said",
+    "recommends",
+    "recommended",
+    "advises",
+    "advised",
+    "suggests",
+    "suggested",
+    "teaches",
+    "taught",
+];
+
+/// Openings that make a sentence advice rather than a fact about the user.
+const ADVICE_OPENINGS: [&str; 17] = [
+    "always ",
+    "never ",
+    "don't ",
+    "don’t ",
+    "do not ",
+    "avoid ",
+    "try to ",
+    "make sure ",
+    "remember to ",
+    "you should ",
+    "you must ",
+    "you need to ",
+    "one should ",
+    "it's best to ",
+    "it is best to ",
+    "the key to ",
+    "the secret to ",
+];
+
+/// "according to X", "X: <insight>", or a third-party subject followed by an attribution verb.
+fn is_attributed(content: &str, lowered: &str) -> bool {
+    lowered.contains("according to ")
+        || is_speaker_prefixed(content)
+        || has_attributing_subject(lowered)
+}
+
+/// "Naval Ravikant: seek wealth, not money": a short capitalised name, a colon, an insight.
+fn is_speaker_prefixed(content: &str) -> bool {
+    let Some((speaker, insight)) = content.split_once(':') else {
+        return false;
+    };
+    let words: Vec<&str> = speaker.split_whitespace().collect();
+    (1..=4).contains(&words.len())
+        && words[0].chars().next().is_some_and(char::is_uppercase)
+        && !speaker.chars().any(|c| c.is_ascii_digit())
+        && !insight.trim().is_empty()
+}
+
+/// "My doctor recommends ...", "Alex's coach said ...": someone other than the speaker ("I",
+/// "we") before an attribution verb.
+fn has_attributing_subject(lowered: &str) -> bool {
+    let words: Vec<&str> = lowered
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
+        .filter(|word| !word.is_empty())
+        .collect();
+    words.iter().enumerate().any(|(index, word)| {
+        index > 0 && ATTRIBUTION_VERBS.contains(word) && !matches!(words[index - 1], "i" | "we")
+    })
+}
+
+fn is_advice(lowered: &str) -> bool {
+    ADVICE_OPENINGS
+        .iter()
+        .any(|opening| lowered.starts_with(opening))
+}
+
+/// A validated create request. Absent fields stay `None`: a new memory takes the defaults, an
+/// existing one with the same derived id keeps its stored values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMemory {
+    pub content: String,
+    pub category: Option<MemoryCategory>,
+    pub visibility: Option<Visibility>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl NewMemory {
+    pub fn id(&self) -> String {
+        memory_id_for(&self.content)
+    }
+
+    /// The memory this request creates when the user has none with its id.
+    pub fn into_memory(self, now: Timestamp) -> Memory {
+        let category = match self.category {
+            Some(category) => category.stored_on_create(),
+            None => default_memory_category(&self.content),
+        };
+        Memory {
+            id: self.id(),
+            scoring: scoring(true, category, now),
+            content: self.content,
+            category,
+            visibility: self.visibility.unwrap_or(Visibility::Private),
+            tags: self.tags.unwrap_or_default(),
+            created_at: now,
+            updated_at: now,
+            manually_added: true,
+            reviewed: true,
+            user_review: Some(true),
+            edited: false,
+            conversation_id: None,
+        }
+    }
+
+    /// Creating a memory whose id exists updates it: present fields replace, absent fields
+    /// keep, and the memory becomes API-provenance (`MM` = `01`, creation time unchanged).
+    pub fn applied_to(self, existing: Memory, now: Timestamp) -> Memory {
+        let category = self
+            .category
+            .map_or(existing.category, MemoryCategory::stored_on_create);
+        Memory {
+            scoring: scoring(true, category, existing.created_at),
+            content: self.content,
+            category,
+            visibility: self.visibility.unwrap_or(existing.visibility),
+            tags: self.tags.unwrap_or(existing.tags),
+            updated_at: now,
+            manually_added: true,
+            reviewed: true,
+            user_review: Some(true),
+            ..existing
+        }
+    }
+
+    /// A later request for the same content, as if applied after this one: its present fields win.
+    fn absorb(&mut self, later: NewMemory) {
+        self.content = later.content;
+        self.category = later.category.or(self.category);
+        self.visibility = later.visibility.or(self.visibility);
+        self.tags = later.tags.or(self.tags.take());
+    }
+}
+
+/// Requests with the same content become one (the memory they name is one), in order of first
+/// appearance, later occurrences' present fields winning.
+pub fn collapse_same_content(requests: Vec<NewMemory>) -> Vec<NewMemory> {
+    let mut collapsed: Vec<NewMemory> = Vec::with_capacity(requests.len());
+    for request in requests {
+        match collapsed
+            .iter_mut()
+            .find(|seen| seen.content == request.content)
+        {
+            Some(seen) => seen.absorb(request),
+            None => collapsed.push(request),
+        }
+    }
+    collapsed
+}
+
+/// A validated PATCH: the fields to change, at least one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryChanges {
+    pub content: Option<String>,
+    pub category: Option<MemoryCategory>,
+    pub visibility: Option<Visibility>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl MemoryChanges {
+    pub fn is_empty(&self) -> bool {
+        self.content.is_none()
+            && self.category.is_none()
+            && self.visibility.is_none()
+            && self.tags.is_none()
+    }
+
+    /// The category is stored as given (legacy values too) and `BBB` follows it; a different
+    /// content marks the memory edited. The id, provenance and creation time never change.
+    pub fn applied_to(self, memory: Memory, now: Timestamp) -> Memory {
+        let category = self.category.unwrap_or(memory.category);
+        let edited = memory.edited
+            || self
+                .content
+                .as_ref()
+                .is_some_and(|content| *content != memory.content);
+        Memory {
+            scoring: scoring(memory.manually_added, category, memory.created_at),
+            content: self.content.unwrap_or(memory.content),
+            category,
+            visibility: self.visibility.unwrap_or(memory.visibility),
+            tags: self.tags.unwrap_or(memory.tags),
+            updated_at: now,
+            edited,
+            ..memory
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +469,185 @@ mod tests {
         );
         assert_eq!(MemoryCategory::parse("auto"), Some(MemoryCategory::Auto));
         assert_eq!(MemoryCategory::parse("bogus"), None);
+    }
+
+    fn at(text: &str) -> Timestamp {
+        parse_datetime(text).unwrap()
+    }
+
+    fn request(content: &str) -> NewMemory {
+        NewMemory {
+            content: content.to_string(),
+            category: None,
+            visibility: None,
+            tags: None,
+        }
+    }
+
+    #[test]
+    fn facts_about_the_user_default_to_system() {
+        for content in [
+            "Alex is allergic to peanuts",
+            "Alex works at Acme as a designer",
+            "Alex's sister is called Maya",
+            "I said yes to the job offer in Berlin",
+            "Alex loves hiking in the Alps",
+            "Alex always drinks coffee at 7",
+        ] {
+            assert_eq!(
+                default_memory_category(content),
+                MemoryCategory::System,
+                "{content}"
+            );
+        }
+    }
+
+    #[test]
+    fn attributed_insights_and_advice_default_to_interesting() {
+        for content in [
+            "Naval Ravikant: seek wealth, not money or status",
+            "According to Dr. Lee, sleep matters more than diet",
+            "Alex's coach says consistency beats intensity",
+            "My doctor recommended walking after meals",
+            "Always back up before upgrading",
+            "Don't negotiate against yourself",
+            "You should read the contract twice",
+        ] {
+            assert_eq!(
+                default_memory_category(content),
+                MemoryCategory::Interesting,
+                "{content}"
+            );
+        }
+    }
+
+    #[test]
+    fn content_is_trimmed_and_bounded_in_characters() {
+        assert_eq!(memory_content("  hi  ").unwrap(), "hi");
+        assert_eq!(
+            memory_content(" \n\t "),
+            Err(MemoryFieldError::EmptyContent)
+        );
+        assert!(memory_content(&"é".repeat(500)).is_ok());
+        assert_eq!(
+            memory_content(&"é".repeat(501)),
+            Err(MemoryFieldError::ContentTooLong)
+        );
+    }
+
+    #[test]
+    fn tags_are_bounded_in_count_and_length() {
+        assert_eq!(
+            memory_tags(vec![" health ".into()]).unwrap(),
+            vec!["health".to_string()]
+        );
+        assert_eq!(
+            memory_tags(vec!["x".into(); 51]),
+            Err(MemoryFieldError::TooManyTags)
+        );
+        assert!(memory_tags(vec!["x".into(); 50]).is_ok());
+        assert_eq!(
+            memory_tags(vec!["a".into(), " ".into()]),
+            Err(MemoryFieldError::EmptyTag(1))
+        );
+        assert_eq!(
+            memory_tags(vec!["a".repeat(101)]),
+            Err(MemoryFieldError::TagTooLong(0))
+        );
+    }
+
+    #[test]
+    fn a_new_memory_is_api_provenance_with_defaults() {
+        let now = at("2024-12-06T11:08:20Z");
+        let memory = NewMemory {
+            category: Some(MemoryCategory::Hobbies),
+            ..request("Alex plays chess")
+        }
+        .into_memory(now);
+        assert_eq!(memory.id, memory_id_for("Alex plays chess"));
+        assert_eq!(memory.category, MemoryCategory::System);
+        assert_eq!(memory.visibility, Visibility::Private);
+        assert_eq!(memory.tags, Vec::<String>::new());
+        assert_eq!(memory.scoring, "01_999_1733483300");
+        assert!(memory.manually_added && memory.reviewed && !memory.edited);
+        assert_eq!(memory.user_review, Some(true));
+    }
+
+    #[test]
+    fn creating_again_updates_present_fields_and_promotes_to_api_provenance() {
+        let created = at("2024-12-06T11:08:20Z");
+        let extracted = Memory {
+            manually_added: false,
+            reviewed: false,
+            user_review: None,
+            tags: vec!["kept".into()],
+            scoring: scoring(false, MemoryCategory::System, created),
+            conversation_id: Some("c1".into()),
+            ..request("Alex plays chess").into_memory(created)
+        };
+        let later = at("2025-01-01T00:00:00Z");
+        let updated = NewMemory {
+            category: Some(MemoryCategory::Interesting),
+            visibility: Some(Visibility::Public),
+            ..request("Alex plays chess")
+        }
+        .applied_to(extracted.clone(), later);
+        assert_eq!(updated.id, extracted.id);
+        assert_eq!(updated.category, MemoryCategory::Interesting);
+        assert_eq!(updated.visibility, Visibility::Public);
+        assert_eq!(updated.tags, vec!["kept".to_string()]);
+        assert_eq!(updated.scoring, "01_998_1733483300");
+        assert_eq!(updated.created_at, created);
+        assert_eq!(updated.updated_at, later);
+        assert!(updated.manually_added && updated.reviewed);
+        assert_eq!(updated.user_review, Some(true));
+        assert_eq!(updated.conversation_id, Some("c1".into()));
+    }
+
+    #[test]
+    fn same_content_collapses_in_first_appearance_order_with_later_fields_winning() {
+        let collapsed = collapse_same_content(vec![
+            NewMemory {
+                visibility: Some(Visibility::Public),
+                tags: Some(vec!["first".into()]),
+                ..request("a")
+            },
+            request("b"),
+            NewMemory {
+                tags: Some(vec!["last".into()]),
+                ..request("a")
+            },
+        ]);
+        assert_eq!(collapsed.len(), 2);
+        assert_eq!(collapsed[0].content, "a");
+        assert_eq!(collapsed[0].visibility, Some(Visibility::Public));
+        assert_eq!(collapsed[0].tags, Some(vec!["last".to_string()]));
+        assert_eq!(collapsed[1].content, "b");
+    }
+
+    #[test]
+    fn changes_keep_the_id_store_legacy_categories_and_mark_new_content_edited() {
+        let created = at("2024-12-06T11:08:20Z");
+        let memory = request("Alex plays chess").into_memory(created);
+        let later = at("2025-01-01T00:00:00Z");
+        let recategorised = MemoryChanges {
+            category: Some(MemoryCategory::Hobbies),
+            content: Some("Alex plays chess".into()),
+            ..MemoryChanges::default()
+        }
+        .applied_to(memory.clone(), later);
+        assert_eq!(recategorised.category, MemoryCategory::Hobbies);
+        assert_eq!(recategorised.scoring, "01_998_1733483300");
+        assert!(!recategorised.edited, "the same content is not an edit");
+
+        let edited = MemoryChanges {
+            content: Some("Alex plays go".into()),
+            ..MemoryChanges::default()
+        }
+        .applied_to(memory.clone(), later);
+        assert_eq!(edited.id, memory.id);
+        assert!(edited.edited);
+        assert_eq!(edited.updated_at, later);
+        assert!(MemoryChanges::default().is_empty());
     }
 }

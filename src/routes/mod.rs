@@ -6,6 +6,7 @@
 //! that module's `router()` wrapped in the guard it needs (`guards.developer(routes!(...))`).
 
 pub mod keys;
+pub mod memories;
 pub mod service;
 
 use axum::middleware::from_fn_with_state;
@@ -59,5 +60,6 @@ impl Guards {
 pub fn api(guards: &Guards) -> ApiRouter {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(keys::router(guards))
+        .merge(memories::router(guards))
         .merge(service::documented_router())
 }

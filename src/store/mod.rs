@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use crate::auth::scope::ScopeSet;
 use crate::config::Settings;
 use crate::domain::keys::DevApiKey;
+use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
+use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 
@@ -93,9 +95,40 @@ pub trait IdentityStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+#[async_trait]
+pub trait MemoryStore: Send + Sync {
+    /// `scoring` desc, then `created_at` desc, then `id` desc; only the given categories unless
+    /// the list is empty.
+    async fn list_memories(
+        &self,
+        user_id: &str,
+        categories: &[MemoryCategory],
+        page: Page,
+    ) -> StoreResult<Vec<Memory>>;
+    async fn get_memory(&self, user_id: &str, memory_id: &str) -> StoreResult<Option<Memory>>;
+    /// Creates each memory, or updates the user's memory with the same derived id, all in one
+    /// transaction; the results in the order given. Requests must not repeat a content.
+    async fn save_memories(
+        &self,
+        user_id: &str,
+        requests: Vec<NewMemory>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Memory>>;
+    /// `None` when the user has no such memory.
+    async fn update_memory(
+        &self,
+        user_id: &str,
+        memory_id: &str,
+        changes: MemoryChanges,
+        now: Timestamp,
+    ) -> StoreResult<Option<Memory>>;
+    /// `false` when the user has no such memory.
+    async fn delete_memory(&self, user_id: &str, memory_id: &str) -> StoreResult<bool>;
+}
+
 /// Everything the server needs from a database.
 #[async_trait]
-pub trait Store: IdentityStore + Send + Sync {
+pub trait Store: IdentityStore + MemoryStore + Send + Sync {
     /// For `/readyz`: answers when the database does.
     async fn ping(&self) -> StoreResult<()>;
     /// Flushes and closes cleanly at shutdown.

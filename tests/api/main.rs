@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod errors;
 mod keys;
+mod memories;
 mod rate_limits;
 mod service;
 

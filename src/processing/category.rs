@@ -1,0 +1,631 @@
+//! Conversation categories (API.md §5), the keyword lexicon that picks one, the emoji that goes
+//! with it, and the system folder each category is filed in (API.md §6).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use serde::Serialize;
+
+use super::text::{light_stem, tokenize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationCategory {
+    Personal,
+    Education,
+    Health,
+    Finance,
+    Legal,
+    Philosophy,
+    Spiritual,
+    Science,
+    Entrepreneurship,
+    Parenting,
+    Romantic,
+    Travel,
+    Inspiration,
+    Technology,
+    Business,
+    Social,
+    Work,
+    Sports,
+    Politics,
+    Literature,
+    History,
+    Architecture,
+    Music,
+    Weather,
+    News,
+    Entertainment,
+    Psychology,
+    /// Real estate; the wire value is `real`, as upstream spells it.
+    Real,
+    Design,
+    Family,
+    Economics,
+    Environment,
+    Other,
+}
+
+impl ConversationCategory {
+    pub const ALL: [ConversationCategory; 33] = [
+        Self::Personal,
+        Self::Education,
+        Self::Health,
+        Self::Finance,
+        Self::Legal,
+        Self::Philosophy,
+        Self::Spiritual,
+        Self::Science,
+        Self::Entrepreneurship,
+        Self::Parenting,
+        Self::Romantic,
+        Self::Travel,
+        Self::Inspiration,
+        Self::Technology,
+        Self::Business,
+        Self::Social,
+        Self::Work,
+        Self::Sports,
+        Self::Politics,
+        Self::Literature,
+        Self::History,
+        Self::Architecture,
+        Self::Music,
+        Self::Weather,
+        Self::News,
+        Self::Entertainment,
+        Self::Psychology,
+        Self::Real,
+        Self::Design,
+        Self::Family,
+        Self::Economics,
+        Self::Environment,
+        Self::Other,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Personal => "personal",
+            Self::Education => "education",
+            Self::Health => "health",
+            Self::Finance => "finance",
+            Self::Legal => "legal",
+            Self::Philosophy => "philosophy",
+            Self::Spiritual => "spiritual",
+            Self::Science => "science",
+            Self::Entrepreneurship => "entrepreneurship",
+            Self::Parenting => "parenting",
+            Self::Romantic => "romantic",
+            Self::Travel => "travel",
+            Self::Inspiration => "inspiration",
+            Self::Technology => "technology",
+            Self::Business => "business",
+            Self::Social => "social",
+            Self::Work => "work",
+            Self::Sports => "sports",
+            Self::Politics => "politics",
+            Self::Literature => "literature",
+            Self::History => "history",
+            Self::Architecture => "architecture",
+            Self::Music => "music",
+            Self::Weather => "weather",
+            Self::News => "news",
+            Self::Entertainment => "entertainment",
+            Self::Psychology => "psychology",
+            Self::Real => "real",
+            Self::Design => "design",
+            Self::Family => "family",
+            Self::Economics => "economics",
+            Self::Environment => "environment",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<ConversationCategory> {
+        Self::ALL.into_iter().find(|c| c.as_str() == value)
+    }
+
+    /// The emoji shown for a conversation of this category when no keyword overrides it.
+    pub const fn emoji(self) -> &'static str {
+        match self {
+            Self::Personal => "👤",
+            Self::Education => "📚",
+            Self::Health => "🏥",
+            Self::Finance => "💰",
+            Self::Legal => "⚖️",
+            Self::Philosophy => "🤔",
+            Self::Spiritual => "🙏",
+            Self::Science => "🔬",
+            Self::Entrepreneurship => "🚀",
+            Self::Parenting => "👶",
+            Self::Romantic => "❤️",
+            Self::Travel => "✈️",
+            Self::Inspiration => "💡",
+            Self::Technology => "💻",
+            Self::Business => "📈",
+            Self::Social => "👥",
+            Self::Work => "💼",
+            Self::Sports => "⚽",
+            Self::Politics => "🏛️",
+            Self::Literature => "📖",
+            Self::History => "📜",
+            Self::Architecture => "🏗️",
+            Self::Music => "🎵",
+            Self::Weather => "🌦️",
+            Self::News => "📰",
+            Self::Entertainment => "🎬",
+            Self::Psychology => "🧠",
+            Self::Real => "🏠",
+            Self::Design => "🎨",
+            Self::Family => "👨‍👩‍👧",
+            Self::Economics => "📊",
+            Self::Environment => "🌱",
+            Self::Other => "💬",
+        }
+    }
+}
+
+/// The three folders every user gets, into which kept conversations are filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum SystemFolder {
+    Work,
+    Personal,
+    Social,
+}
+
+impl SystemFolder {
+    pub const ALL: [SystemFolder; 3] = [Self::Work, Self::Personal, Self::Social];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Work => "Work",
+            Self::Personal => "Personal",
+            Self::Social => "Social",
+        }
+    }
+
+    pub const fn emoji(self) -> &'static str {
+        match self {
+            Self::Work => "💼",
+            Self::Personal => "👤",
+            Self::Social => "👥",
+        }
+    }
+
+    pub const fn color(self) -> &'static str {
+        match self {
+            Self::Work => "#3B82F6",
+            Self::Personal => "#10B981",
+            Self::Social => "#8B5CF6",
+        }
+    }
+
+    pub const fn order(self) -> u32 {
+        match self {
+            Self::Work => 0,
+            Self::Personal => 1,
+            Self::Social => 2,
+        }
+    }
+}
+
+/// The folder a kept conversation of `category` is filed in (API.md §6).
+pub fn system_folder_for(category: ConversationCategory) -> SystemFolder {
+    use ConversationCategory as C;
+    match category {
+        C::Business
+        | C::Technology
+        | C::Finance
+        | C::Education
+        | C::Entrepreneurship
+        | C::Economics
+        | C::Science
+        | C::Work
+        | C::Design
+        | C::Architecture
+        | C::Legal => SystemFolder::Work,
+        C::Social
+        | C::Entertainment
+        | C::Music
+        | C::Sports
+        | C::News
+        | C::Politics
+        | C::Literature
+        | C::History
+        | C::Inspiration => SystemFolder::Social,
+        _ => SystemFolder::Personal,
+    }
+}
+
+/// Keywords per category. A trailing `!` marks a strong keyword (weight 2) that settles the
+/// category on its own; a trailing `*` matches any word with that prefix. Words are matched
+/// after light stemming, so they are written in the singular.
+#[rustfmt::skip]
+const LEXICON: &[(ConversationCategory, &[&str])] = {
+    use ConversationCategory as C;
+    &[
+        (C::Health, &[
+            "doctor!", "dentist!", "dental!", "clinic!", "hospital!", "symptom!", "medication!",
+            "prescription!", "allergy", "allergic", "therapy", "physio*", "nurse", "surgery!",
+            "vaccine!", "blood", "pain", "headache!", "fever!", "flu", "cough", "diet", "calorie",
+            "workout", "gym", "exercise", "sleep", "appointment", "checkup!", "check-up!", "crown",
+            "tooth", "teeth", "pill", "pharmacy!", "medicine!", "health!", "healthy", "injury",
+            "knee", "cholesterol!", "diabete*", "x-ray!", "mri!", "sick", "ill", "covid", "vitamin",
+            "weight", "doctor's", "dermatolog*", "cardio*", "dr!", "patient", "stretch*", "peanut",
+            "shellfish",
+        ]),
+        (C::Finance, &[
+            "budget!", "invoice!", "tax!", "taxe", "bank!", "loan!", "mortgage", "credit!", "debt!",
+            "saving", "invest*", "stock", "portfolio!", "expense!", "payment", "pay", "bill",
+            "rent", "salary", "paycheck!", "insurance", "dividend!", "crypto*", "bitcoin!",
+            "account", "accountant!", "refund", "price", "cost", "money!", "dollar", "euro", "fund",
+            "retirement!", "401k!", "ira", "spending", "finance!", "financial!", "reimburse*",
+            "receipt", "subscription", "free trial!",
+        ]),
+        (C::Legal, &[
+            "lawyer!", "attorney!", "contract!", "lawsuit!", "court!", "legal!", "sue", "judge",
+            "clause!", "nda!", "compliance!", "lease", "liability!", "settlement", "custody!",
+            "notary!", "trademark!", "patent!", "copyright!", "gdpr!", "regulation",
+        ]),
+        (C::Education, &[
+            "exam!", "homework!", "class", "course!", "lecture!", "professor!", "teacher",
+            "student", "school", "university!", "college!", "study", "studying", "assignment!",
+            "essay!", "grade", "semester!", "tutor*", "learn", "learning", "lesson!", "syllabus!",
+            "thesis!", "degree", "quiz!", "midterm!", "final", "textbook!", "curriculum!",
+            "scholarship!", "campus",
+        ]),
+        (C::Technology, &[
+            "code!", "coding!", "software!", "bug!", "deploy*", "server!", "database!", "api!",
+            "app", "laptop", "computer!", "programming!", "python!", "rust!", "javascript!",
+            "github!", "release", "backend!", "frontend!", "cloud", "ai!", "algorithm!",
+            "kubernetes!", "docker!", "repo!", "repository!", "pull", "merge", "outage!",
+            "latency!", "sql!", "iphone", "android!", "password", "wifi", "router", "update",
+            "feature", "engineering", "engineer", "developer!", "tech!", "technology!", "machine",
+            "model", "data", "ticket", "sprint!", "migration!", "crash", "login",
+        ]),
+        (C::Business, &[
+            "client!", "customer!", "sale!", "revenue!", "quarter", "q1!", "q2!", "q3!", "q4!",
+            "marketing!", "strategy", "stakeholder!", "vendor!", "contract", "deal!", "pitch",
+            "proposal!", "kpi!", "roadmap!", "market", "partner*", "negotiat*", "pricing!", "board",
+            "profit!", "growth", "b2b!", "campaign", "brand", "product", "forecast!",
+            "procurement!", "sales!",
+        ]),
+        (C::Work, &[
+            "meeting!", "manager!", "boss!", "colleague!", "coworker!", "deadline!", "project",
+            "team", "office!", "report", "presentation!", "slide!", "deck!", "standup!",
+            "stand-up!", "promotion", "performance", "review", "hr!", "onboarding!", "shift",
+            "work", "job!", "interview", "hire", "hiring!", "email", "agenda!", "task", "workload!",
+            "overtime!", "spreadsheet!", "memo!", "okr!", "quarterly", "sync", "1:1", "one-on-one!",
+            "leave", "expense report!", "conference room!", "resume!", "cv!", "freelanc*",
+            "coworking",
+        ]),
+        (C::Entrepreneurship, &[
+            "startup!", "founder!", "cofounder!", "co-founder!", "investor!", "vc!", "seed!",
+            "fundraising!", "fundraise!", "mvp!", "pivot!", "valuation!", "equity!", "runway!",
+            "incubator!", "accelerator!", "bootstrap*", "entrepreneur*", "traction", "pitch deck!",
+        ]),
+        (C::Parenting, &[
+            "kid", "kids", "baby!", "toddler!", "daycare!", "diaper!", "parenting!", "nanny!",
+            "babysitter!", "pediatrician!", "teething!", "bedtime", "school", "homework", "nap",
+            "stroller!", "playdate!", "preschool!", "kindergarten!", "son", "daughter",
+            "parent teacher!",
+        ]),
+        (C::Family, &[
+            "mom", "mother", "dad", "father", "parent", "brother", "sister", "sibling", "grandma!",
+            "grandpa!", "grandmother!", "grandfather!", "aunt", "uncle", "cousin", "family!",
+            "relative", "in-law*", "reunion", "thanksgiving", "niece", "nephew", "husband", "wife",
+        ]),
+        (C::Romantic, &[
+            "dating!", "girlfriend!", "boyfriend!", "anniversary!", "valentine!", "romantic!",
+            "romance!", "love", "crush!", "partner", "relationship", "kiss!", "proposal",
+            "engagement", "wedding!", "honeymoon!", "tinder!", "bumble!",
+        ]),
+        (C::Travel, &[
+            "flight!", "airport!", "hotel!", "trip!", "vacation!", "passport!", "visa", "luggage!",
+            "suitcase!", "itinerary!", "booking", "airbnb!", "travel!", "traveling!", "boarding",
+            "layover!", "beach", "tourist!", "destination", "abroad", "train", "road trip",
+            "check-in", "holiday", "cruise!", "rental",
+        ]),
+        (C::Social, &[
+            "party!", "friend", "friends", "hangout!", "brunch", "bbq!", "barbecue!", "drinks",
+            "bar", "pub", "birthday", "dinner", "lunch", "coffee", "catch", "invite", "guest",
+            "celebrate", "celebration", "gathering!", "neighbor", "neighbour", "chat", "weekend",
+        ]),
+        (C::Sports, &[
+            "game", "match", "team", "score", "soccer!", "football!", "basketball!", "tennis!",
+            "baseball!", "hockey!", "golf!", "marathon!", "run", "running", "race", "coach",
+            "league!", "playoff*", "championship!", "tournament!", "nba!", "nfl!", "olympic*",
+            "cycling", "swim*", "yoga", "goal", "player", "stadium!", "training", "warmup*",
+            "warm-up*", "hike", "hiking",
+        ]),
+        (C::Politics, &[
+            "election!", "vote", "voting!", "senator!", "congress!", "parliament!", "president",
+            "government!", "policy", "campaign", "democrat*", "republican*", "politic*",
+            "minister!", "law", "legislation!", "ballot!", "mayor", "governor!", "referendum!",
+        ]),
+        (C::News, &[
+            "news!", "headline!", "article", "journalist!", "reporter!", "breaking!", "announced",
+            "announcement", "press", "newspaper!", "podcast", "report",
+        ]),
+        (C::Entertainment, &[
+            "movie!", "film!", "show", "series", "netflix!", "episode!", "season", "tv", "actor",
+            "actress", "cinema!", "theater", "theatre", "comedy", "concert", "game", "video",
+            "gaming!", "videogame!", "playstation!", "xbox!", "nintendo!", "trailer", "streaming",
+            "youtube", "anime!", "festival",
+        ]),
+        (C::Music, &[
+            "song!", "album!", "band!", "concert!", "guitar!", "piano!", "drum*", "singer!",
+            "music!", "playlist!", "spotify!", "lyric*", "melody!", "chord!", "gig!", "tour",
+            "vinyl!", "rehearsal!", "choir!", "jazz!", "rock", "rap!", "violin!",
+        ]),
+        (C::Weather, &[
+            "weather!", "rain!", "raining!", "snow!", "storm!", "forecast", "temperature!",
+            "sunny!", "cloudy!", "humid!", "wind", "windy!", "hurricane!", "heatwave!", "freezing!",
+            "umbrella!", "degree", "thunder*", "tornado!",
+        ]),
+        (C::Science, &[
+            "research!", "experiment!", "hypothesi*", "lab!", "laboratory!", "physics!",
+            "chemistry!", "biology!", "scientist!", "science!", "study", "data", "theory",
+            "molecule!", "quantum!", "genetic*", "dna!", "telescope!", "astronomy!", "species",
+            "evolution", "paper", "peer",
+        ]),
+        (C::Philosophy, &[
+            "philosophy!", "philosopher!", "meaning", "existence!", "ethic*", "moral*",
+            "consciousness!", "stoic*", "free will!", "truth", "metaphysic*", "existential!",
+            "nietzsche!", "socrate*", "plato!", "kant!", "virtue",
+        ]),
+        (C::Spiritual, &[
+            "god!", "prayer!", "pray!", "church!", "mosque!", "temple!", "faith!", "spiritual!",
+            "meditation!", "meditate!", "soul!", "bible!", "quran!", "buddh*", "religio*",
+            "worship!", "sermon!", "synagogue!", "blessing", "karma!",
+        ]),
+        (C::Inspiration, &[
+            "inspire*", "inspiring!", "inspiration!", "motivation!", "motivat*", "dream", "goal",
+            "purpose", "believe", "passion", "quote!", "mindset!", "grit", "never give up!",
+            "potential",
+        ]),
+        (C::Psychology, &[
+            "anxiety!", "anxious!", "stress", "stressed", "depress*", "therapist!", "psycholog*",
+            "emotion*", "feeling", "mental!", "burnout!", "mindfulness!", "trauma!", "behavior",
+            "behaviour", "cognitive!", "habit", "overwhelmed!", "self-esteem!", "panic!", "lonely",
+        ]),
+        (C::Real, &[
+            "apartment!", "house", "realtor!", "mortgage!", "listing!", "property!", "landlord!",
+            "tenant!", "lease!", "real estate!", "down payment!", "open house!", "condo!",
+            "renovation", "bedroom", "neighborhood", "escrow!", "appraisal!", "rent",
+        ]),
+        (C::Architecture, &[
+            "architect!", "architecture!", "blueprint!", "floor plan!", "facade!", "building",
+            "construction", "structural!", "zoning!", "skyscraper!", "cathedral", "bridge",
+        ]),
+        (C::Design, &[
+            "design!", "designer!", "figma!", "mockup!", "wireframe!", "prototype", "logo!",
+            "font!", "typography!", "color", "colour", "layout!", "ux!", "ui!", "palette!",
+            "sketch", "branding!", "illustration!",
+        ]),
+        (C::Literature, &[
+            "book", "novel!", "author!", "poem!", "poetry!", "reading", "chapter!", "writer",
+            "literature!", "fiction!", "library", "publish*", "manuscript!", "bookclub!",
+            "book club!", "shakespeare!", "memoir!",
+        ]),
+        (C::History, &[
+            "history!", "historical!", "century!", "ancient!", "war", "empire!", "medieval!",
+            "museum", "archaeolog*", "civilization!", "revolution", "dynasty!", "wwii!", "ww2!",
+            "roman", "historian!",
+        ]),
+        (C::Economics, &[
+            "economy!", "economic*", "inflation!", "recession!", "gdp!", "interest rate!",
+            "unemployment!", "fed", "central bank!", "supply", "demand", "tariff*", "trade",
+            "market", "economist!",
+        ]),
+        (C::Environment, &[
+            "climate!", "environment*", "recycl*", "sustainab*", "carbon!", "emission*",
+            "pollution!", "plastic", "solar!", "renewable!", "compost!", "wildlife!",
+            "deforestation!", "conservation!", "garden", "gardening", "tree", "planet",
+        ]),
+        (C::Personal, &[
+            "grocery", "groceries!", "errand!", "laundry!", "chore*", "clean", "cleaning",
+            "haircut!", "cook", "cooking", "recipe!", "journal!", "diary!", "hobby!", "pet", "dog",
+            "cat", "vet!", "car", "mechanic!", "oil change!", "shopping", "buy", "milk", "plumber!",
+            "package", "dry cleaning!", "faucet!", "leak*", "plant", "food", "license", "dmv!",
+            "car service!",
+        ]),
+    ]
+};
+
+/// Minimum score for a category to be chosen; below it the conversation is `other`. One keyword
+/// is enough: most conversations are short, and a wrong specific category costs little more than
+/// `other`, while strong keywords (weight 2) still outvote incidental ones.
+const SCORE_THRESHOLD: u32 = 1;
+
+struct Lexicon {
+    exact: HashMap<&'static str, Vec<(usize, u32)>>,
+    prefixes: Vec<(&'static str, usize, u32)>,
+    /// Two-word keywords ("real estate"), looked up by their first word.
+    phrases: HashMap<&'static str, Vec<(&'static str, &'static str, usize, u32)>>,
+}
+
+static LEXICON_INDEX: LazyLock<Lexicon> = LazyLock::new(|| {
+    let mut lexicon = Lexicon {
+        exact: HashMap::new(),
+        prefixes: Vec::new(),
+        phrases: HashMap::new(),
+    };
+    for (index, (_, words)) in LEXICON.iter().enumerate() {
+        for entry in words.iter() {
+            let (word, weight) = match entry.strip_suffix('!') {
+                Some(word) => (word, 2),
+                None => (*entry, 1),
+            };
+            if let Some(prefix) = word.strip_suffix('*') {
+                lexicon.prefixes.push((prefix, index, weight));
+            } else if let Some((first, rest)) = word.split_once(' ') {
+                lexicon
+                    .phrases
+                    .entry(first)
+                    .or_default()
+                    .push((rest, word, index, weight));
+            } else {
+                lexicon.exact.entry(word).or_default().push((index, weight));
+            }
+        }
+    }
+    lexicon
+});
+
+/// Scores every category by its keywords and returns the best one, or `other` when nothing
+/// reaches the threshold. Ties go to the category listed first in the lexicon.
+pub fn categorize(text: &str) -> ConversationCategory {
+    let lexicon = &*LEXICON_INDEX;
+    let tokens = tokenize(text);
+    let mut scores = vec![0u32; LEXICON.len()];
+    // Count each keyword once per conversation so that one repeated word cannot outvote several
+    // different ones.
+    let mut seen: HashSet<(usize, &str)> = HashSet::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let stem = light_stem(token);
+        for candidate in [token.as_str(), stem.as_str()] {
+            if let Some((&word, hits)) = lexicon.exact.get_key_value(candidate) {
+                for &(index, weight) in hits {
+                    if seen.insert((index, word)) {
+                        scores[index] += weight;
+                    }
+                }
+                break;
+            }
+        }
+        for &(prefix, index, weight) in &lexicon.prefixes {
+            if token.starts_with(prefix) && seen.insert((index, prefix)) {
+                scores[index] += weight;
+            }
+        }
+        if let (Some(phrases), Some(next)) =
+            (lexicon.phrases.get(token.as_str()), tokens.get(i + 1))
+        {
+            for &(rest, phrase, index, weight) in phrases {
+                if *next == rest && seen.insert((index, phrase)) {
+                    scores[index] += weight;
+                }
+            }
+        }
+    }
+    let (best, &score) = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+        .expect("lexicon is not empty");
+    if score >= SCORE_THRESHOLD {
+        LEXICON[best].0
+    } else {
+        ConversationCategory::Other
+    }
+}
+
+/// Keywords whose emoji says more than the category's; the first one present wins.
+const EMOJI_OVERRIDES: &[(&str, &str)] = &[
+    ("birthday", "🎉"),
+    ("dentist", "🦷"),
+    ("dental", "🦷"),
+    ("flight", "✈️"),
+    ("airport", "✈️"),
+    ("wedding", "💍"),
+    ("baby", "👶"),
+    ("doctor", "🩺"),
+    ("interview", "🤝"),
+    ("exam", "📝"),
+    ("gym", "🏋️"),
+    ("workout", "🏋️"),
+    ("dog", "🐶"),
+    ("cat", "🐱"),
+    ("coffee", "☕"),
+    ("pizza", "🍕"),
+    ("dinner", "🍽️"),
+    ("lunch", "🥪"),
+    ("grocery", "🛒"),
+    ("groceries", "🛒"),
+    ("car", "🚗"),
+    ("rain", "🌧️"),
+    ("snow", "❄️"),
+    ("bug", "🐛"),
+    ("vacation", "🏖️"),
+    ("beach", "🏖️"),
+    ("movie", "🎬"),
+    ("concert", "🎤"),
+    ("book", "📖"),
+    ("soccer", "⚽"),
+    ("basketball", "🏀"),
+    ("tennis", "🎾"),
+    ("party", "🎉"),
+    ("anniversary", "💕"),
+    ("meeting", "📅"),
+];
+
+/// The emoji for a conversation: a keyword override when one is present, else the category's.
+pub fn emoji_for(text: &str, category: ConversationCategory) -> &'static str {
+    let tokens: HashSet<String> = tokenize(text).into_iter().collect();
+    EMOJI_OVERRIDES
+        .iter()
+        .find(|(word, _)| tokens.contains(*word))
+        .map_or(category.emoji(), |(_, emoji)| emoji)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_category_round_trips_through_its_wire_name() {
+        assert_eq!(ConversationCategory::ALL.len(), 33);
+        for category in ConversationCategory::ALL {
+            assert_eq!(
+                ConversationCategory::parse(category.as_str()),
+                Some(category)
+            );
+        }
+        assert_eq!(ConversationCategory::parse("real_estate"), None);
+    }
+
+    #[test]
+    fn every_lexicon_entry_names_a_real_category_other_than_other() {
+        assert!(
+            LEXICON
+                .iter()
+                .all(|(c, _)| *c != ConversationCategory::Other)
+        );
+    }
+
+    #[test]
+    fn categories_are_filed_in_the_documented_system_folders() {
+        use ConversationCategory as C;
+        assert_eq!(system_folder_for(C::Legal), SystemFolder::Work);
+        assert_eq!(system_folder_for(C::Inspiration), SystemFolder::Social);
+        assert_eq!(system_folder_for(C::Health), SystemFolder::Personal);
+        assert_eq!(system_folder_for(C::Other), SystemFolder::Personal);
+        assert_eq!(SystemFolder::Social.order(), 2);
+    }
+
+    #[test]
+    fn a_dentist_conversation_is_health_with_a_tooth() {
+        let text = "I need to call the dentist about my crown, the tooth still hurts.";
+        let category = categorize(text);
+        assert_eq!(category, ConversationCategory::Health);
+        assert_eq!(emoji_for(text, category), "🦷");
+    }
+
+    #[test]
+    fn a_budget_review_is_finance() {
+        assert_eq!(
+            categorize("We went through the budget and the expenses for the quarter."),
+            ConversationCategory::Finance
+        );
+    }
+
+    #[test]
+    fn a_text_without_keywords_is_other() {
+        assert_eq!(
+            categorize("hello there, nice to see you"),
+            ConversationCategory::Other
+        );
+    }
+}

@@ -1,0 +1,435 @@
+//! Memories (API.md §3): list, read, create (one or a batch of 25), edit and delete.
+//!
+//! Every check runs before the store is touched, so a refused request writes nothing.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::instrument;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{Authorized, scopes};
+use crate::domain::ids::is_plausible_id;
+use crate::domain::memories::{
+    MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Memory, MemoryCategory, MemoryChanges,
+    MemoryFieldError, NewMemory, Visibility, collapse_same_content, memory_content, memory_tags,
+};
+use crate::domain::paging::{Page, QueryInt};
+use crate::domain::patch::Patch;
+use crate::domain::time::now;
+use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::extract::{ApiJson, ApiQuery, parse_json_value};
+use crate::routes::{ApiRouter, Guards};
+
+const DEFAULT_LIMIT: i64 = 25;
+const MAX_LIMIT: i64 = 1000;
+const MAX_BATCH: usize = 25;
+
+const CONTENT_EMPTY: &str = "content cannot be empty";
+const BATCH_CONTENT_EMPTY: &str = "All memories must have non-empty content";
+const BATCH_TOO_LARGE: &str = "Maximum 25 memories per batch request";
+const VISIBILITY_INVALID: &str = "visibility must be 'public' or 'private'";
+const NOTHING_TO_UPDATE: &str =
+    "At least one field (content, visibility, tags, or category) must be provided";
+
+pub fn router(guards: &Guards) -> ApiRouter {
+    OpenApiRouter::new()
+        .routes(guards.developer(routes!(list_memories, create_memory)))
+        .routes(guards.developer(routes!(create_memories_batch)))
+        .routes(guards.developer(routes!(get_memory, update_memory, delete_memory)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListMemoriesQuery {
+    /// Page size: default 25, values outside 1..1000 are clamped into it.
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<QueryInt>,
+    /// Memories to skip: default 0, negative values count as 0.
+    #[param(value_type = Option<i64>)]
+    pub offset: Option<QueryInt>,
+    /// Comma-separated categories to keep, e.g. `system,interesting`; an unknown one is a 400.
+    pub categories: Option<String>,
+}
+
+/// One memory to create. Creating a content the user already has updates that memory.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateMemoryRequest {
+    /// 1..500 characters after trimming; the memory's id is derived from it.
+    pub content: String,
+    /// Omitted: `interesting` for attributed advice or wisdom, otherwise `system`. Legacy
+    /// values are stored as `system`.
+    #[serde(default)]
+    #[schema(value_type = Option<MemoryCategory>)]
+    pub category: Option<String>,
+    /// `private` (default) or `public`.
+    #[serde(default)]
+    #[schema(value_type = Option<Visibility>)]
+    pub visibility: Option<Value>,
+    /// Up to 50 tags of 1..100 characters.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// Up to 25 memories, created together or not at all.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateMemoriesBatchRequest {
+    /// Identical contents become one memory, the last occurrence's fields winning.
+    // Items are read one by one after the count check, so that errors come in the contract's
+    // order (count, then items in index order).
+    #[schema(value_type = Vec<CreateMemoryRequest>, max_items = 25)]
+    pub memories: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemoriesBatchResponse {
+    /// The memories created or updated, in order of first appearance in the request.
+    pub memories: Vec<Memory>,
+    /// The number of memories returned.
+    pub created_count: usize,
+}
+
+/// The fields to change, at least one; `null` is refused for each.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateMemoryRequest {
+    /// 1..500 characters after trimming; a different content marks the memory `edited`. The
+    /// id stays.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub content: Patch<String>,
+    /// Stored as given, legacy values included.
+    #[serde(default)]
+    #[schema(value_type = MemoryCategory)]
+    pub category: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Visibility)]
+    pub visibility: Patch<Value>,
+    /// Replaces the tags: up to 50 of 1..100 characters.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub tags: Patch<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemoryDeleted {
+    pub success: bool,
+}
+
+/// The user's memories, highest `scoring` first.
+#[utoipa::path(get, path = "/v1/dev/user/memories", tag = "Memories",
+    security(("bearerAuth" = ["memories:read"])),
+    params(ListMemoriesQuery),
+    responses(
+        (status = 200, description = "A page of memories: `scoring` desc, then `created_at` desc, then `id` desc", body = [Memory]),
+        (status = 400, description = "Invalid category: <value>", body = ErrorResponse),
+    ))]
+#[instrument(skip_all)]
+pub async fn list_memories(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::MemoriesRead>,
+    ApiQuery(query): ApiQuery<ListMemoriesQuery>,
+) -> ApiResult<Json<Vec<Memory>>> {
+    let categories = categories_filter(query.categories.as_deref())?;
+    let page = Page::new(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
+    let memories = state
+        .store
+        .list_memories(&auth.user_id, &categories, page)
+        .await?;
+    Ok(Json(memories))
+}
+
+/// One memory.
+#[utoipa::path(get, path = "/v1/dev/user/memories/{id}", tag = "Memories",
+    security(("bearerAuth" = ["memories:read"])),
+    params(("id" = String, Path, description = "The memory's id")),
+    responses(
+        (status = 200, description = "The memory", body = Memory),
+        (status = 404, description = "Memory not found", body = ErrorResponse),
+    ))]
+#[instrument(skip_all)]
+pub async fn get_memory(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::MemoriesRead>,
+    Path(memory_id): Path<String>,
+) -> ApiResult<Json<Memory>> {
+    require_plausible(&memory_id)?;
+    state
+        .store
+        .get_memory(&auth.user_id, &memory_id)
+        .await?
+        .map(Json)
+        .ok_or_else(memory_not_found)
+}
+
+/// Create a memory, or update the one with the same content.
+#[utoipa::path(post, path = "/v1/dev/user/memories", tag = "Memories",
+    security(("bearerAuth" = ["memories:write"])),
+    request_body = CreateMemoryRequest,
+    responses(
+        (status = 200, description = "The memory created or updated", body = Memory),
+        (status = 422, description = "content cannot be empty; visibility must be 'public' or 'private'; or a `Validation error: ...`", body = ErrorResponse),
+    ))]
+#[instrument(skip_all)]
+pub async fn create_memory(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::MemoriesWrite>,
+    ApiJson(body): ApiJson<CreateMemoryRequest>,
+) -> ApiResult<Json<Memory>> {
+    let request = new_memory(body, "", CONTENT_EMPTY)?;
+    let saved = state
+        .store
+        .save_memories(&auth.user_id, vec![request], now())
+        .await?;
+    saved
+        .into_iter()
+        .next()
+        .map(Json)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a saved memory was not returned")))
+}
+
+/// Create up to 25 memories in one all-or-nothing request.
+#[utoipa::path(post, path = "/v1/dev/user/memories/batch", tag = "Memories",
+    security(("bearerAuth" = ["memories:write"])),
+    request_body = CreateMemoriesBatchRequest,
+    responses(
+        (status = 200, description = "The memories created or updated", body = MemoriesBatchResponse),
+        (status = 422, description = "Maximum 25 memories per batch request; All memories must have non-empty content; or a `Validation error: memories[i]...`", body = ErrorResponse),
+    ))]
+#[instrument(skip_all)]
+pub async fn create_memories_batch(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::MemoriesWrite>,
+    ApiJson(body): ApiJson<CreateMemoriesBatchRequest>,
+) -> ApiResult<Json<MemoriesBatchResponse>> {
+    if body.memories.len() > MAX_BATCH {
+        return Err(ApiError::unprocessable(BATCH_TOO_LARGE));
+    }
+    let requests = body
+        .memories
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let at = format!("memories[{index}]");
+            new_memory(parse_json_value(item, &at)?, &at, BATCH_CONTENT_EMPTY)
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let memories = if requests.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .store
+            .save_memories(&auth.user_id, collapse_same_content(requests), now())
+            .await?
+    };
+    Ok(Json(MemoriesBatchResponse {
+        created_count: memories.len(),
+        memories,
+    }))
+}
+
+/// Change a memory's content, category, visibility or tags; all fields are checked before any
+/// is written.
+#[utoipa::path(patch, path = "/v1/dev/user/memories/{id}", tag = "Memories",
+    security(("bearerAuth" = ["memories:write"])),
+    params(("id" = String, Path, description = "The memory's id")),
+    request_body = UpdateMemoryRequest,
+    responses(
+        (status = 200, description = "The updated memory", body = Memory),
+        (status = 404, description = "Memory not found", body = ErrorResponse),
+        (status = 422, description = "No field given, a null field, or an invalid value", body = ErrorResponse),
+    ))]
+#[instrument(skip_all)]
+pub async fn update_memory(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::MemoriesWrite>,
+    Path(memory_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateMemoryRequest>,
+) -> ApiResult<Json<Memory>> {
+    let changes = memory_changes(body)?;
+    require_plausible(&memory_id)?;
+    state
+        .store
+        .update_memory(&auth.user_id, &memory_id, changes, now())
+        .await?
+        .map(Json)
+        .ok_or_else(memory_not_found)
+}
+
+/// Delete a memory.
+#[utoipa::path(delete, path = "/v1/dev/user/memories/{id}", tag = "Memories",
+    security(("bearerAuth" = ["memories:write"])),
+    params(("id" = String, Path, description = "The memory's id")),
+    responses(
+        (status = 200, description = "Deleted", body = MemoryDeleted),
+        (status = 404, description = "Memory not found", body = ErrorResponse),
+    ))]
+#[instrument(skip_all)]
+pub async fn delete_memory(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::MemoriesWrite>,
+    Path(memory_id): Path<String>,
+) -> ApiResult<Json<MemoryDeleted>> {
+    require_plausible(&memory_id)?;
+    if state.store.delete_memory(&auth.user_id, &memory_id).await? {
+        Ok(Json(MemoryDeleted { success: true }))
+    } else {
+        Err(memory_not_found())
+    }
+}
+
+fn memory_not_found() -> ApiError {
+    ApiError::not_found("Memory")
+}
+
+/// An id that cannot name a memory answers the 404 without a query.
+fn require_plausible(memory_id: &str) -> ApiResult<()> {
+    if is_plausible_id(memory_id) {
+        Ok(())
+    } else {
+        Err(memory_not_found())
+    }
+}
+
+/// The `categories` filter: entries are trimmed and empty ones ignored.
+fn categories_filter(list: Option<&str>) -> ApiResult<Vec<MemoryCategory>> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            MemoryCategory::parse(name)
+                .ok_or_else(|| ApiError::bad_request(format!("Invalid category: {name}")))
+        })
+        .collect()
+}
+
+/// Checks a create request: a blank content first (`blank` is the route's exact string), then
+/// the bounds. `at` is the item's place in the body (`memories[3]`), empty for a lone memory.
+fn new_memory(request: CreateMemoryRequest, at: &str, blank: &'static str) -> ApiResult<NewMemory> {
+    let field_error = |error| describe_field_error(error, at, blank);
+    let content = memory_content(&request.content).map_err(field_error)?;
+    let category = request
+        .category
+        .map(|name| category_named(&name, at))
+        .transpose()?;
+    let visibility = request.visibility.map(visibility_from).transpose()?;
+    let tags = request
+        .tags
+        .map(memory_tags)
+        .transpose()
+        .map_err(field_error)?;
+    Ok(NewMemory {
+        content,
+        category,
+        visibility,
+        tags,
+    })
+}
+
+/// Checks a PATCH: something to change, no `null`, then each value as on create.
+fn memory_changes(body: UpdateMemoryRequest) -> ApiResult<MemoryChanges> {
+    let fields = [
+        (
+            "content",
+            body.content.is_absent(),
+            body.content == Patch::Null,
+        ),
+        (
+            "category",
+            body.category.is_absent(),
+            body.category == Patch::Null,
+        ),
+        (
+            "visibility",
+            body.visibility.is_absent(),
+            body.visibility == Patch::Null,
+        ),
+        ("tags", body.tags.is_absent(), body.tags == Patch::Null),
+    ];
+    if fields.iter().all(|(_, absent, _)| *absent) {
+        return Err(ApiError::unprocessable(NOTHING_TO_UPDATE));
+    }
+    if let Some((name, _, _)) = fields.iter().find(|(_, _, null)| *null) {
+        return Err(ApiError::validation(format!("{name} cannot be null")));
+    }
+    let field_error = |error| describe_field_error(error, "", CONTENT_EMPTY);
+    Ok(MemoryChanges {
+        content: patch_value(body.content)
+            .map(|content| memory_content(&content))
+            .transpose()
+            .map_err(field_error)?,
+        category: patch_value(body.category)
+            .map(|name| category_named(&name, ""))
+            .transpose()?,
+        visibility: patch_value(body.visibility)
+            .map(visibility_from)
+            .transpose()?,
+        tags: patch_value(body.tags)
+            .map(memory_tags)
+            .transpose()
+            .map_err(field_error)?,
+    })
+}
+
+fn patch_value<T>(patch: Patch<T>) -> Option<T> {
+    match patch {
+        Patch::Value(value) => Some(value),
+        Patch::Absent | Patch::Null => None,
+    }
+}
+
+/// `memories[3].content` in a batch, `content` alone.
+fn field_at(at: &str, field: &str) -> String {
+    if at.is_empty() {
+        field.to_string()
+    } else {
+        format!("{at}.{field}")
+    }
+}
+
+fn describe_field_error(error: MemoryFieldError, at: &str, blank: &'static str) -> ApiError {
+    let content = field_at(at, "content");
+    let tags = field_at(at, "tags");
+    match error {
+        MemoryFieldError::EmptyContent => ApiError::unprocessable(blank),
+        MemoryFieldError::ContentTooLong => ApiError::validation(format!(
+            "{content} must be at most {MAX_CONTENT_CHARS} characters"
+        )),
+        MemoryFieldError::TooManyTags => {
+            ApiError::validation(format!("{tags} must have at most {MAX_TAGS} items"))
+        }
+        MemoryFieldError::EmptyTag(index) => {
+            ApiError::validation(format!("{tags}[{index}] cannot be empty"))
+        }
+        MemoryFieldError::TagTooLong(index) => ApiError::validation(format!(
+            "{tags}[{index}] must be at most {MAX_TAG_CHARS} characters"
+        )),
+    }
+}
+
+/// Any of the 14 accepted categories; anything else is a 422 listing them.
+fn category_named(name: &str, at: &str) -> ApiResult<MemoryCategory> {
+    MemoryCategory::parse(name).ok_or_else(|| {
+        let accepted: Vec<String> = MemoryCategory::ALL
+            .iter()
+            .map(|category| format!("'{}'", category.as_str()))
+            .collect();
+        ApiError::validation(format!(
+            "{} must be one of {}",
+            field_at(at, "category"),
+            accepted.join(", ")
+        ))
+    })
+}
+
+/// Any value but the two strings (another string, a number, a list) gets the contract's message.
+fn visibility_from(value: Value) -> ApiResult<Visibility> {
+    value
+        .as_str()
+        .and_then(Visibility::parse)
+        .ok_or_else(|| ApiError::unprocessable(VISIBILITY_INVALID))
+}

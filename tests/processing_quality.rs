@@ -1,0 +1,313 @@
+//! Runs the offline processor over the labelled conversations in
+//! `tests/data/labelled_conversations.json`, prints precision and recall per kind of output, and
+//! fails when quality drops under the floors of PROCESSING.md §6.
+//!
+//! An extracted item matches an expected one when every expected keyword appears in it
+//! (case-insensitive) and its time equals the expected one (or both are absent).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use omi_server::processing::{
+    ConversationCategory, ConversationInput, InputKind, OfflineProcessor, ProcessedConversation,
+    ProcessingContext, Segment, TextSource, finalize,
+};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct LabelledSet {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    id: String,
+    input: Input,
+    now: DateTime<Utc>,
+    expect: Expected,
+}
+
+#[derive(Deserialize)]
+struct Input {
+    kind: String,
+    #[serde(default)]
+    text_source: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    segments: Vec<LabelledSegment>,
+    started_at: DateTime<Utc>,
+    user: String,
+}
+
+#[derive(Deserialize)]
+struct LabelledSegment {
+    speaker: String,
+    text: String,
+    is_user: bool,
+}
+
+#[derive(Deserialize)]
+struct Expected {
+    discarded: bool,
+    category: String,
+    action_items: Vec<ExpectedTimed>,
+    events: Vec<ExpectedEvent>,
+    memories: Vec<ExpectedMemory>,
+}
+
+#[derive(Deserialize)]
+struct ExpectedTimed {
+    keywords: Vec<String>,
+    due_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct ExpectedEvent {
+    keywords: Vec<String>,
+    start: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct ExpectedMemory {
+    keywords: Vec<String>,
+    kind: String,
+}
+
+/// True positives, extracted and expected counts for one kind of output.
+#[derive(Default)]
+struct Tally {
+    matched: usize,
+    extracted: usize,
+    expected: usize,
+}
+
+impl Tally {
+    fn precision(&self) -> f64 {
+        if self.extracted == 0 {
+            1.0
+        } else {
+            self.matched as f64 / self.extracted as f64
+        }
+    }
+
+    fn recall(&self) -> f64 {
+        if self.expected == 0 {
+            1.0
+        } else {
+            self.matched as f64 / self.expected as f64
+        }
+    }
+}
+
+fn to_input(input: &Input) -> ConversationInput {
+    let segment_speaker_id = |label: &str, index: usize| -> i64 {
+        label
+            .strip_prefix("SPEAKER_")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100 + index as i64)
+    };
+    match input.kind.as_str() {
+        "text" => {
+            let source = input
+                .text_source
+                .as_deref()
+                .and_then(TextSource::parse)
+                .unwrap_or(TextSource::OtherText);
+            ConversationInput::from_text(
+                input.text.clone().unwrap_or_default(),
+                source,
+                input.started_at,
+                input.user.clone(),
+            )
+        }
+        "segments" => {
+            let mut speakers: Vec<&str> = Vec::new();
+            let segments = input
+                .segments
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    if !speakers.contains(&s.speaker.as_str()) {
+                        speakers.push(&s.speaker);
+                    }
+                    let index = speakers.iter().position(|x| *x == s.speaker).unwrap_or(0);
+                    Segment {
+                        text: s.text.clone(),
+                        speaker: s.speaker.clone(),
+                        speaker_id: segment_speaker_id(&s.speaker, index),
+                        is_user: s.is_user,
+                        start: i as f64 * 5.0,
+                        end: i as f64 * 5.0 + 4.0,
+                    }
+                })
+                .collect();
+            ConversationInput {
+                kind: InputKind::Segments,
+                segments,
+                started_at: input.started_at,
+                language: "en".to_string(),
+                user_display_name: input.user.clone(),
+            }
+        }
+        other => panic!("unknown input kind {other}"),
+    }
+}
+
+fn contains_all(haystack: &str, keywords: &[String]) -> bool {
+    let haystack = haystack.to_lowercase();
+    keywords
+        .iter()
+        .all(|k| haystack.contains(&k.to_lowercase()))
+}
+
+/// Greedy one-to-one matching of extracted to expected items.
+fn tally<E, X>(
+    extracted: &[X],
+    expected: &[E],
+    matches: impl Fn(&X, &E) -> bool,
+    describe: impl Fn(&X) -> String,
+    case_id: &str,
+    kind: &str,
+    total: &mut Tally,
+) {
+    let mut used = vec![false; expected.len()];
+    for item in extracted {
+        match (0..expected.len()).find(|&i| !used[i] && matches(item, &expected[i])) {
+            Some(i) => {
+                used[i] = true;
+                total.matched += 1;
+            }
+            None => println!("  [{case_id}] unexpected {kind}: {}", describe(item)),
+        }
+    }
+    let missed = used.iter().filter(|u| !**u).count();
+    if missed > 0 {
+        println!("  [{case_id}] missed {missed} expected {kind}(s)");
+    }
+    total.extracted += extracted.len();
+    total.expected += expected.len();
+}
+
+#[test]
+fn offline_processor_meets_the_quality_floors_on_the_labelled_set() {
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/labelled_conversations.json"
+    ))
+    .expect("labelled set is readable");
+    let set: LabelledSet = serde_json::from_str(&raw).expect("labelled set parses");
+    assert!(
+        set.cases.len() >= 60,
+        "the labelled set needs at least 60 cases"
+    );
+
+    let no_existing = HashSet::new();
+    let mut actions = Tally::default();
+    let mut events = Tally::default();
+    let mut memories = Tally::default();
+    let (mut junk, mut junk_discarded, mut kept_discarded) = (0usize, 0usize, 0usize);
+    let (mut categorised, mut category_right) = (0usize, 0usize);
+
+    for case in &set.cases {
+        let ctx = ProcessingContext { now: case.now };
+        let raw_output = OfflineProcessor.process_sync(&to_input(&case.input), &ctx);
+        let out: ProcessedConversation = finalize(raw_output, &ctx, &no_existing, &no_existing);
+        let expect = &case.expect;
+
+        if expect.discarded {
+            junk += 1;
+            junk_discarded += usize::from(out.discarded);
+            if !out.discarded {
+                println!("  [{}] junk kept: {:?}", case.id, out.title);
+            }
+        } else if out.discarded {
+            kept_discarded += 1;
+            println!("  [{}] WRONGLY DISCARDED", case.id);
+        }
+        if !expect.discarded {
+            categorised += 1;
+            let expected_category =
+                ConversationCategory::parse(&expect.category).expect("valid category label");
+            if out.category == expected_category {
+                category_right += 1;
+            } else {
+                println!(
+                    "  [{}] category {} expected {}",
+                    case.id,
+                    out.category.as_str(),
+                    expected_category.as_str()
+                );
+            }
+        }
+
+        tally(
+            &out.action_items,
+            &expect.action_items,
+            |x, e| contains_all(&x.description, &e.keywords) && x.due_at == e.due_at,
+            |x| format!("{:?} due {:?}", x.description, x.due_at),
+            &case.id,
+            "action item",
+            &mut actions,
+        );
+        tally(
+            &out.events,
+            &expect.events,
+            |x, e| contains_all(&x.title, &e.keywords) && x.start == e.start,
+            |x| format!("{:?} at {}", x.title, x.start),
+            &case.id,
+            "event",
+            &mut events,
+        );
+        tally(
+            &out.memories,
+            &expect.memories,
+            |x, e| contains_all(&x.content, &e.keywords) && x.kind.as_str() == e.kind,
+            |x| format!("{:?} ({})", x.content, x.kind.as_str()),
+            &case.id,
+            "memory",
+            &mut memories,
+        );
+    }
+
+    let junk_rate = junk_discarded as f64 / junk.max(1) as f64;
+    let category_rate = category_right as f64 / categorised.max(1) as f64;
+    println!("cases: {}", set.cases.len());
+    println!(
+        "discard: {junk_discarded}/{junk} junk discarded ({:.2}), {kept_discarded} kept-labelled discarded",
+        junk_rate
+    );
+    for (name, t) in [
+        ("action items", &actions),
+        ("events", &events),
+        ("memories", &memories),
+    ] {
+        println!(
+            "{name}: precision {:.2} ({}/{}), recall {:.2} ({}/{})",
+            t.precision(),
+            t.matched,
+            t.extracted,
+            t.recall(),
+            t.matched,
+            t.expected
+        );
+    }
+    println!("category: {category_right}/{categorised} exact ({category_rate:.2})");
+
+    assert_eq!(
+        kept_discarded, 0,
+        "a kept-labelled conversation was discarded"
+    );
+    assert!(junk_rate >= 0.90, "junk discard rate {junk_rate:.2} < 0.90");
+    assert!(
+        actions.precision() >= 0.85,
+        "action item precision below 0.85"
+    );
+    assert!(actions.recall() >= 0.70, "action item recall below 0.70");
+    assert!(memories.precision() >= 0.90, "memory precision below 0.90");
+    assert!(events.precision() >= 0.90, "event precision below 0.90");
+    assert!(
+        category_rate >= 0.70,
+        "category accuracy {category_rate:.2} < 0.70"
+    );
+}
