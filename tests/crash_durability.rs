@@ -177,11 +177,12 @@ impl Session {
     }
 }
 
-fn session(server: &ServerProcess, user: &server_process::CliUser) -> Arc<Session> {
+/// Resources are written with `key`; keys are created with `account_token`.
+fn session(server: &ServerProcess, key: &str, account_token: &str) -> Arc<Session> {
     Arc::new(Session {
         base_url: server.base_url(),
-        key: user.key.clone(),
-        account_token: user.account_token.clone(),
+        key: key.to_owned(),
+        account_token: account_token.to_owned(),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
@@ -392,11 +393,13 @@ async fn acknowledged_writes_survive_sigkill_and_nothing_is_half_stored() {
     let ledger = Arc::new(Ledger::default());
     let mut expected_items = None;
 
+    let user = create_user(binary, &url, "crash").unwrap();
+
     for cycle in 0..CYCLES {
-        // A user per cycle, so the 100-key cap leaves room for the key writers.
-        let user = create_user(binary, &url, &format!("crash-{cycle}")).unwrap();
+        // Keys are created for a user per cycle, so the 100-key cap leaves room for the writers.
+        let key_owner = create_user(binary, &url, &format!("keys-{cycle}")).unwrap();
         let mut server = ServerProcess::start(binary, &url, &SERVER_ENV).unwrap();
-        let session = session(&server, &user);
+        let session = session(&server, &user.key, &key_owner.account_token);
         let document = session
             .send(reqwest::Method::GET, "/v1/openapi.json", "", None)
             .await
@@ -458,7 +461,7 @@ async fn acknowledged_writes_survive_sigkill_and_nothing_is_half_stored() {
 
         integrity_check(&database);
         let server = ServerProcess::start(binary, &url, &SERVER_ENV).unwrap();
-        let session = self::session(&server, &user);
+        let session = self::session(&server, &user.key, &key_owner.account_token);
         let written = ledger.written.lock().clone();
         let expected = expected_items.unwrap_or(0);
         assert_acknowledged_writes_present(&session, &written, expected).await;

@@ -3,12 +3,9 @@
 
 use std::path::Path;
 
-use omi_server::store::sqlite::rows::MEMORY_COLUMNS;
+use omi_server::store::sqlite::memories::list_sql;
 
 use crate::load::Outcome;
-
-/// The memories list query in the contract's order (API.md §3), as the plan is printed for.
-const MEMORY_LIST_SQL: &str = "FROM memories WHERE user_id = ?1 ORDER BY scoring DESC, created_at DESC, id DESC LIMIT ?2 OFFSET ?3";
 
 const RSS_TARGET_KB: u64 = 32 * 1024;
 
@@ -228,12 +225,16 @@ pub fn reset_peak_rss(pid: u32) -> bool {
 
 pub fn print_query_plan(database: &Path, user_id: &str) -> anyhow::Result<()> {
     let connection = rusqlite::Connection::open(database)?;
-    let sql = format!("SELECT {MEMORY_COLUMNS} {MEMORY_LIST_SQL}");
+    // The server's own statement, unfiltered (no categories).
+    let sql = list_sql(0);
     let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
     let details: Vec<String> = statement
         .query_map(rusqlite::params![user_id, 25, 0], |row| row.get(3))?
         .collect::<Result<_, _>>()?;
-    println!("\nEXPLAIN QUERY PLAN {sql}");
+    println!(
+        "\nEXPLAIN QUERY PLAN {}",
+        sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
     for detail in details {
         println!("  {detail}");
     }

@@ -9,7 +9,7 @@
 //!   guarantee so that cached statements with bound `LIMIT`/`OFFSET` are not re-planned.
 
 mod identity;
-mod memories;
+pub mod memories;
 mod migrations;
 mod pool;
 pub mod rows;
