@@ -82,9 +82,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// Parses one element of a body already read as JSON (a batch item, checked in index order after
-/// the item count); errors name the element, e.g. `memories[3].content is required`.
-pub fn parse_json_value<T: DeserializeOwned>(
+/// Reads one element of a body first read as raw JSON, naming its fields under `at`
+/// (`action_items[3].description is required`): for routes that must check a list's length
+/// before its elements (API.md §11.5).
+pub fn parse_json_element<T: DeserializeOwned>(
     value: serde_json::Value,
     at: &str,
 ) -> Result<T, ApiError> {
@@ -134,10 +135,13 @@ fn describe_data_error(path: &str, message: &str) -> String {
         .or_else(|| message.strip_prefix("invalid value: "))
         && let Some((_, expected)) = rest.rsplit_once(", expected ")
     {
-        let expected = if expected.starts_with("struct ") || expected.starts_with("a map") {
-            "a JSON object"
-        } else {
-            expected
+        let expected = match expected {
+            _ if expected.starts_with("struct ") || expected.starts_with("a map") => {
+                "a JSON object"
+            }
+            "f64" | "f32" => "a number",
+            "i64" | "i32" | "u64" | "u32" | "usize" => "an integer",
+            _ => expected,
         };
         return format!("{} must be {expected}", at(""));
     }
@@ -227,6 +231,28 @@ mod tests {
     }
 
     #[test]
+    fn an_element_read_on_its_own_names_its_path() {
+        let missing = parse_json_element::<Item>(serde_json::json!({}), "action_items[2]");
+        assert_eq!(
+            missing.unwrap_err().detail(),
+            "Validation error: action_items[2].description is required"
+        );
+        let wrong = parse_json_element::<Item>(
+            serde_json::json!({"description": "a", "completed": 1}),
+            "action_items[0]",
+        );
+        assert_eq!(
+            wrong.unwrap_err().detail(),
+            "Validation error: action_items[0].completed must be a boolean"
+        );
+        let scalar = parse_json_element::<Item>(serde_json::json!("a"), "action_items[1]");
+        assert_eq!(
+            scalar.unwrap_err().detail(),
+            "Validation error: action_items[1] must be a JSON object"
+        );
+    }
+
+    #[test]
     fn a_wrong_type_names_the_field_and_the_expected_type() {
         assert_eq!(
             detail_of::<Item>(r#"{"description": "a", "completed": "yes"}"#),
@@ -257,7 +283,7 @@ mod tests {
     #[test]
     fn an_element_of_a_body_is_named_by_its_path() {
         let detail = |value: serde_json::Value| {
-            parse_json_value::<Item>(value, "action_items[2]")
+            parse_json_element::<Item>(value, "action_items[2]")
                 .unwrap_err()
                 .detail()
                 .to_string()

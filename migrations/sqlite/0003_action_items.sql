@@ -16,5 +16,7 @@ CREATE TABLE action_items (
 -- created_at desc, then id desc.
 CREATE INDEX action_items_list_order ON action_items
     (user_id, completed, due_at IS NULL, due_at, created_at DESC, id DESC);
-CREATE INDEX action_items_by_conversation ON action_items (user_id, conversation_id);
+-- A conversation's items, already in the list order.
+CREATE INDEX action_items_by_conversation ON action_items
+    (user_id, conversation_id, completed, due_at IS NULL, due_at, created_at DESC, id DESC);
 CREATE INDEX action_items_by_created ON action_items (user_id, created_at);

@@ -224,87 +224,14 @@ pub fn memory_tags(raw: Vec<String>) -> Result<Vec<String>, MemoryFieldError> {
         .collect()
 }
 
-/// The category of an API-created memory that names none (PROCESSING.md §5): an attributed
-/// insight or a piece of advice is `interesting`; anything else is a fact about the user, `system`.
+/// The category of a memory created without one (PROCESSING.md §5): `interesting` for
+/// attributed insight or advice, otherwise `system`. The processor owns the rule, so memories
+/// extracted from conversations and created through the API are classified alike.
 pub fn default_memory_category(content: &str) -> MemoryCategory {
-    let lowered = content.trim().to_lowercase();
-    if is_attributed(content.trim(), &lowered) || is_advice(&lowered) {
-        MemoryCategory::Interesting
-    } else {
-        MemoryCategory::System
+    match crate::processing::categorize_memory_content(content.trim()) {
+        crate::processing::MemoryKind::Interesting => MemoryCategory::Interesting,
+        crate::processing::MemoryKind::System => MemoryCategory::System,
     }
-}
-
-/// Verbs that attribute what follows to someone ("X says/recommends/advised ...").
-const ATTRIBUTION_VERBS: [&str; 10] = [
-    "says",
-    "said",
-    "recommends",
-    "recommended",
-    "advises",
-    "advised",
-    "suggests",
-    "suggested",
-    "teaches",
-    "taught",
-];
-
-/// Openings that make a sentence advice rather than a fact about the user.
-const ADVICE_OPENINGS: [&str; 17] = [
-    "always ",
-    "never ",
-    "don't ",
-    "don’t ",
-    "do not ",
-    "avoid ",
-    "try to ",
-    "make sure ",
-    "remember to ",
-    "you should ",
-    "you must ",
-    "you need to ",
-    "one should ",
-    "it's best to ",
-    "it is best to ",
-    "the key to ",
-    "the secret to ",
-];
-
-/// "according to X", "X: <insight>", or a third-party subject followed by an attribution verb.
-fn is_attributed(content: &str, lowered: &str) -> bool {
-    lowered.contains("according to ")
-        || is_speaker_prefixed(content)
-        || has_attributing_subject(lowered)
-}
-
-/// "Naval Ravikant: seek wealth, not money": a short capitalised name, a colon, an insight.
-fn is_speaker_prefixed(content: &str) -> bool {
-    let Some((speaker, insight)) = content.split_once(':') else {
-        return false;
-    };
-    let words: Vec<&str> = speaker.split_whitespace().collect();
-    (1..=4).contains(&words.len())
-        && words[0].chars().next().is_some_and(char::is_uppercase)
-        && !speaker.chars().any(|c| c.is_ascii_digit())
-        && !insight.trim().is_empty()
-}
-
-/// "My doctor recommends ...", "Alex's coach said ...": someone other than the speaker ("I",
-/// "we") before an attribution verb.
-fn has_attributing_subject(lowered: &str) -> bool {
-    let words: Vec<&str> = lowered
-        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
-        .filter(|word| !word.is_empty())
-        .collect();
-    words.iter().enumerate().any(|(index, word)| {
-        index > 0 && ATTRIBUTION_VERBS.contains(word) && !matches!(words[index - 1], "i" | "we")
-    })
-}
-
-fn is_advice(lowered: &str) -> bool {
-    ADVICE_OPENINGS
-        .iter()
-        .any(|opening| lowered.starts_with(opening))
 }
 
 /// A validated create request. Absent fields stay `None`: a new memory takes the defaults, an

@@ -1,11 +1,13 @@
 //! Plain types and their validating constructors. No I/O lives here.
 
 pub mod action_items;
+pub mod goals;
 pub mod ids;
 pub mod keys;
 pub mod memories;
 pub mod paging;
 pub mod patch;
+pub mod query;
 pub mod text;
 pub mod time;
 pub mod users;

@@ -1,18 +1,22 @@
 //! Text normalisation shared by the API and the processor.
 
-/// Lowercase, punctuation dropped, whitespace folded: two texts that normalise equally are the
-/// same memory or action item for de-duplication.
+/// Lowercase, punctuation dropped (apostrophes vanish, so "don't" and "dont" agree),
+/// whitespace folded: two texts that normalise equally are the same memory or action item for
+/// de-duplication.
 pub fn normalize_for_dedup(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
     for ch in text.chars() {
+        if ch == '\'' || ch == '’' {
+            continue;
+        }
         if ch.is_alphanumeric() {
             if pending_space && !out.is_empty() {
                 out.push(' ');
             }
             pending_space = false;
             out.extend(ch.to_lowercase());
-        } else if ch.is_whitespace() || ch.is_ascii_punctuation() || !ch.is_alphanumeric() {
+        } else {
             pending_space = true;
         }
     }

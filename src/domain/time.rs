@@ -64,6 +64,26 @@ pub fn start_of_day(date: NaiveDate) -> Timestamp {
     Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"))
 }
 
+/// A `start_date` query bound, inclusive: a bare date is the start of that UTC day (API.md §1).
+pub fn parse_start_bound(text: &str) -> Option<Timestamp> {
+    match parse_date(text) {
+        Some(date) => Some(start_of_day(date)),
+        None => parse_datetime(text),
+    }
+}
+
+/// An `end_date` query bound, returned as an exclusive limit so both forms compare with `<`: a
+/// bare date includes its whole UTC day (< next midnight, §11.3), a date-time includes itself.
+pub fn parse_end_bound_exclusive(text: &str) -> Option<Timestamp> {
+    match parse_date(text) {
+        Some(date) => Some(
+            date.succ_opt()
+                .map_or(DateTime::<Utc>::MAX_UTC, start_of_day),
+        ),
+        None => parse_datetime(text).map(|ts| ts + chrono::TimeDelta::microseconds(1)),
+    }
+}
+
 /// Serde helpers for `#[serde(with = "...")]` on response and request fields.
 pub mod serde_rfc3339 {
     use super::*;
@@ -121,6 +141,21 @@ mod tests {
         let ts = parse_datetime("2025-12-10T17:00:00.123456789Z").unwrap();
         assert_eq!(format(&ts), "2025-12-10T17:00:00.123456Z");
         assert_eq!(from_micros(to_micros(ts)), ts);
+    }
+
+    #[test]
+    fn a_bare_end_date_includes_its_whole_day() {
+        let end = parse_end_bound_exclusive("2025-12-10").unwrap();
+        assert_eq!(format(&end), "2025-12-11T00:00:00Z");
+        let start = parse_start_bound("2025-12-10").unwrap();
+        assert_eq!(format(&start), "2025-12-10T00:00:00Z");
+    }
+
+    #[test]
+    fn a_datetime_end_bound_includes_that_instant() {
+        let end = parse_end_bound_exclusive("2025-12-10T17:00:00+01:00").unwrap();
+        assert_eq!(format(&end), "2025-12-10T16:00:00.000001Z");
+        assert!(parse_end_bound_exclusive("10/12/2025").is_none());
     }
 
     #[test]

@@ -551,6 +551,11 @@ static ATTRIBUTION_FORM: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)^[^:]{1,40}:\s+\S|\b(?:says|said|recommends|recommended|suggests|suggested|advises|advised|according to|swears by|quote|once told)\b",
     )
 });
+static SELF_ATTRIBUTION: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)\b(?:i|we)\s+(?:says|said|recommends|recommended|suggests|suggested|advises|advised)\b",
+    )
+});
 static ADVICE_FORM: LazyLock<Regex> = LazyLock::new(|| {
     regex(
         r"(?i)^(?:always|never|don['’]t|do not|try to|remember that|make sure|avoid|the best way)\b|\byou should\b|\b(?:it['’]s|it is) (?:best|better|important|worth|essential)\b|\bthe (?:key|secret|trick) to\b|\btip:|\bpro tip\b",
@@ -561,7 +566,10 @@ static ADVICE_FORM: LazyLock<Regex> = LazyLock::new(|| {
 /// `interesting`, anything else is a fact about the user (`system`).
 pub fn categorize_memory_content(content: &str) -> MemoryKind {
     let content = content.trim();
-    if ATTRIBUTION_FORM.is_match(content) || ADVICE_FORM.is_match(content) {
+    // "I said yes to the offer" reports the user's own act: only someone else's words are
+    // an attributed insight.
+    let others_words = SELF_ATTRIBUTION.replace_all(content, "");
+    if ATTRIBUTION_FORM.is_match(&others_words) || ADVICE_FORM.is_match(content) {
         MemoryKind::Interesting
     } else {
         MemoryKind::System

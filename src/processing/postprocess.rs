@@ -24,27 +24,9 @@ const SAME_TOPIC_OVERLAP: f64 = 0.6;
 const MINIMAL_OVERVIEW_CHARS: usize = 300;
 const UNTITLED: &str = "Untitled Conversation";
 
-/// The normalisation used for both dedup sets: lowercase, punctuation stripped (apostrophes
-/// vanish so "don't" and "dont" agree), whitespace folded.
-pub fn normalize_for_dedup(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    for c in text.chars() {
-        if c == '\'' || c == '’' {
-            continue;
-        }
-        if c.is_alphanumeric() {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            out.extend(c.to_lowercase());
-        } else {
-            pending_space = true;
-        }
-    }
-    out
-}
+/// The normalisation used for both dedup sets; one implementation serves the API and the
+/// processor.
+pub use crate::domain::text::normalize_for_dedup;
 
 /// Applies the shared rules to any backend's output. See the module docs and PROCESSING.md.
 pub fn finalize(

@@ -22,8 +22,8 @@ use crate::domain::paging::{Page, QueryInt};
 use crate::domain::patch::Patch;
 use crate::domain::time::now;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
-use crate::extract::{ApiJson, ApiQuery, parse_json_value};
-use crate::routes::{ApiRouter, Guards};
+use crate::extract::{ApiJson, ApiQuery, parse_json_element};
+use crate::routes::{ApiRouter, Guards, SuccessResponse, cannot_be_null};
 
 const DEFAULT_LIMIT: i64 = 25;
 const MAX_LIMIT: i64 = 1000;
@@ -112,11 +112,6 @@ pub struct UpdateMemoryRequest {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub tags: Patch<Vec<String>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MemoryDeleted {
-    pub success: bool,
 }
 
 /// The user's memories, highest `scoring` first.
@@ -214,7 +209,7 @@ pub async fn create_memories_batch(
         .enumerate()
         .map(|(index, item)| {
             let at = format!("memories[{index}]");
-            new_memory(parse_json_value(item, &at)?, &at, BATCH_CONTENT_EMPTY)
+            new_memory(parse_json_element(item, &at)?, &at, BATCH_CONTENT_EMPTY)
         })
         .collect::<ApiResult<Vec<_>>>()?;
     let memories = if requests.is_empty() {
@@ -264,7 +259,7 @@ pub async fn update_memory(
     security(("bearerAuth" = ["memories:write"])),
     params(("id" = String, Path, description = "The memory's id")),
     responses(
-        (status = 200, description = "Deleted", body = MemoryDeleted),
+        (status = 200, description = "Deleted", body = SuccessResponse),
         (status = 404, description = "Memory not found", body = ErrorResponse),
     ))]
 #[instrument(skip_all)]
@@ -272,10 +267,10 @@ pub async fn delete_memory(
     State(state): State<AppState>,
     auth: Authorized<scopes::MemoriesWrite>,
     Path(memory_id): Path<String>,
-) -> ApiResult<Json<MemoryDeleted>> {
+) -> ApiResult<Json<SuccessResponse>> {
     require_plausible(&memory_id)?;
     if state.store.delete_memory(&auth.user_id, &memory_id).await? {
-        Ok(Json(MemoryDeleted { success: true }))
+        Ok(SuccessResponse::done())
     } else {
         Err(memory_not_found())
     }
@@ -354,7 +349,7 @@ fn memory_changes(body: UpdateMemoryRequest) -> ApiResult<MemoryChanges> {
         return Err(ApiError::unprocessable(NOTHING_TO_UPDATE));
     }
     if let Some((name, _, _)) = fields.iter().find(|(_, _, null)| *null) {
-        return Err(ApiError::validation(format!("{name} cannot be null")));
+        return Err(cannot_be_null(name));
     }
     let field_error = |error| describe_field_error(error, "", CONTENT_EMPTY);
     Ok(MemoryChanges {

@@ -5,15 +5,21 @@
 //! `Authorized<scopes::X>` for the scope check and `ApiJson`/`ApiQuery` for input, and list it in
 //! that module's `router()` wrapped in the guard it needs (`guards.developer(routes!(...))`).
 
+pub mod action_items;
+pub mod goals;
 pub mod keys;
 pub mod memories;
 pub mod service;
 
+use axum::Json;
 use axum::middleware::from_fn_with_state;
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::app::AppState;
 use crate::auth::middleware::{require_account_token, require_dev_key};
+use crate::error::ApiError;
 
 pub type ApiRouter = OpenApiRouter<AppState>;
 pub type ApiRoutes = UtoipaMethodRouter<AppState>;
@@ -56,10 +62,29 @@ impl Guards {
     }
 }
 
+/// The answer of a deletion: `{"success": true}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuccessResponse {
+    pub success: bool,
+}
+
+impl SuccessResponse {
+    pub fn done() -> Json<Self> {
+        Json(SuccessResponse { success: true })
+    }
+}
+
+/// 422 for `null` on a PATCH field that cannot be cleared (API.md §11.4).
+pub fn cannot_be_null(field: &str) -> ApiError {
+    ApiError::validation(format!("{field} cannot be null"))
+}
+
 /// Every documented route.
 pub fn api(guards: &Guards) -> ApiRouter {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(keys::router(guards))
         .merge(memories::router(guards))
+        .merge(action_items::router(guards))
+        .merge(goals::router(guards))
         .merge(service::documented_router())
 }

@@ -6,9 +6,12 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 
 use crate::auth::scope::ScopeSet;
 use crate::config::Settings;
+use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
+use crate::domain::goals::{Goal, GoalChanges, GoalProgress};
 use crate::domain::keys::DevApiKey;
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
@@ -126,9 +129,69 @@ pub trait MemoryStore: Send + Sync {
     async fn delete_memory(&self, user_id: &str, memory_id: &str) -> StoreResult<bool>;
 }
 
+#[async_trait]
+pub trait ActionItemStore: Send + Sync {
+    /// Inserts every item in one transaction, or none of them.
+    async fn create_action_items(&self, user_id: &str, items: Vec<ActionItem>) -> StoreResult<()>;
+    /// Open items first, then completed; within each, items with a due date by due date, then
+    /// the rest; ties by `created_at` desc, then `id` desc (API.md §4).
+    async fn list_action_items(
+        &self,
+        user_id: &str,
+        filter: ActionItemFilter,
+        page: Page,
+    ) -> StoreResult<Vec<ActionItem>>;
+    async fn get_action_item(&self, user_id: &str, id: &str) -> StoreResult<Option<ActionItem>>;
+    /// Applies the changes as of `at` in one transaction. `None` when the user has no such item.
+    async fn update_action_item(
+        &self,
+        user_id: &str,
+        id: &str,
+        changes: ActionItemChanges,
+        at: Timestamp,
+    ) -> StoreResult<Option<ActionItem>>;
+    /// `false` when the user has no such item.
+    async fn delete_action_item(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait GoalStore: Send + Sync {
+    /// Inserts the goal and records its value in the history; if the user then holds more than
+    /// `max_active` active goals, the oldest are deactivated in the same transaction.
+    /// `Conflict` when the user already has a goal with this id.
+    async fn create_goal(&self, user_id: &str, goal: Goal, max_active: usize) -> StoreResult<()>;
+    /// Active goals by `created_at` asc, then `id` asc; with `include_inactive`, all goals by
+    /// `created_at` desc, then `id` desc.
+    async fn list_goals(
+        &self,
+        user_id: &str,
+        include_inactive: bool,
+        page: Page,
+    ) -> StoreResult<Vec<Goal>>;
+    async fn get_goal(&self, user_id: &str, id: &str) -> StoreResult<Option<Goal>>;
+    /// Applies the changes as of `at`; a new `current_value` is recorded as the value of `at`'s
+    /// UTC day. `None` when the user has no such goal.
+    async fn update_goal(
+        &self,
+        user_id: &str,
+        id: &str,
+        changes: GoalChanges,
+        at: Timestamp,
+    ) -> StoreResult<Option<Goal>>;
+    /// Deletes the goal with its history; `false` when the user has no such goal.
+    async fn delete_goal(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// The daily values from `since` on, newest first. `None` when the user has no such goal.
+    async fn goal_history(
+        &self,
+        user_id: &str,
+        id: &str,
+        since: NaiveDate,
+    ) -> StoreResult<Option<Vec<GoalProgress>>>;
+}
+
 /// Everything the server needs from a database.
 #[async_trait]
-pub trait Store: IdentityStore + MemoryStore + Send + Sync {
+pub trait Store: IdentityStore + MemoryStore + ActionItemStore + GoalStore + Send + Sync {
     /// For `/readyz`: answers when the database does.
     async fn ping(&self) -> StoreResult<()>;
     /// Flushes and closes cleanly at shutdown.

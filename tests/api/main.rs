@@ -1,8 +1,10 @@
 //! Black-box API tests: real HTTP against the server bound to 127.0.0.1:0.
 
+mod action_items;
 mod cli;
 mod common;
 mod errors;
+mod goals;
 mod keys;
 mod memories;
 mod rate_limits;

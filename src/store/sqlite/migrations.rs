@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "action_items",
         include_str!("../../../migrations/sqlite/0003_action_items.sql"),
     ),
+    (
+        4,
+        "goals",
+        include_str!("../../../migrations/sqlite/0004_goals.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

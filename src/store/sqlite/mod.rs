@@ -8,6 +8,8 @@
 //! - WAL, `synchronous=FULL` by default, a busy timeout, and the query-planner stability
 //!   guarantee so that cached statements with bound `LIMIT`/`OFFSET` are not re-planned.
 
+mod action_items;
+mod goals;
 mod identity;
 pub mod memories;
 mod migrations;

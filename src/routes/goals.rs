@@ -1,0 +1,363 @@
+//! Goals (API.md §7): at most three active, each with a daily history of its value.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{Authorized, scopes};
+use crate::domain::goals::{
+    Goal, GoalChanges, GoalProgress, GoalType, MAX_ACTIVE_GOALS, NewGoal, history_start,
+    is_goal_id, parse_title, parse_unit,
+};
+use crate::domain::paging::{Page, QueryInt, clamp};
+use crate::domain::patch::Patch;
+use crate::domain::query::{QueryBool, QueryFloat};
+use crate::domain::time;
+use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::{ApiRouter, Guards};
+use crate::routes::{SuccessResponse, cannot_be_null};
+use crate::store::StoreError;
+
+const RESOURCE: &str = "Goal";
+const DEFAULT_LIMIT: i64 = 10;
+const MAX_LIMIT: i64 = 1000;
+const DEFAULT_HISTORY_DAYS: i64 = 30;
+const MAX_HISTORY_DAYS: i64 = 365;
+/// A fresh random id clashes with one of the user's goals about once in 10^14 creations; a few
+/// draws make a failure practically impossible without looping forever on a broken store.
+const ID_ATTEMPTS: usize = 3;
+
+pub fn router(guards: &Guards) -> ApiRouter {
+    OpenApiRouter::new()
+        .routes(guards.developer(routes!(list_goals, create_goal)))
+        .routes(guards.developer(routes!(get_goal, update_goal, delete_goal)))
+        .routes(guards.developer(routes!(update_goal_progress)))
+        .routes(guards.developer(routes!(goal_history)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListGoalsQuery {
+    /// Page size, 1..1000 (default 10); values out of range are clamped.
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<QueryInt>,
+    /// Goals to skip (default 0); negative values count as 0.
+    #[param(value_type = Option<i64>)]
+    pub offset: Option<QueryInt>,
+    /// Include deactivated goals (default false); the order is then newest first.
+    #[param(value_type = Option<bool>)]
+    pub include_inactive: Option<QueryBool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProgressQuery {
+    /// The goal's new current value.
+    #[param(value_type = f64)]
+    pub current_value: QueryFloat,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Days to cover, today included: 1..365 (default 30); values out of range are clamped.
+    #[param(value_type = Option<i64>)]
+    pub days: Option<QueryInt>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateGoal {
+    /// 1..500 characters after trimming.
+    pub title: String,
+    pub target_value: f64,
+    /// `boolean`, `scale` (default) or `numeric`.
+    #[serde(default)]
+    pub goal_type: Option<GoalType>,
+    /// Default 0.
+    #[serde(default)]
+    pub current_value: Option<f64>,
+    /// Default 0.
+    #[serde(default)]
+    pub min_value: Option<f64>,
+    /// Default 10.
+    #[serde(default)]
+    pub max_value: Option<f64>,
+    /// At most 100 characters; blank means none.
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+impl CreateGoal {
+    fn into_new_goal(self) -> ApiResult<NewGoal> {
+        Ok(NewGoal {
+            title: parse_title(&self.title)?,
+            goal_type: self.goal_type.unwrap_or_default(),
+            target_value: self.target_value,
+            current_value: self.current_value.unwrap_or(0.0),
+            min_value: self.min_value.unwrap_or(0.0),
+            max_value: self.max_value.unwrap_or(10.0),
+            unit: self.unit.as_deref().map(parse_unit).transpose()?.flatten(),
+        })
+    }
+}
+
+/// Any of the fields; `unit: null` removes the unit, an absent field is left alone.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateGoal {
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub title: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub target_value: Patch<f64>,
+    /// Recorded as today's value in the history.
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub current_value: Patch<f64>,
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub min_value: Patch<f64>,
+    #[serde(default)]
+    #[schema(value_type = Option<f64>)]
+    pub max_value: Patch<f64>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub unit: Patch<String>,
+}
+
+/// A field that may be absent or a value, never null (API.md §11.4).
+fn required<T>(field: &str, patch: Patch<T>) -> ApiResult<Option<T>> {
+    match patch {
+        Patch::Absent => Ok(None),
+        Patch::Null => Err(cannot_be_null(field)),
+        Patch::Value(value) => Ok(Some(value)),
+    }
+}
+
+impl UpdateGoal {
+    /// Every field is checked before anything is written.
+    fn into_changes(self) -> ApiResult<GoalChanges> {
+        let untouched = self.title.is_absent()
+            && self.target_value.is_absent()
+            && self.current_value.is_absent()
+            && self.min_value.is_absent()
+            && self.max_value.is_absent()
+            && self.unit.is_absent();
+        if untouched {
+            return Err(ApiError::unprocessable(
+                "At least one field must be provided",
+            ));
+        }
+        let title = required("title", self.title)?
+            .map(|title| parse_title(&title))
+            .transpose()?;
+        let unit = match self.unit {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(text) => match parse_unit(&text)? {
+                Some(unit) => Patch::Value(unit),
+                None => Patch::Null,
+            },
+        };
+        Ok(GoalChanges {
+            title,
+            target_value: required("target_value", self.target_value)?,
+            current_value: required("current_value", self.current_value)?,
+            min_value: required("min_value", self.min_value)?,
+            max_value: required("max_value", self.max_value)?,
+            unit,
+        })
+    }
+}
+
+fn check_id(goal_id: &str) -> ApiResult<()> {
+    if is_goal_id(goal_id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(RESOURCE))
+    }
+}
+
+/// List goals: active ones oldest first, or with `include_inactive` every goal newest first.
+#[utoipa::path(get, path = "/v1/dev/user/goals", tag = "Goals",
+    operation_id = "listGoals",
+    security(("bearerAuth" = ["goals:read"])),
+    params(ListGoalsQuery),
+    responses((status = 200, description = "One page of goals", body = [Goal])))]
+pub async fn list_goals(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::GoalsRead>,
+    ApiQuery(query): ApiQuery<ListGoalsQuery>,
+) -> ApiResult<Json<Vec<Goal>>> {
+    let page = Page::new(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
+    let include_inactive = query.include_inactive.is_some_and(|QueryBool(value)| value);
+    let goals = state
+        .store
+        .list_goals(&auth.user_id, include_inactive, page)
+        .await?;
+    Ok(Json(goals))
+}
+
+/// Get one goal.
+#[utoipa::path(get, path = "/v1/dev/user/goals/{goal_id}", tag = "Goals",
+    operation_id = "getGoal",
+    security(("bearerAuth" = ["goals:read"])),
+    params(("goal_id" = String, Path, description = "The goal's id")),
+    responses(
+        (status = 200, description = "The goal", body = Goal),
+        (status = 404, description = "Goal not found", body = ErrorResponse),
+    ))]
+pub async fn get_goal(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::GoalsRead>,
+    Path(goal_id): Path<String>,
+) -> ApiResult<Json<Goal>> {
+    check_id(&goal_id)?;
+    let goal = state
+        .store
+        .get_goal(&auth.user_id, &goal_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE))?;
+    Ok(Json(goal))
+}
+
+/// Create a goal. With three active goals already, the oldest active one is deactivated.
+#[utoipa::path(post, path = "/v1/dev/user/goals", tag = "Goals",
+    operation_id = "createGoal",
+    security(("bearerAuth" = ["goals:write"])),
+    request_body = CreateGoal,
+    responses(
+        (status = 200, description = "The created goal", body = Goal),
+        (status = 422, description = "`title cannot be empty`, a missing target value, an unknown goal type or an out-of-range value", body = ErrorResponse),
+    ))]
+pub async fn create_goal(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::GoalsWrite>,
+    ApiJson(body): ApiJson<CreateGoal>,
+) -> ApiResult<Json<Goal>> {
+    let fields = body.into_new_goal()?;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let goal = Goal::new(fields.clone(), time::now());
+        match state
+            .store
+            .create_goal(&auth.user_id, goal.clone(), MAX_ACTIVE_GOALS)
+            .await
+        {
+            Ok(()) => return Ok(Json(goal)),
+            Err(StoreError::Conflict(_)) if attempts < ID_ATTEMPTS => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Update a goal's title, values or unit. A new `current_value` is recorded in the history.
+#[utoipa::path(patch, path = "/v1/dev/user/goals/{goal_id}", tag = "Goals",
+    operation_id = "updateGoal",
+    security(("bearerAuth" = ["goals:write"])),
+    params(("goal_id" = String, Path, description = "The goal's id")),
+    request_body = UpdateGoal,
+    responses(
+        (status = 200, description = "The updated goal", body = Goal),
+        (status = 404, description = "Goal not found", body = ErrorResponse),
+        (status = 422, description = "`At least one field must be provided`, `title cannot be empty`, a null field other than unit, or an invalid value; nothing is changed", body = ErrorResponse),
+    ))]
+pub async fn update_goal(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::GoalsWrite>,
+    Path(goal_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateGoal>,
+) -> ApiResult<Json<Goal>> {
+    let changes = body.into_changes()?;
+    check_id(&goal_id)?;
+    apply_changes(&state, &auth.user_id, &goal_id, changes).await
+}
+
+/// Set a goal's current value and record it as today's value in the history.
+#[utoipa::path(patch, path = "/v1/dev/user/goals/{goal_id}/progress", tag = "Goals",
+    operation_id = "updateGoalProgress",
+    security(("bearerAuth" = ["goals:write"])),
+    params(("goal_id" = String, Path, description = "The goal's id"), ProgressQuery),
+    responses(
+        (status = 200, description = "The updated goal", body = Goal),
+        (status = 404, description = "Goal not found", body = ErrorResponse),
+    ))]
+pub async fn update_goal_progress(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::GoalsWrite>,
+    Path(goal_id): Path<String>,
+    ApiQuery(query): ApiQuery<ProgressQuery>,
+) -> ApiResult<Json<Goal>> {
+    check_id(&goal_id)?;
+    let QueryFloat(current_value) = query.current_value;
+    let changes = GoalChanges::progress(current_value);
+    apply_changes(&state, &auth.user_id, &goal_id, changes).await
+}
+
+async fn apply_changes(
+    state: &AppState,
+    user_id: &str,
+    goal_id: &str,
+    changes: GoalChanges,
+) -> ApiResult<Json<Goal>> {
+    let goal = state
+        .store
+        .update_goal(user_id, goal_id, changes, time::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE))?;
+    Ok(Json(goal))
+}
+
+/// A goal's daily values over the last `days` days (today included), newest first.
+#[utoipa::path(get, path = "/v1/dev/user/goals/{goal_id}/history", tag = "Goals",
+    operation_id = "getGoalHistory",
+    security(("bearerAuth" = ["goals:read"])),
+    params(("goal_id" = String, Path, description = "The goal's id"), HistoryQuery),
+    responses(
+        (status = 200, description = "One entry per day with a recorded value, newest first", body = [GoalProgress]),
+        (status = 404, description = "Goal not found", body = ErrorResponse),
+    ))]
+pub async fn goal_history(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::GoalsRead>,
+    Path(goal_id): Path<String>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<Vec<GoalProgress>>> {
+    check_id(&goal_id)?;
+    let days = clamp(query.days, DEFAULT_HISTORY_DAYS, 1, MAX_HISTORY_DAYS);
+    let since = history_start(time::now().date_naive(), days);
+    let history = state
+        .store
+        .goal_history(&auth.user_id, &goal_id, since)
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE))?;
+    Ok(Json(history))
+}
+
+/// Delete a goal and its history.
+#[utoipa::path(delete, path = "/v1/dev/user/goals/{goal_id}", tag = "Goals",
+    operation_id = "deleteGoal",
+    security(("bearerAuth" = ["goals:write"])),
+    params(("goal_id" = String, Path, description = "The goal's id")),
+    responses(
+        (status = 200, description = "Deleted", body = SuccessResponse),
+        (status = 404, description = "Goal not found", body = ErrorResponse),
+    ))]
+pub async fn delete_goal(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::GoalsWrite>,
+    Path(goal_id): Path<String>,
+) -> ApiResult<Json<SuccessResponse>> {
+    check_id(&goal_id)?;
+    if state.store.delete_goal(&auth.user_id, &goal_id).await? {
+        Ok(SuccessResponse::done())
+    } else {
+        Err(ApiError::not_found(RESOURCE))
+    }
+}
