@@ -23,6 +23,10 @@ const CYCLES: u64 = 3;
 const WRITERS_PER_KIND: u64 = 2;
 /// Upper bound on each writer's requests in one cycle; the kill normally comes first.
 const MAX_WRITES_PER_WRITER: u64 = 5_000;
+/// Writes acknowledged in a cycle before the kill (waited for at most `LOAD_BEFORE_KILL`), so
+/// each crash hits a server under load.
+const ACKNOWLEDGED_BEFORE_KILL: usize = 300;
+const LOAD_BEFORE_KILL: Duration = Duration::from_secs(20);
 const MEMORY_BATCH: usize = 25;
 const ACTION_ITEM_BATCH: usize = 50;
 const SERVER_ENV: [(&str, &str); 3] = [
@@ -225,6 +229,13 @@ async fn writer(
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
+    }
+}
+
+async fn wait_for_writes(ledger: &Ledger, count: usize) {
+    let deadline = tokio::time::Instant::now() + LOAD_BEFORE_KILL;
+    while ledger.written.lock().len() < count && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -446,9 +457,11 @@ async fn acknowledged_writes_survive_sigkill_and_nothing_is_half_stored() {
                 ))
             })
             .collect();
-        // Kill at a different moment each cycle, mid-load.
-        tokio::time::sleep(Duration::from_millis(700 + 250 * cycle)).await;
-        let acknowledged_before_kill = ledger.written.lock().len();
+        let acknowledged_at_start = ledger.written.lock().len();
+        wait_for_writes(&ledger, acknowledged_at_start + ACKNOWLEDGED_BEFORE_KILL).await;
+        // Then a different moment each cycle, with every writer mid-request.
+        tokio::time::sleep(Duration::from_millis(37 * cycle)).await;
+        let acknowledged_before_kill = ledger.written.lock().len() - acknowledged_at_start;
         server.kill();
         stop.store(true, Ordering::Relaxed);
         for writer in writers {
