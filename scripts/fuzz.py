@@ -46,6 +46,15 @@ PATCH_BODIES = {
 }
 
 
+# Resources created one by one and in batches: (resource, path, one body, batch field, batch item).
+SINGLE_AND_BATCH = [
+    ("memories", "/v1/dev/user/memories", {"content": "B keeps bees in the garden"},
+     "memories", {"content": "B fact number {i}"}),
+    ("action-items", "/v1/dev/user/action-items", {"description": "B renews the lease"},
+     "action_items", {"description": "B task {i}"}),
+]
+
+
 class Failed(Exception):
     pass
 
@@ -137,24 +146,13 @@ def seed_other_user(base_url, paths, user):
     def has(path):
         return "post" in paths.get(path, {})
 
-    if has("/v1/dev/user/memories"):
-        one = created(base_url, key, "/v1/dev/user/memories", {"content": "B keeps bees in the garden"})
-        ids["memories"] = [one["id"]]
-    if has("/v1/dev/user/memories/batch"):
-        batch = created(
-            base_url, key, "/v1/dev/user/memories/batch",
-            {"memories": [{"content": f"B fact number {i}"} for i in range(3)]},
-        )
-        ids.setdefault("memories", []).extend(m["id"] for m in batch["memories"])
-    if has("/v1/dev/user/action-items"):
-        one = created(base_url, key, "/v1/dev/user/action-items", {"description": "B renews the lease"})
-        ids["action-items"] = [one["id"]]
-    if has("/v1/dev/user/action-items/batch"):
-        batch = created(
-            base_url, key, "/v1/dev/user/action-items/batch",
-            {"action_items": [{"description": f"B task {i}"} for i in range(3)]},
-        )
-        ids.setdefault("action-items", []).extend(a["id"] for a in batch["action_items"])
+    for resource, path, single, field, item in SINGLE_AND_BATCH:
+        if has(path):
+            ids.setdefault(resource, []).append(created(base_url, key, path, single)["id"])
+        if has(f"{path}/batch"):
+            items = [{name: text.format(i=i) for name, text in item.items()} for i in range(3)]
+            batch = created(base_url, key, f"{path}/batch", {field: items})
+            ids.setdefault(resource, []).extend(one["id"] for one in batch[field])
     if has("/v1/dev/user/conversations"):
         text = (
             "B met the architect about the kitchen. I need to send the floor plan to Anna by "

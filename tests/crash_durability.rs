@@ -72,6 +72,15 @@ impl Kind {
         }
     }
 
+    /// Where a memory's or action item's text is read back: the collection's path, the JSON
+    /// field, and the table it is stored in.
+    fn stored_as(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Memory | Kind::MemoryBatch => ("/v1/dev/user/memories", "content", "memories"),
+            _ => ("/v1/dev/user/action-items", "description", "action_items"),
+        }
+    }
+
     /// Items per request, for the all-or-nothing check of batches.
     fn batch_size(self) -> Option<usize> {
         match self {
@@ -277,10 +286,7 @@ fn rows_with_marker(
 fn assert_batches_all_or_none(database: &Path, batches: &[(Kind, String)]) {
     let connection = rusqlite::Connection::open(database).unwrap();
     for (kind, marker) in batches {
-        let (table, column) = match kind {
-            Kind::MemoryBatch => ("memories", "content"),
-            _ => ("action_items", "description"),
-        };
+        let (_, column, table) = kind.stored_as();
         let size = kind.batch_size().unwrap();
         let present = rows_with_marker(&connection, table, column, marker);
         assert!(
@@ -308,19 +314,15 @@ async fn assert_acknowledged_writes_present(
                     "acknowledged key lost"
                 );
             }
-            Kind::Memory | Kind::MemoryBatch => {
-                let (status, memory) = session
-                    .get(&format!("/v1/dev/user/memories/{}", write.id))
-                    .await;
-                assert_eq!(status, 200, "acknowledged memory {} lost", write.id);
-                assert_eq!(memory["content"], write.text.as_str());
-            }
-            Kind::ActionItem | Kind::ActionItemBatch => {
-                let (status, item) = session
-                    .get(&format!("/v1/dev/user/action-items/{}", write.id))
-                    .await;
-                assert_eq!(status, 200, "acknowledged action item {} lost", write.id);
-                assert_eq!(item["description"], write.text.as_str());
+            Kind::Memory | Kind::MemoryBatch | Kind::ActionItem | Kind::ActionItemBatch => {
+                let (collection, field, _) = write.kind.stored_as();
+                let (status, stored) = session.get(&format!("{collection}/{}", write.id)).await;
+                assert_eq!(
+                    status, 200,
+                    "acknowledged {:?} {} lost",
+                    write.kind, write.id
+                );
+                assert_eq!(stored[field], write.text.as_str());
             }
             Kind::Conversation => {
                 let (status, conversation) = session

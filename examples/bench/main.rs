@@ -230,7 +230,13 @@ async fn main() -> anyhow::Result<()> {
             scenario.name, scenario.documented_path
         );
     }
-    seed_for(&available, &server, &user.key).await?;
+    if let Err(error) = seed_for(&available, &server, &user.key).await {
+        bail!(
+            "{error:#}\nserver exit status: {:?}\nserver log:\n{}",
+            server.exit_status(),
+            server.recent_log()
+        );
+    }
 
     let mut rows = Vec::new();
     let mut checks = Vec::new();
@@ -317,59 +323,52 @@ async fn documented_paths(server: &ServerProcess) -> anyhow::Result<Vec<String>>
         .unwrap_or_default())
 }
 
-/// Seeds, through the API batches, what the chosen scenarios read or write next to.
+impl Seed {
+    const ALL: [Seed; 3] = [Seed::Memories, Seed::ActionItems, Seed::Conversations];
+
+    /// What seeding sends: the path, how many requests, their bodies, and what they add up to.
+    fn requests(self) -> (&'static str, u64, load::BodyFn, String) {
+        match self {
+            Seed::Memories => (
+                "/v1/dev/user/memories/batch",
+                seed::MEMORIES / seed::MEMORY_BATCH,
+                seed::memory_batch_bodies(0),
+                format!(
+                    "{} memories in batches of {}",
+                    seed::MEMORIES,
+                    seed::MEMORY_BATCH
+                ),
+            ),
+            Seed::ActionItems => (
+                "/v1/dev/user/action-items/batch",
+                seed::ACTION_ITEMS / seed::ACTION_ITEM_BATCH,
+                seed::action_item_batch_bodies(0),
+                format!(
+                    "{} action items in batches of {}",
+                    seed::ACTION_ITEMS,
+                    seed::ACTION_ITEM_BATCH
+                ),
+            ),
+            Seed::Conversations => (
+                "/v1/dev/user/conversations",
+                seed::CONVERSATIONS,
+                seed::conversation_bodies(0, 300),
+                format!("{} conversations of ~300 words", seed::CONVERSATIONS),
+            ),
+        }
+    }
+}
+
+/// Seeds, through the API, what the chosen scenarios read or write next to.
 async fn seed_for(scenarios: &[Scenario], server: &ServerProcess, key: &str) -> anyhow::Result<()> {
-    let needs = |seed| scenarios.iter().any(|s| s.seed == Some(seed));
-    let address = server.address;
-    if needs(Seed::Memories) {
+    for kind in Seed::ALL {
+        if !scenarios.iter().any(|s| s.seed == Some(kind)) {
+            continue;
+        }
+        let (path, requests, bodies, what) = kind.requests();
         let started = Instant::now();
-        let batches = seed::MEMORIES / seed::MEMORY_BATCH;
-        seed::through_api(
-            address,
-            key,
-            "/v1/dev/user/memories/batch",
-            batches,
-            seed::memory_batch_bodies(0),
-        )
-        .await?;
-        eprintln!(
-            "seeded {} memories in {batches} batches in {:.1} s",
-            seed::MEMORIES,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    if needs(Seed::ActionItems) {
-        let started = Instant::now();
-        let batches = seed::ACTION_ITEMS / seed::ACTION_ITEM_BATCH;
-        seed::through_api(
-            address,
-            key,
-            "/v1/dev/user/action-items/batch",
-            batches,
-            seed::action_item_batch_bodies(0),
-        )
-        .await?;
-        eprintln!(
-            "seeded {} action items in {batches} batches in {:.1} s",
-            seed::ACTION_ITEMS,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    if needs(Seed::Conversations) {
-        let started = Instant::now();
-        seed::through_api(
-            address,
-            key,
-            "/v1/dev/user/conversations",
-            seed::CONVERSATIONS,
-            seed::conversation_bodies(0, 300),
-        )
-        .await?;
-        eprintln!(
-            "seeded {} conversations (~300 words each) in {:.1} s",
-            seed::CONVERSATIONS,
-            started.elapsed().as_secs_f64()
-        );
+        seed::through_api(server.address, key, path, requests, bodies).await?;
+        eprintln!("seeded {what} in {:.1} s", started.elapsed().as_secs_f64());
     }
     Ok(())
 }

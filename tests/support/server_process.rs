@@ -90,6 +90,11 @@ impl ServerProcess {
         let _ = self.child.wait();
     }
 
+    /// How the process ended, if it has (killed by someone else, crashed).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     pub fn recent_log(&self) -> String {
         self.log
             .lock()
