@@ -13,6 +13,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::usage::KeyUsage;
 use crate::config::Settings;
+use crate::processing::{OfflineProcessor, Processor};
 use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
 use crate::store::Store;
 use crate::{openapi, routes, telemetry};
@@ -23,6 +24,8 @@ pub struct AppState {
     pub limiter: Arc<dyn Limiter>,
     pub settings: Arc<Settings>,
     pub key_usage: Arc<KeyUsage>,
+    /// The conversation processing backend; replaceable so that another one can be plugged in.
+    pub processor: Arc<dyn Processor>,
     /// The rendered OpenAPI document, built once.
     pub openapi_json: Arc<String>,
 }
@@ -34,6 +37,7 @@ impl AppState {
             limiter,
             settings: Arc::new(settings),
             key_usage: Arc::new(KeyUsage::default()),
+            processor: Arc::new(OfflineProcessor),
             openapi_json: Arc::new(openapi::document_json()),
         }
     }

@@ -105,7 +105,9 @@ fn print_bootstrap(secrets: &BootstrapSecrets, listen: std::net::SocketAddr) {
     );
     println!("  developer key (all scopes):   {key}");
     println!("Try it:");
-    println!("  curl -H \"Authorization: Bearer {key}\" \"http://{host}/v1/dev/key\"");
+    println!(
+        "  curl -H \"Authorization: Bearer {key}\" \"http://{host}/v1/dev/user/memories?limit=5\""
+    );
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,8 @@
 //! Plain types and their validating constructors. No I/O lives here.
 
 pub mod action_items;
+pub mod conversations;
+pub mod folders;
 pub mod goals;
 pub mod ids;
 pub mod keys;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Deserializer, de};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueryBool(pub bool);
 
 impl<'de> Deserialize<'de> for QueryBool {

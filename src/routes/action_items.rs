@@ -17,10 +17,10 @@ use crate::domain::ids::is_plausible_id;
 use crate::domain::paging::{Page, QueryInt};
 use crate::domain::patch::Patch;
 use crate::domain::query::QueryBool;
-use crate::domain::time::{self, Timestamp, parse_end_bound_exclusive, parse_start_bound};
+use crate::domain::time::{self, Timestamp};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery, parse_json_element};
-use crate::routes::{ApiRouter, Guards, SuccessResponse, cannot_be_null};
+use crate::routes::{ApiRouter, Guards, SuccessResponse, cannot_be_null, created_between};
 
 const RESOURCE: &str = "Action item";
 const DEFAULT_LIMIT: i64 = 100;
@@ -59,22 +59,13 @@ pub struct ListActionItemsQuery {
 
 impl ListActionItemsQuery {
     fn filter(&self) -> ApiResult<ActionItemFilter> {
-        let bound = |name: &str, text: &Option<String>, parse: fn(&str) -> Option<Timestamp>| {
-            text.as_deref()
-                .map(|text| {
-                    parse(text).ok_or_else(|| {
-                        ApiError::validation(format!(
-                            "{name} must be a date (YYYY-MM-DD) or an RFC 3339 date-time"
-                        ))
-                    })
-                })
-                .transpose()
-        };
+        let (created_from, created_before) =
+            created_between(self.start_date.as_deref(), self.end_date.as_deref())?;
         Ok(ActionItemFilter {
             conversation_id: self.conversation_id.clone(),
             completed: self.completed.map(|QueryBool(value)| value),
-            created_from: bound("start_date", &self.start_date, parse_start_bound)?,
-            created_before: bound("end_date", &self.end_date, parse_end_bound_exclusive)?,
+            created_from,
+            created_before,
         })
     }
 }

@@ -6,6 +6,8 @@
 //! that module's `router()` wrapped in the guard it needs (`guards.developer(routes!(...))`).
 
 pub mod action_items;
+pub mod conversations;
+pub mod folders;
 pub mod goals;
 pub mod keys;
 pub mod memories;
@@ -19,6 +21,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::app::AppState;
 use crate::auth::middleware::{require_account_token, require_dev_key};
+use crate::domain::time::{Timestamp, parse_end_bound_exclusive, parse_start_bound};
 use crate::error::ApiError;
 
 pub type ApiRouter = OpenApiRouter<AppState>;
@@ -79,6 +82,28 @@ pub fn cannot_be_null(field: &str) -> ApiError {
     ApiError::validation(format!("{field} cannot be null"))
 }
 
+/// The `start_date`/`end_date` query bounds of a list, as `[from, before)`: a bare date starts or
+/// ends with its whole UTC day, a date-time is included itself (API.md §1, §11.3).
+pub fn created_between(
+    start_date: Option<&str>,
+    end_date: Option<&str>,
+) -> Result<(Option<Timestamp>, Option<Timestamp>), ApiError> {
+    let bound = |name: &str, text: Option<&str>, parse: fn(&str) -> Option<Timestamp>| {
+        text.map(|text| {
+            parse(text).ok_or_else(|| {
+                ApiError::validation(format!(
+                    "{name} must be a date (YYYY-MM-DD) or an RFC 3339 date-time"
+                ))
+            })
+        })
+        .transpose()
+    };
+    Ok((
+        bound("start_date", start_date, parse_start_bound)?,
+        bound("end_date", end_date, parse_end_bound_exclusive)?,
+    ))
+}
+
 /// Every documented route.
 pub fn api(guards: &Guards) -> ApiRouter {
     OpenApiRouter::with_openapi(crate::openapi::base())
@@ -86,5 +111,7 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(memories::router(guards))
         .merge(action_items::router(guards))
         .merge(goals::router(guards))
+        .merge(conversations::router(guards))
+        .merge(folders::router(guards))
         .merge(service::documented_router())
 }

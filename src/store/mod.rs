@@ -1,6 +1,7 @@
 //! Storage behind traits, one sub-trait per resource, so handlers never see SQL and a backend
 //! (SQLite now, PostgreSQL later) is chosen once from the database URL.
 
+pub mod conversations;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
+pub use conversations::ConversationStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -191,7 +193,9 @@ pub trait GoalStore: Send + Sync {
 
 /// Everything the server needs from a database.
 #[async_trait]
-pub trait Store: IdentityStore + MemoryStore + ActionItemStore + GoalStore + Send + Sync {
+pub trait Store:
+    IdentityStore + MemoryStore + ActionItemStore + GoalStore + ConversationStore + Send + Sync
+{
     /// For `/readyz`: answers when the database does.
     async fn ping(&self) -> StoreResult<()>;
     /// Flushes and closes cleanly at shutdown.

@@ -288,10 +288,19 @@ fn serve_bootstraps_an_empty_database_once_with_a_working_curl_line() {
         .next()
         .unwrap()
         .to_string();
+    let printed_path = curl
+        .split(address.as_str())
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(printed_path, "/v1/dev/user/memories?limit=5");
 
     // Restart: nothing secret printed, and the printed curl line works against it.
     let server = ServeProcess::start(&dir, "info");
-    let url = format!("http://{}/v1/dev/key", server.address);
+    let url = format!("http://{}{printed_path}", server.address);
     let response = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
@@ -310,7 +319,11 @@ fn serve_bootstraps_an_empty_database_once_with_a_working_curl_line() {
     .join()
     .unwrap();
     assert_eq!(response.0, 200);
-    assert_eq!(response.1["name"], "default");
+    assert_eq!(
+        response.1,
+        serde_json::json!([]),
+        "a JSON answer: no memories yet"
+    );
     let stdout = server.stop();
     assert!(
         !stdout.contains("omi_dev_") && !stdout.contains("omi_acct_"),

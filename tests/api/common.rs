@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use omi_server::app::{self, AppState};
 use omi_server::auth::credentials::Secret;
 use omi_server::config::Settings;
+use omi_server::processing::Processor;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -47,6 +49,18 @@ impl TestServer {
 
     pub async fn start_in(dir: TempDir, settings: Settings) -> Self {
         let state = app::build_state(settings).await.expect("state");
+        Self::serve(dir, state).await
+    }
+
+    /// A server whose conversations are processed by `processor`.
+    pub async fn start_with_processor(processor: Arc<dyn Processor>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut state = app::build_state(test_settings(&dir)).await.expect("state");
+        state.processor = processor;
+        Self::serve(dir, state).await
+    }
+
+    async fn serve(dir: TempDir, state: AppState) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -214,4 +228,11 @@ impl Reply {
             "error without JSON content type: {self:?}"
         );
     }
+}
+
+/// The strings in order: JSON objects here come back with their keys sorted.
+pub fn sorted<'a>(list: &[&'a str]) -> Vec<&'a str> {
+    let mut list = list.to_vec();
+    list.sort_unstable();
+    list
 }

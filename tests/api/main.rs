@@ -3,7 +3,9 @@
 mod action_items;
 mod cli;
 mod common;
+mod conversations;
 mod errors;
+mod folders;
 mod goals;
 mod keys;
 mod memories;

@@ -61,6 +61,44 @@ async fn every_response_to_a_valid_key_carries_the_limit_headers() {
 }
 
 #[tokio::test]
+async fn client_errors_count_and_carry_the_headers_too() {
+    wait_for_room_in_this_minute().await;
+    let server = TestServer::start_with(|s| s.rate_limit_per_minute = 10).await;
+    let alice = server.user("alice").await;
+    let read_only = server.key_with(&alice, &["memories:read"]).await;
+    let forbidden = server
+        .post(
+            "/v1/dev/user/memories",
+            &read_only,
+            serde_json::json!({"content": "x"}),
+        )
+        .await;
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(header_number(&forbidden, "x-ratelimit-remaining"), 9);
+    let invalid = server
+        .post(
+            "/v1/dev/user/memories",
+            &alice.key,
+            serde_json::json!({"content": "  "}),
+        )
+        .await;
+    assert_eq!(invalid.status, 422);
+    assert_eq!(header_number(&invalid, "x-ratelimit-remaining"), 9);
+    let missing = server
+        .get(
+            "/v1/dev/user/memories/00000000-0000-4000-8000-000000000000",
+            &read_only,
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        header_number(&missing, "x-ratelimit-remaining"),
+        8,
+        "403s count too"
+    );
+}
+
+#[tokio::test]
 async fn past_the_minute_limit_requests_get_429_and_consume_nothing() {
     wait_for_room_in_this_minute().await;
     let server = TestServer::start_with(|s| s.rate_limit_per_minute = 3).await;

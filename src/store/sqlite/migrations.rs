@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "goals",
         include_str!("../../../migrations/sqlite/0004_goals.sql"),
     ),
+    (
+        5,
+        "conversations",
+        include_str!("../../../migrations/sqlite/0005_conversations.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

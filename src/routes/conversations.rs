@@ -1,0 +1,565 @@
+//! Conversations (API.md §5): create from text or from transcript segments (processed before
+//! the answer), list, read, update title or discard state, delete.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Deserializer, Serialize, de};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{Authorized, scopes};
+use crate::conversations::{self as pipeline, Created, Draft};
+use crate::domain::conversations::{
+    Conversation, ConversationSource, DurationRule, Geolocation, STATUS_COMPLETED, SegmentInput,
+    largest_end_micros, parse_client_session_id, parse_language, parse_text, parse_title,
+    resolve_times, validate_segments,
+};
+use crate::domain::folders::SystemFolderSpec;
+use crate::domain::ids::is_plausible_id;
+use crate::domain::paging::{Page, QueryInt};
+use crate::domain::patch::Patch;
+use crate::domain::query::QueryBool;
+use crate::domain::time::{self, Timestamp, parse_datetime};
+use crate::error::{ApiError, ApiResult, ErrorResponse};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::processing::{ConversationCategory, system_folder_for};
+use crate::routes::{ApiRouter, Guards, SuccessResponse, created_between};
+use crate::store::conversations::{
+    ConversationBody, ConversationFilter, ConversationUpdate, FolderChange,
+};
+
+const RESOURCE: &str = "Conversation";
+const DEFAULT_LIMIT: i64 = 25;
+const MAX_LIMIT: i64 = 100;
+/// Pages that carry transcripts are smaller.
+const MAX_LIMIT_WITH_TRANSCRIPT: i64 = 25;
+
+pub fn router(guards: &Guards) -> ApiRouter {
+    OpenApiRouter::new()
+        .routes(guards.developer(routes!(list_conversations, create_conversation)))
+        .routes(guards.developer(routes!(create_conversation_from_segments)))
+        .routes(guards.developer(routes!(
+            get_conversation,
+            update_conversation,
+            delete_conversation
+        )))
+}
+
+/// Where a plain text came from.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TextSourceParam {
+    AudioTranscript,
+    Message,
+    OtherText,
+}
+
+impl TextSourceParam {
+    fn as_str(self) -> &'static str {
+        match self {
+            TextSourceParam::AudioTranscript => "audio_transcript",
+            TextSourceParam::Message => "message",
+            TextSourceParam::OtherText => "other_text",
+        }
+    }
+}
+
+/// `started_at` / `finished_at`: an RFC 3339 date-time (any offset; none means UTC). A bare date
+/// is refused, since it does not say when the conversation happened.
+fn optional_datetime<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Timestamp>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| {
+            parse_datetime(&text).ok_or_else(|| {
+                de::Error::custom("must be an RFC 3339 date-time such as 2025-12-10T17:00:00Z")
+            })
+        })
+        .transpose()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateConversationRequest {
+    /// 1..100,000 characters after trimming.
+    pub text: String,
+    /// `audio_transcript`, `message` or `other_text` (default).
+    #[serde(default)]
+    pub text_source: Option<TextSourceParam>,
+    /// Free text saying more about the source (an app name, a channel).
+    #[serde(default)]
+    pub text_source_spec: Option<String>,
+    /// Default: now, or `finished_at` minus 300 s.
+    #[serde(default, deserialize_with = "optional_datetime")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<Timestamp>,
+    /// Default: `started_at` plus 300 s; may equal `started_at`.
+    #[serde(default, deserialize_with = "optional_datetime")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<Timestamp>,
+    /// 1..16 characters (default `en`).
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub geolocation: Option<Geolocation>,
+    /// Makes the creation idempotent: a repeat with the same id returns the first result.
+    #[serde(default)]
+    pub client_session_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SegmentRequest {
+    pub text: String,
+    /// A diarisation label such as `SPEAKER_01` (default `SPEAKER_00`) or a person's name.
+    #[serde(default)]
+    pub speaker: Option<String>,
+    /// Used when the label carries no number (default 0).
+    #[serde(default)]
+    pub speaker_id: Option<i64>,
+    /// Whether the user is speaking (default false).
+    #[serde(default)]
+    pub is_user: Option<bool>,
+    #[serde(default)]
+    pub person_id: Option<String>,
+    /// Seconds from the start of the conversation, >= 0.
+    pub start: f64,
+    /// Seconds from the start of the conversation, > `start`.
+    pub end: f64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateFromSegmentsRequest {
+    /// 1..500 segments.
+    pub transcript_segments: Vec<SegmentRequest>,
+    /// The recording device; unknown values are stored as `unknown` (default `phone`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Default: now, or `finished_at` minus the largest segment end.
+    #[serde(default, deserialize_with = "optional_datetime")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<Timestamp>,
+    /// Default: `started_at` plus the largest segment end; must be after `started_at`.
+    #[serde(default, deserialize_with = "optional_datetime")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<Timestamp>,
+    /// 1..16 characters (default `en`).
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub geolocation: Option<Geolocation>,
+    /// 1..200 characters. Makes the creation idempotent: a repeat with the same id returns the
+    /// first result; 409 while the first is still being processed.
+    #[serde(default)]
+    pub client_session_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedConversation {
+    pub id: String,
+    /// Always `completed`: processing finishes before the answer.
+    pub status: String,
+    pub discarded: bool,
+}
+
+impl From<Created> for CreatedConversation {
+    fn from(created: Created) -> Self {
+        CreatedConversation {
+            id: created.id,
+            status: STATUS_COMPLETED.to_string(),
+            discarded: created.discarded,
+        }
+    }
+}
+
+impl CreateConversationRequest {
+    /// Text, then times, then the optional fields.
+    fn into_draft(self) -> ApiResult<Draft> {
+        let text = parse_text(&self.text)?;
+        let times = resolve_times(
+            self.started_at,
+            self.finished_at,
+            DurationRule::Text,
+            time::now(),
+        )?;
+        Ok(Draft {
+            started_at: times.started_at,
+            finished_at: times.finished_at,
+            language: parse_language(self.language.as_deref())?,
+            source: ConversationSource::ExternalIntegration.as_str().to_string(),
+            geolocation: self.geolocation.map(Geolocation::validated).transpose()?,
+            body: ConversationBody::Text {
+                text,
+                text_source: self
+                    .text_source
+                    .unwrap_or(TextSourceParam::OtherText)
+                    .as_str()
+                    .to_string(),
+                text_source_spec: self.text_source_spec,
+            },
+            client_session_id: parse_client_session_id(self.client_session_id.as_deref())?,
+        })
+    }
+}
+
+impl CreateFromSegmentsRequest {
+    /// Segments, then times, then the optional fields.
+    fn into_draft(self) -> ApiResult<Draft> {
+        let segments = validate_segments(
+            self.transcript_segments
+                .into_iter()
+                .map(|s| SegmentInput {
+                    text: s.text,
+                    speaker: s.speaker,
+                    speaker_id: s.speaker_id,
+                    is_user: s.is_user.unwrap_or(false),
+                    person_id: s.person_id,
+                    start: s.start,
+                    end: s.end,
+                })
+                .collect(),
+        )?;
+        let times = resolve_times(
+            self.started_at,
+            self.finished_at,
+            DurationRule::Segments {
+                largest_end_micros: largest_end_micros(&segments),
+            },
+            time::now(),
+        )?;
+        let source = self
+            .source
+            .as_deref()
+            .map_or(ConversationSource::Phone, |s| {
+                ConversationSource::parse_or_unknown(s.trim())
+            });
+        Ok(Draft {
+            started_at: times.started_at,
+            finished_at: times.finished_at,
+            language: parse_language(self.language.as_deref())?,
+            source: source.as_str().to_string(),
+            geolocation: self.geolocation.map(Geolocation::validated).transpose()?,
+            body: ConversationBody::Segments(segments),
+            client_session_id: parse_client_session_id(self.client_session_id.as_deref())?,
+        })
+    }
+}
+
+/// Create a conversation from text. It is processed before the answer: summary, discard
+/// decision, action items, memories and folder.
+#[utoipa::path(post, path = "/v1/dev/user/conversations", tag = "Conversations",
+    operation_id = "createConversation",
+    security(("bearerAuth" = ["conversations:write"])),
+    request_body = CreateConversationRequest,
+    responses(
+        (status = 200, description = "The stored conversation's id and discard decision", body = CreatedConversation),
+        (status = 409, description = "`Conversation creation already in progress` (same client_session_id)", body = ErrorResponse),
+        (status = 422, description = "`text cannot be empty`, `text cannot exceed 100,000 characters`, `finished_at must be after started_at`, or an invalid field", body = ErrorResponse),
+    ))]
+pub async fn create_conversation(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::ConversationsWrite>,
+    ApiJson(body): ApiJson<CreateConversationRequest>,
+) -> ApiResult<Json<CreatedConversation>> {
+    let draft = body.into_draft()?;
+    let created = pipeline::create(state.store, state.processor, &auth.user_id, draft).await?;
+    Ok(Json(created.into()))
+}
+
+/// Create a conversation from transcript segments. It is processed before the answer.
+#[utoipa::path(post, path = "/v1/dev/user/conversations/from-segments", tag = "Conversations",
+    operation_id = "createConversationFromSegments",
+    security(("bearerAuth" = ["conversations:write"])),
+    request_body = CreateFromSegmentsRequest,
+    responses(
+        (status = 200, description = "The stored conversation's id and discard decision", body = CreatedConversation),
+        (status = 409, description = "`Conversation creation already in progress` (same client_session_id)", body = ErrorResponse),
+        (status = 422, description = "`transcript_segments cannot be empty`, `Maximum 500 transcript segments allowed`, `Segment {i}: ...` for the first failing segment, `finished_at must be after started_at`, or an invalid field", body = ErrorResponse),
+    ))]
+pub async fn create_conversation_from_segments(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::ConversationsWrite>,
+    ApiJson(body): ApiJson<CreateFromSegmentsRequest>,
+) -> ApiResult<Json<CreatedConversation>> {
+    let draft = body.into_draft()?;
+    let created = pipeline::create(state.store, state.processor, &auth.user_id, draft).await?;
+    Ok(Json(created.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListConversationsQuery {
+    /// Conversations created at or after this time. A bare date (`YYYY-MM-DD`) is the start of
+    /// that UTC day.
+    pub start_date: Option<String>,
+    /// Conversations created at or before this time. A bare date includes that whole UTC day.
+    pub end_date: Option<String>,
+    /// Comma-separated `structured.category` values; an unknown one is a 400.
+    pub categories: Option<String>,
+    /// Only conversations filed in this folder.
+    pub folder_id: Option<String>,
+    /// Page size, 1..100 (default 25; at most 25 with `include_transcript=true`); values out of
+    /// range are clamped.
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<QueryInt>,
+    /// Conversations to skip (default 0); negative values count as 0.
+    #[param(value_type = Option<i64>)]
+    pub offset: Option<QueryInt>,
+    /// Include each conversation's transcript segments (default false).
+    #[param(value_type = Option<bool>)]
+    pub include_transcript: Option<QueryBool>,
+}
+
+impl ListConversationsQuery {
+    fn filter(&self) -> ApiResult<ConversationFilter> {
+        let (created_from, created_before) =
+            created_between(self.start_date.as_deref(), self.end_date.as_deref())?;
+        Ok(ConversationFilter {
+            created_from,
+            created_before,
+            categories: parse_categories(self.categories.as_deref())?,
+            folder_id: self.folder_id.clone(),
+        })
+    }
+}
+
+/// Comma-separated categories, blanks ignored, duplicates collapsed.
+fn parse_categories(raw: Option<&str>) -> ApiResult<Vec<String>> {
+    let mut categories: Vec<String> = Vec::new();
+    for value in raw.unwrap_or_default().split(',').map(str::trim) {
+        if value.is_empty() {
+            continue;
+        }
+        let category = ConversationCategory::parse(value)
+            .ok_or_else(|| ApiError::bad_request(format!("Invalid category: {value}")))?;
+        let name = category.as_str().to_string();
+        if !categories.contains(&name) {
+            categories.push(name);
+        }
+    }
+    Ok(categories)
+}
+
+/// List kept conversations, newest first.
+#[utoipa::path(get, path = "/v1/dev/user/conversations", tag = "Conversations",
+    operation_id = "listConversations",
+    security(("bearerAuth" = ["conversations:read"])),
+    params(ListConversationsQuery),
+    responses(
+        (status = 200, description = "One page of conversations, `created_at` desc then `id` desc", body = [Conversation]),
+        (status = 400, description = "`Invalid category: <value>`", body = ErrorResponse),
+    ))]
+pub async fn list_conversations(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::ConversationsRead>,
+    ApiQuery(query): ApiQuery<ListConversationsQuery>,
+) -> ApiResult<Json<Vec<Conversation>>> {
+    let filter = query.filter()?;
+    let include_transcript = query.include_transcript.unwrap_or_default().0;
+    let max_limit = if include_transcript {
+        MAX_LIMIT_WITH_TRANSCRIPT
+    } else {
+        MAX_LIMIT
+    };
+    let page = Page::new(query.limit, query.offset, DEFAULT_LIMIT, max_limit);
+    if filter
+        .folder_id
+        .as_deref()
+        .is_some_and(|id| !is_plausible_id(id))
+    {
+        return Ok(Json(Vec::new()));
+    }
+    let conversations = state
+        .store
+        .list_conversations(&auth.user_id, &filter, page, include_transcript)
+        .await?;
+    Ok(Json(conversations))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GetConversationQuery {
+    /// Include the transcript segments (default false).
+    #[param(value_type = Option<bool>)]
+    pub include_transcript: Option<QueryBool>,
+}
+
+/// One conversation, discarded ones included.
+#[utoipa::path(get, path = "/v1/dev/user/conversations/{conversation_id}", tag = "Conversations",
+    operation_id = "getConversation",
+    security(("bearerAuth" = ["conversations:read"])),
+    params(("conversation_id" = String, Path, description = "The conversation's id"), GetConversationQuery),
+    responses(
+        (status = 200, description = "The conversation", body = Conversation),
+        (status = 404, description = "Conversation not found", body = ErrorResponse),
+    ))]
+pub async fn get_conversation(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::ConversationsRead>,
+    Path(conversation_id): Path<String>,
+    ApiQuery(query): ApiQuery<GetConversationQuery>,
+) -> ApiResult<Json<Conversation>> {
+    let include_transcript = query.include_transcript.unwrap_or_default().0;
+    Ok(Json(
+        find(&state, &auth.user_id, &conversation_id, include_transcript).await?,
+    ))
+}
+
+async fn find(
+    state: &AppState,
+    user_id: &str,
+    conversation_id: &str,
+    include_transcript: bool,
+) -> ApiResult<Conversation> {
+    if !is_plausible_id(conversation_id) {
+        return Err(ApiError::not_found(RESOURCE));
+    }
+    state
+        .store
+        .get_conversation(user_id, conversation_id, include_transcript)
+        .await?
+        .ok_or_else(|| ApiError::not_found(RESOURCE))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateConversationRequest {
+    /// 1..500 characters after trimming; sets `structured.title`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub title: Patch<String>,
+    /// Discard (`true`) or restore (`false`). A restored conversation without a title is
+    /// processed again.
+    #[serde(default)]
+    #[schema(value_type = Option<bool>)]
+    pub discarded: Patch<bool>,
+}
+
+impl UpdateConversationRequest {
+    fn validated(self) -> ApiResult<(Option<String>, Option<bool>)> {
+        if self.title.is_absent() && self.discarded.is_absent() {
+            return Err(ApiError::unprocessable(
+                "At least one field (title or discarded) must be provided",
+            ));
+        }
+        let title = match self.title {
+            Patch::Absent => None,
+            Patch::Null => return Err(ApiError::validation("title must be a string")),
+            Patch::Value(title) => Some(parse_title(&title)?),
+        };
+        let discarded = match self.discarded {
+            Patch::Absent => None,
+            Patch::Null => return Err(ApiError::validation("discarded must be a boolean")),
+            Patch::Value(discarded) => Some(discarded),
+        };
+        Ok((title, discarded))
+    }
+}
+
+/// Change the title, or discard or restore the conversation.
+#[utoipa::path(patch, path = "/v1/dev/user/conversations/{conversation_id}", tag = "Conversations",
+    operation_id = "updateConversation",
+    security(("bearerAuth" = ["conversations:write"])),
+    params(("conversation_id" = String, Path, description = "The conversation's id")),
+    request_body = UpdateConversationRequest,
+    responses(
+        (status = 200, description = "The updated conversation", body = Conversation),
+        (status = 404, description = "Conversation not found", body = ErrorResponse),
+        (status = 422, description = "`At least one field (title or discarded) must be provided`, or an invalid title", body = ErrorResponse),
+    ))]
+pub async fn update_conversation(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::ConversationsWrite>,
+    Path(conversation_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateConversationRequest>,
+) -> ApiResult<Json<Conversation>> {
+    let (title, discarded) = body.validated()?;
+    let current = find(&state, &auth.user_id, &conversation_id, false).await?;
+    let restoring = discarded == Some(false) && current.discarded;
+    let reprocessed = if restoring && current.structured.title.is_empty() {
+        Some(
+            pipeline::reprocess(
+                &*state.store,
+                &state.processor,
+                &auth.user_id,
+                &conversation_id,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let folder = match discarded {
+        Some(true) => FolderChange::Clear,
+        Some(false) if restoring => {
+            let category = reprocessed
+                .as_ref()
+                .map_or(current.structured.category.as_str(), |r| {
+                    r.structured.category.as_str()
+                });
+            let category =
+                ConversationCategory::parse(category).unwrap_or(ConversationCategory::Other);
+            FolderChange::File(SystemFolderSpec::of(system_folder_for(category)))
+        }
+        _ => FolderChange::Keep,
+    };
+    let update = ConversationUpdate {
+        title,
+        discarded,
+        folder,
+        reprocessed,
+        updated_at: time::now(),
+    };
+    if !state
+        .store
+        .update_conversation(&auth.user_id, &conversation_id, update)
+        .await?
+    {
+        return Err(ApiError::not_found(RESOURCE));
+    }
+    Ok(Json(
+        find(&state, &auth.user_id, &conversation_id, false).await?,
+    ))
+}
+
+/// Delete a conversation and its transcript. Action items and memories extracted from it stay.
+#[utoipa::path(delete, path = "/v1/dev/user/conversations/{conversation_id}", tag = "Conversations",
+    operation_id = "deleteConversation",
+    security(("bearerAuth" = ["conversations:write"])),
+    params(("conversation_id" = String, Path, description = "The conversation's id")),
+    responses(
+        (status = 200, description = "Deleted", body = SuccessResponse),
+        (status = 404, description = "Conversation not found", body = ErrorResponse),
+    ))]
+pub async fn delete_conversation(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::ConversationsWrite>,
+    Path(conversation_id): Path<String>,
+) -> ApiResult<Json<SuccessResponse>> {
+    if !is_plausible_id(&conversation_id)
+        || !state
+            .store
+            .delete_conversation(&auth.user_id, &conversation_id)
+            .await?
+    {
+        return Err(ApiError::not_found(RESOURCE));
+    }
+    Ok(SuccessResponse::done())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_are_checked_trimmed_and_collapsed() {
+        assert_eq!(
+            parse_categories(Some("work, health,,work")).unwrap(),
+            vec!["work".to_string(), "health".to_string()]
+        );
+        assert_eq!(
+            parse_categories(Some("work,cooking")).unwrap_err().detail(),
+            "Invalid category: cooking"
+        );
+        assert!(parse_categories(None).unwrap().is_empty());
+    }
+}
