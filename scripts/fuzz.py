@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 SEED = int(os.environ.get("FUZZ_SEED", "20251123"))
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "40"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "100"))
 # Per schemathesis run; the whole script stays well under four minutes.
 RUN_TIMEOUT_S = int(os.environ.get("FUZZ_RUN_TIMEOUT", "100"))
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
