@@ -255,7 +255,8 @@ async fn main() -> anyhow::Result<()> {
     }
     drop(server);
     report::with_ceiling(&mut rows);
-    report::print_table(&rows, &plan_text(&plan));
+    let fsync_ms = report::fsync_latency_ms(folder.path())?;
+    report::print_table(&rows, &plan_text(&plan), fsync_ms);
     checks.push(report::rss_check(&rows));
 
     if selected(&args.only, "scale") {

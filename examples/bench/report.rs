@@ -163,9 +163,14 @@ pub fn rss_check(rows: &[Row]) -> Check {
     }
 }
 
-pub fn print_table(rows: &[Row], how: &str) {
+pub fn print_table(rows: &[Row], how: &str, fsync_ms: (f64, f64)) {
     println!(
-        "\nResults ({how}; failed = non-2xx answers and transport errors, never counted in req/s)\n"
+        "\nResults ({how}; failed = non-2xx answers and transport errors, never counted in req/s)"
+    );
+    println!(
+        "Disk flush (fsync of 4 KiB) in the database's folder: p50 {:.2} ms, p99 {:.2} ms; \
+         each commit under synchronous=FULL waits for one.\n",
+        fsync_ms.0, fsync_ms.1
     );
     println!(
         "{:<66} {:>5} {:>9} {:>8} {:>8} {:>9} {:>8} {:>6}  target",
@@ -207,6 +212,24 @@ pub fn print_checks(checks: &[Check]) {
             check.measured
         );
     }
+}
+
+/// How long the disk under `folder` takes to make a 4 KiB write durable, p50 and p99 in ms:
+/// every commit under `synchronous=FULL` waits for one such flush, so it bounds the write rows.
+pub fn fsync_latency_ms(folder: &Path) -> anyhow::Result<(f64, f64)> {
+    use std::io::Write;
+    let path = folder.join("fsync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    let mut samples = Vec::with_capacity(100);
+    for _ in 0..100 {
+        file.write_all(&[0u8; 4096])?;
+        let started = std::time::Instant::now();
+        file.sync_data()?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    std::fs::remove_file(path)?;
+    samples.sort_by(f64::total_cmp);
+    Ok((samples[50], samples[99]))
 }
 
 /// Peak resident set size of a process (`VmHWM`), in kB.
