@@ -329,26 +329,24 @@ impl Seed {
 
     /// What seeding sends: the path, how many requests, their bodies, and what they add up to.
     fn requests(self) -> (&'static str, u64, load::BodyFn, String) {
+        let batched = |path, total: u64, size: u64, bodies, noun: &str| {
+            let what = format!("{total} {noun} in batches of {size}");
+            (path, total / size, bodies, what)
+        };
         match self {
-            Seed::Memories => (
+            Seed::Memories => batched(
                 "/v1/dev/user/memories/batch",
-                seed::MEMORIES / seed::MEMORY_BATCH,
+                seed::MEMORIES,
+                seed::MEMORY_BATCH,
                 seed::memory_batch_bodies(0),
-                format!(
-                    "{} memories in batches of {}",
-                    seed::MEMORIES,
-                    seed::MEMORY_BATCH
-                ),
+                "memories",
             ),
-            Seed::ActionItems => (
+            Seed::ActionItems => batched(
                 "/v1/dev/user/action-items/batch",
-                seed::ACTION_ITEMS / seed::ACTION_ITEM_BATCH,
+                seed::ACTION_ITEMS,
+                seed::ACTION_ITEM_BATCH,
                 seed::action_item_batch_bodies(0),
-                format!(
-                    "{} action items in batches of {}",
-                    seed::ACTION_ITEMS,
-                    seed::ACTION_ITEM_BATCH
-                ),
+                "action items",
             ),
             Seed::Conversations => (
                 "/v1/dev/user/conversations",
