@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::usage::KeyUsage;
@@ -16,7 +17,7 @@ use crate::config::Settings;
 use crate::processing::{OfflineProcessor, Processor};
 use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
 use crate::store::Store;
-use crate::{openapi, routes, telemetry};
+use crate::{mcp, openapi, routes, telemetry};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +29,8 @@ pub struct AppState {
     pub processor: Arc<dyn Processor>,
     /// The rendered OpenAPI document, built once.
     pub openapi_json: Arc<String>,
+    /// Cancelled when the server starts shutting down, to end long-lived MCP event streams.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -39,6 +42,7 @@ impl AppState {
             key_usage: Arc::new(KeyUsage::default()),
             processor: Arc::new(OfflineProcessor),
             openapi_json: Arc::new(openapi::document_json()),
+            shutdown: CancellationToken::new(),
         }
     }
 }
@@ -73,12 +77,23 @@ pub async fn open_limiter(settings: &Settings) -> anyhow::Result<Arc<dyn Limiter
     Ok(Arc::new(limiter))
 }
 
+/// The whole application: the REST routes and the MCP endpoint (kept out of the OpenAPI
+/// document, like `/docs`).
 pub fn router(state: AppState) -> Router {
+    let rest = rest_routes(&state);
+    let mcp = mcp::routes(&state, with_standard_layers(rest.clone(), &state.settings));
+    with_standard_layers(rest.merge(mcp), &state.settings)
+}
+
+/// The REST application alone, with the standard layers: what MCP tool calls go through.
+pub fn api_router(state: AppState) -> Router {
+    with_standard_layers(rest_routes(&state), &state.settings)
+}
+
+fn rest_routes(state: &AppState) -> Router {
     let (api, _) = routes::api(&routes::Guards::enforcing(state.clone())).split_for_parts();
-    let app = api
-        .merge(routes::service::router())
-        .with_state(state.clone());
-    with_standard_layers(app, &state.settings)
+    api.merge(routes::service::router())
+        .with_state(state.clone())
 }
 
 /// The layers every route and the 404 fallback get: body limit, panic catching, request id,
@@ -123,6 +138,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = state.store.clone();
+    let stopping = state.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.cancel();
+    };
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(

@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             println!("{}", crate::openapi::document_json());
             Ok(())
         }
+        Command::Mcp { stdio: _ } => mcp_stdio(cli.settings).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,6 +128,20 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// The key comes from the environment only, so it never shows in a process listing.
+async fn mcp_stdio(settings: Settings) -> Result<(), CliError> {
+    let key = std::env::var("OMI_API_KEY")
+        .ok()
+        .map(|key| key.trim().to_string())
+        .filter(|key| !key.is_empty())
+        .ok_or_else(|| CliError("OMI_API_KEY must hold a developer key (omi_dev_...)".into()))?;
+    let state = app::build_state(settings).await?;
+    let store = state.store.clone();
+    let outcome = crate::mcp::serve_stdio(state, Secret::new(key)).await;
+    store.close().await?;
+    Ok(outcome?)
 }
 
 async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, CliError> {

@@ -122,6 +122,17 @@ pub struct Settings {
     /// Allowed browser origins for CORS (comma list); CORS is off when empty.
     #[arg(long, env = "OMI_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
+
+    /// Host names the MCP endpoint answers to (comma list; `name:port` pins a port, `*` allows
+    /// any host). Protects a local server from DNS rebinding; list your public name when exposed.
+    #[arg(
+        long,
+        env = "OMI_MCP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1,[::1]",
+        global = true
+    )]
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl Settings {
@@ -162,6 +173,12 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Serve the MCP tools to a local assistant that launches this process (key in OMI_API_KEY).
+    Mcp {
+        /// Speak MCP on stdin/stdout (the HTTP endpoint is /v1/mcp on `serve`).
+        #[arg(long, required = true)]
+        stdio: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +246,10 @@ mod tests {
         assert_eq!(settings.failed_auth_per_minute, 30);
         assert_eq!(settings.max_body_bytes, 2_097_152);
         assert_eq!(settings.sqlite_synchronous, SqliteSynchronous::Full);
+        assert_eq!(
+            settings.mcp_allowed_hosts,
+            ["localhost", "127.0.0.1", "[::1]"]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod conversations;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod openapi;
 pub mod processing;
 pub mod ratelimit;

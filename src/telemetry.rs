@@ -17,6 +17,14 @@ use crate::error::{ApiError, details};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Marks a request the server sends to itself on behalf of an MCP tool call. It is an ordinary
+/// REST request in every respect (it counts once against the rate limits); its log line names
+/// the tool instead of repeating the MCP transport request that carried the call.
+#[derive(Debug, Clone, Copy)]
+pub struct InProcess {
+    pub tool: &'static str,
+}
+
 /// Logs to stderr; `OMI_LOG` (or `RUST_LOG`) sets the filter, `info` by default.
 pub fn init_logging() {
     let filter = std::env::var("OMI_LOG")
@@ -59,7 +67,11 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         request_id = request_id.to_str().unwrap_or_default(),
         status = tracing::field::Empty,
         latency_us = tracing::field::Empty,
+        mcp_tool = tracing::field::Empty,
     );
+    if let Some(in_process) = request.extensions().get::<InProcess>() {
+        span.record("mcp_tool", in_process.tool);
+    }
     let started = Instant::now();
     let outcome = AssertUnwindSafe(next.run(request))
         .catch_unwind()

@@ -15,6 +15,7 @@ use crate::auth::credentials::{Credential, classify, hash_secret};
 use crate::auth::{AccountCaller, Caller};
 use crate::error::{ApiError, details};
 use crate::ratelimit::{decision_headers, failed_auth_headers, rate_limited_detail};
+use crate::store::AuthenticatedKey;
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -29,20 +30,11 @@ pub async fn require_dev_key(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = bearer_token(request.headers()) else {
-        return ApiError::unauthorized(details::MISSING_AUTHORIZATION).into_response();
-    };
-    // Only a well-formed developer key is worth a lookup.
-    let found = match classify(token) {
-        Credential::DevKey(secret) => state.store.find_key_by_hash(&hash_secret(secret)).await,
-        _ => Ok(None),
-    };
-    let authenticated = match found {
-        Ok(Some(found)) => found,
-        Ok(None) => return reject_invalid_credential(&state, client_of(&state, &request)).await,
-        Err(error) => return ApiError::from(error).into_response(),
-    };
-
+    let authenticated =
+        match authenticate_dev_key(&state, request.headers(), peer_of(&request)).await {
+            Ok(authenticated) => authenticated,
+            Err(rejection) => return rejection,
+        };
     let decision = match state
         .limiter
         .check_request(&authenticated.key.id, &authenticated.user_id)
@@ -75,6 +67,32 @@ pub async fn require_dev_key(
     response
 }
 
+/// Finds the request's developer key without counting the request against the rate limits.
+/// A missing header, an unknown key (counted as a failed authentication) or an unreachable
+/// store comes back as the response to send.
+pub async fn authenticate_dev_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<AuthenticatedKey, Response> {
+    let Some(token) = bearer_token(headers) else {
+        return Err(ApiError::unauthorized(details::MISSING_AUTHORIZATION).into_response());
+    };
+    // Only a well-formed developer key is worth a lookup.
+    let found = match classify(token) {
+        Credential::DevKey(secret) => state.store.find_key_by_hash(&hash_secret(secret)).await,
+        _ => Ok(None),
+    };
+    match found {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => {
+            let client = client_address(peer, headers, &state.settings.trusted_proxies);
+            Err(reject_invalid_credential(state, client).await)
+        }
+        Err(error) => Err(ApiError::from(error).into_response()),
+    }
+}
+
 pub async fn require_account_token(
     State(state): State<AppState>,
     mut request: Request,
@@ -105,13 +123,20 @@ pub async fn require_account_token(
     }
 }
 
-/// The address failed authentications are counted against.
-fn client_of(state: &AppState, request: &Request) -> String {
-    let peer = request
+/// The peer address, which failed authentications are counted against.
+pub fn peer_of(request: &Request) -> Option<SocketAddr> {
+    request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
-    client_address(peer, request.headers(), &state.settings.trusted_proxies)
+        .map(|info| info.0)
+}
+
+fn client_of(state: &AppState, request: &Request) -> String {
+    client_address(
+        peer_of(request),
+        request.headers(),
+        &state.settings.trusted_proxies,
+    )
 }
 
 /// `Invalid API key`, or 429 once this client address has failed too often this minute.

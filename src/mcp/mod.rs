@@ -1,0 +1,93 @@
+//! The Model Context Protocol endpoint: the REST API's data for AI assistants, over Streamable
+//! HTTP at `/v1/mcp` and over stdio (`omi-server mcp --stdio`).
+//!
+//! Every tool call is one in-process request through the REST router (see `server`), so
+//! authentication, scopes, rate limits, validation and error messages are the REST ones by
+//! construction. The HTTP endpoint itself only checks the host (DNS rebinding) and that the
+//! request carries a valid developer key; it does not count against the rate limits, the tool
+//! calls do.
+
+pub mod hosts;
+pub mod server;
+pub mod tools;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use rmcp::ServiceExt;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+use crate::app::AppState;
+use crate::auth::credentials::Secret;
+use crate::auth::middleware::{authenticate_dev_key, peer_of};
+use crate::error::ApiError;
+use hosts::AllowedHosts;
+pub use server::OmiMcp;
+
+pub const PATH: &str = "/v1/mcp";
+
+/// The `/v1/mcp` route. `api` is the REST application the tool calls go through.
+pub fn routes(state: &AppState, api: Router) -> Router {
+    let config = StreamableHttpServerConfig::default()
+        // The gate below checks hosts and origins against OMI_MCP_ALLOWED_HOSTS, with JSON errors.
+        .disable_allowed_hosts()
+        .with_max_request_body_bytes(state.settings.max_body_bytes)
+        // Open event streams end at shutdown, so that in-flight requests can drain.
+        .with_cancellation_token(state.shutdown.child_token());
+    let handler = OmiMcp::over_http(api);
+    let service = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let gate = Gate {
+        state: state.clone(),
+        hosts: Arc::new(AllowedHosts::parse(&state.settings.mcp_allowed_hosts)),
+    };
+    Router::new()
+        .route_service(PATH, service)
+        .route_layer(from_fn_with_state(gate, check_host_and_key))
+}
+
+#[derive(Clone)]
+struct Gate {
+    state: AppState,
+    hosts: Arc<AllowedHosts>,
+}
+
+/// 403 for a host or origin that is not allowed, then the REST 401s (and the failed-auth
+/// limit) for a missing or invalid key, before any MCP session exists.
+async fn check_host_and_key(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    if let Err(refusal) = gate.hosts.check(request.uri(), request.headers()) {
+        tracing::warn!(
+            host = ?request.headers().get(axum::http::header::HOST),
+            origin = ?request.headers().get(axum::http::header::ORIGIN),
+            "MCP request refused: {}",
+            refusal.detail()
+        );
+        return ApiError::new(StatusCode::FORBIDDEN, refusal.detail()).into_response();
+    }
+    let peer = peer_of(&request);
+    match authenticate_dev_key(&gate.state, request.headers(), peer).await {
+        Ok(_) => next.run(request).await,
+        Err(rejection) => rejection,
+    }
+}
+
+/// Serves MCP on stdin/stdout with `key` until the client closes the stream.
+pub async fn serve_stdio(state: AppState, key: Secret) -> anyhow::Result<()> {
+    let api = crate::app::api_router(state);
+    let server = OmiMcp::with_key(api, key);
+    server
+        .check_key()
+        .await
+        .map_err(|detail| anyhow::anyhow!("OMI_API_KEY: {detail}"))?;
+    let running = server.serve(rmcp::transport::io::stdio()).await?;
+    running.waiting().await?;
+    Ok(())
+}

@@ -1,0 +1,608 @@
+//! The MCP tools: each one is a REST route (API.md §3-7) with the scope that route requires.
+//! Arguments are forwarded to the route as they came (path id taken out, the rest as query or
+//! body), so the REST stack validates them and its `detail` strings reach the assistant.
+
+use std::sync::{Arc, LazyLock};
+
+use axum::http::Method;
+use rmcp::model::{Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde_json::{Map, Value, json};
+
+use crate::auth::scope::Scope;
+
+/// How the arguments other than the path id travel to the route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carry {
+    /// As query parameters (lists joined with commas).
+    Query,
+    /// As the JSON body.
+    Body,
+    /// Not at all: the path id is the whole request.
+    Nothing,
+    /// A fixed body `{"completed": true}`.
+    MarkCompleted,
+}
+
+/// What kind of change a tool makes, for the assistant's confirmation prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Reads,
+    Adds,
+    Changes,
+    Deletes,
+}
+
+pub struct ToolSpec {
+    pub name: &'static str,
+    description: &'static str,
+    pub scope: Scope,
+    effect: Effect,
+    pub method: Method,
+    /// The route's path; `{id}` is filled from `id_argument`.
+    pub path: &'static str,
+    pub id_argument: Option<&'static str>,
+    pub carry: Carry,
+    /// A route answering a JSON array has it wrapped in an object under this name, because MCP
+    /// structured content is an object.
+    pub list_name: Option<&'static str>,
+    schema: fn() -> Arc<rmcp::model::JsonObject>,
+}
+
+impl ToolSpec {
+    pub fn tool(&self) -> Tool {
+        let annotations = ToolAnnotations::new()
+            .read_only(self.effect == Effect::Reads)
+            .destructive(self.effect == Effect::Deletes)
+            .idempotent(matches!(
+                self.effect,
+                Effect::Reads | Effect::Changes | Effect::Deletes
+            ))
+            .open_world(false);
+        Tool::new(self.name, self.description, (self.schema)()).annotate(annotations)
+    }
+}
+
+fn schema<T: JsonSchema + 'static>() -> Arc<rmcp::model::JsonObject> {
+    rmcp::handler::server::tool::schema_for_input::<T>()
+        .unwrap_or_else(|error| panic!("tool input schema is not an object: {error}"))
+}
+
+pub fn find(name: &str) -> Option<&'static ToolSpec> {
+    TOOLS.iter().find(|spec| spec.name == name)
+}
+
+pub fn all() -> &'static [ToolSpec] {
+    &TOOLS
+}
+
+const MEMORIES: &str = "/v1/dev/user/memories";
+const MEMORY: &str = "/v1/dev/user/memories/{id}";
+const CONVERSATIONS: &str = "/v1/dev/user/conversations";
+const CONVERSATION: &str = "/v1/dev/user/conversations/{id}";
+const ACTION_ITEMS: &str = "/v1/dev/user/action-items";
+const ACTION_ITEM: &str = "/v1/dev/user/action-items/{id}";
+const GOALS: &str = "/v1/dev/user/goals";
+const GOAL_PROGRESS: &str = "/v1/dev/user/goals/{id}/progress";
+
+static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
+    vec![
+        ToolSpec {
+            name: "get_memories",
+            description: "List the user's memories (facts about them and insights), most relevant first.",
+            scope: Scope::MemoriesRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: MEMORIES,
+            id_argument: None,
+            carry: Carry::Query,
+            list_name: Some("memories"),
+            schema: schema::<args::GetMemories>,
+        },
+        ToolSpec {
+            name: "create_memory",
+            description: "Save a memory about the user. The same content again updates the existing memory.",
+            scope: Scope::MemoriesWrite,
+            effect: Effect::Adds,
+            method: Method::POST,
+            path: MEMORIES,
+            id_argument: None,
+            carry: Carry::Body,
+            list_name: None,
+            schema: schema::<args::CreateMemory>,
+        },
+        ToolSpec {
+            name: "edit_memory",
+            description: "Change a memory's content, category, visibility or tags.",
+            scope: Scope::MemoriesWrite,
+            effect: Effect::Changes,
+            method: Method::PATCH,
+            path: MEMORY,
+            id_argument: Some("memory_id"),
+            carry: Carry::Body,
+            list_name: None,
+            schema: schema::<args::EditMemory>,
+        },
+        ToolSpec {
+            name: "delete_memory",
+            description: "Delete a memory.",
+            scope: Scope::MemoriesWrite,
+            effect: Effect::Deletes,
+            method: Method::DELETE,
+            path: MEMORY,
+            id_argument: Some("memory_id"),
+            carry: Carry::Nothing,
+            list_name: None,
+            schema: schema::<args::MemoryId>,
+        },
+        ToolSpec {
+            name: "get_conversations",
+            description: "List the user's conversations, newest first, with their summaries.",
+            scope: Scope::ConversationsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: CONVERSATIONS,
+            id_argument: None,
+            carry: Carry::Query,
+            list_name: Some("conversations"),
+            schema: schema::<args::GetConversations>,
+        },
+        ToolSpec {
+            name: "get_conversation_by_id",
+            description: "Get one conversation, optionally with its transcript.",
+            scope: Scope::ConversationsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: CONVERSATION,
+            id_argument: Some("conversation_id"),
+            carry: Carry::Query,
+            list_name: None,
+            schema: schema::<args::GetConversation>,
+        },
+        ToolSpec {
+            name: "create_conversation",
+            description: "Create a conversation from text; it is summarized and its action items and memories are extracted.",
+            scope: Scope::ConversationsWrite,
+            effect: Effect::Adds,
+            method: Method::POST,
+            path: CONVERSATIONS,
+            id_argument: None,
+            carry: Carry::Body,
+            list_name: None,
+            schema: schema::<args::CreateConversation>,
+        },
+        ToolSpec {
+            name: "get_action_items",
+            description: "List the user's action items: open ones first, by due date.",
+            scope: Scope::ActionItemsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: ACTION_ITEMS,
+            id_argument: None,
+            carry: Carry::Query,
+            list_name: Some("action_items"),
+            schema: schema::<args::GetActionItems>,
+        },
+        ToolSpec {
+            name: "create_action_item",
+            description: "Add an action item (a task) for the user.",
+            scope: Scope::ActionItemsWrite,
+            effect: Effect::Adds,
+            method: Method::POST,
+            path: ACTION_ITEMS,
+            id_argument: None,
+            carry: Carry::Body,
+            list_name: None,
+            schema: schema::<args::CreateActionItem>,
+        },
+        ToolSpec {
+            name: "update_action_item",
+            description: "Change an action item's description, completion or due date.",
+            scope: Scope::ActionItemsWrite,
+            effect: Effect::Changes,
+            method: Method::PATCH,
+            path: ACTION_ITEM,
+            id_argument: Some("action_item_id"),
+            carry: Carry::Body,
+            list_name: None,
+            schema: schema::<args::UpdateActionItem>,
+        },
+        ToolSpec {
+            name: "complete_action_item",
+            description: "Mark an action item as done.",
+            scope: Scope::ActionItemsWrite,
+            effect: Effect::Changes,
+            method: Method::PATCH,
+            path: ACTION_ITEM,
+            id_argument: Some("action_item_id"),
+            carry: Carry::MarkCompleted,
+            list_name: None,
+            schema: schema::<args::ActionItemId>,
+        },
+        ToolSpec {
+            name: "delete_action_item",
+            description: "Delete an action item.",
+            scope: Scope::ActionItemsWrite,
+            effect: Effect::Deletes,
+            method: Method::DELETE,
+            path: ACTION_ITEM,
+            id_argument: Some("action_item_id"),
+            carry: Carry::Nothing,
+            list_name: None,
+            schema: schema::<args::ActionItemId>,
+        },
+        ToolSpec {
+            name: "get_goals",
+            description: "List the user's goals with their progress (active ones unless asked otherwise).",
+            scope: Scope::GoalsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: GOALS,
+            id_argument: None,
+            carry: Carry::Query,
+            list_name: Some("goals"),
+            schema: schema::<args::GetGoals>,
+        },
+        ToolSpec {
+            name: "update_goal_progress",
+            description: "Record a goal's current value (kept in the goal's daily history).",
+            scope: Scope::GoalsWrite,
+            effect: Effect::Changes,
+            method: Method::PATCH,
+            path: GOAL_PROGRESS,
+            id_argument: Some("goal_id"),
+            carry: Carry::Query,
+            list_name: None,
+            schema: schema::<args::UpdateGoalProgress>,
+        },
+    ]
+});
+
+/// A request for the REST stack, built from a tool's arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestCall {
+    pub method: Method,
+    pub path_and_query: String,
+    pub body: Option<Value>,
+}
+
+impl ToolSpec {
+    /// The route's request for these arguments. Only a missing or non-text path id is refused
+    /// here (in the REST stack's wording); every other value is the route's to judge.
+    pub fn rest_call(&self, arguments: Option<Map<String, Value>>) -> Result<RestCall, String> {
+        let mut arguments = arguments.unwrap_or_default();
+        let mut path = self.path.to_string();
+        if let Some(name) = self.id_argument {
+            let id = match arguments.remove(name) {
+                Some(Value::String(id)) => id,
+                None | Some(Value::Null) => {
+                    return Err(format!("Validation error: {name} is required"));
+                }
+                Some(_) => return Err(format!("Validation error: {name} must be a string")),
+            };
+            path = path.replace("{id}", &encode_path_segment(&id));
+        }
+        let body = match self.carry {
+            Carry::Body => Some(Value::Object(arguments.clone())),
+            Carry::MarkCompleted => Some(json!({"completed": true})),
+            Carry::Query | Carry::Nothing => None,
+        };
+        if self.carry == Carry::Query {
+            let query = query_string(&arguments);
+            if !query.is_empty() {
+                path = format!("{path}?{query}");
+            }
+        }
+        Ok(RestCall {
+            method: self.method.clone(),
+            path_and_query: path,
+            body,
+        })
+    }
+}
+
+/// Keeps an id inside its path segment: everything but letters, digits, `-` and `_` is
+/// percent-encoded, so `../keys` cannot reach another route.
+fn encode_path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn query_value(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(text) => Some(text.clone()),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(query_value)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => Some(other.to_string()),
+    }
+}
+
+fn query_string(arguments: &Map<String, Value>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in arguments {
+        if let Some(value) = query_value(value) {
+            query.append_pair(name, &value);
+        }
+    }
+    query.finish()
+}
+
+/// The tools' input schemas. The types exist for their schemas alone: the arguments themselves
+/// go to the REST route unparsed, so that the route's validation and messages apply.
+#[allow(dead_code)]
+mod args {
+    use schemars::JsonSchema;
+
+    #[derive(JsonSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Visibility {
+        Private,
+        Public,
+    }
+
+    #[derive(JsonSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TextSource {
+        AudioTranscript,
+        Message,
+        OtherText,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct GetMemories {
+        /// How many memories to return (1..1000, default 25).
+        pub limit: Option<i64>,
+        /// How many to skip, for paging (default 0).
+        pub offset: Option<i64>,
+        /// Only these categories, comma-separated (e.g. `system,interesting`).
+        pub categories: Option<String>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct CreateMemory {
+        /// The fact or insight, 1..500 characters.
+        pub content: String,
+        /// `system` (a fact about the user) or `interesting` (an insight from others); omit to let the server decide.
+        pub category: Option<String>,
+        /// Default `private`.
+        pub visibility: Option<Visibility>,
+        /// Up to 50 tags of 1..100 characters.
+        pub tags: Option<Vec<String>>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct EditMemory {
+        /// The memory's id.
+        pub memory_id: String,
+        /// New content, 1..500 characters.
+        pub content: Option<String>,
+        /// New category.
+        pub category: Option<String>,
+        /// New visibility.
+        pub visibility: Option<Visibility>,
+        /// New tags (replace the old ones).
+        pub tags: Option<Vec<String>>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct MemoryId {
+        /// The memory's id.
+        pub memory_id: String,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct GetConversations {
+        /// Only conversations created on or after this date or time (`YYYY-MM-DD` or RFC 3339).
+        pub start_date: Option<String>,
+        /// Only conversations created on or before this date or time (a bare date includes the whole day).
+        pub end_date: Option<String>,
+        /// Only these categories, comma-separated (e.g. `work,health`).
+        pub categories: Option<String>,
+        /// Only conversations in this folder.
+        pub folder_id: Option<String>,
+        /// How many to return (1..100, at most 25 with transcripts; default 25).
+        pub limit: Option<i64>,
+        /// How many to skip, for paging (default 0).
+        pub offset: Option<i64>,
+        /// Include the transcript segments (default false).
+        pub include_transcript: Option<bool>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct GetConversation {
+        /// The conversation's id.
+        pub conversation_id: String,
+        /// Include the transcript segments (default false).
+        pub include_transcript: Option<bool>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct CreateConversation {
+        /// The conversation's text, 1..100000 characters.
+        pub text: String,
+        /// What the text is (default `other_text`).
+        pub text_source: Option<TextSource>,
+        /// A free-form refinement of the source (e.g. `email`).
+        pub text_source_spec: Option<String>,
+        /// When it started (RFC 3339; default now).
+        pub started_at: Option<String>,
+        /// When it ended (RFC 3339; default 5 minutes after the start).
+        pub finished_at: Option<String>,
+        /// Language code (default `en`).
+        pub language: Option<String>,
+        /// Where it happened.
+        pub geolocation: Option<Geolocation>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct Geolocation {
+        /// -90..90.
+        pub latitude: f64,
+        /// -180..180.
+        pub longitude: f64,
+        pub address: Option<String>,
+        pub google_place_id: Option<String>,
+        pub location_type: Option<String>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct GetActionItems {
+        /// Only items extracted from this conversation.
+        pub conversation_id: Option<String>,
+        /// Only completed (true) or open (false) items.
+        pub completed: Option<bool>,
+        /// Only items created on or after this date or time.
+        pub start_date: Option<String>,
+        /// Only items created on or before this date or time (a bare date includes the whole day).
+        pub end_date: Option<String>,
+        /// How many to return (1..1000, default 100).
+        pub limit: Option<i64>,
+        /// How many to skip, for paging (default 0).
+        pub offset: Option<i64>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct CreateActionItem {
+        /// What to do, 1..500 characters.
+        pub description: String,
+        /// Already done (default false).
+        pub completed: Option<bool>,
+        /// Due date or time (`YYYY-MM-DD` means 23:59 UTC that day, or RFC 3339).
+        pub due_at: Option<String>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct UpdateActionItem {
+        /// The action item's id.
+        pub action_item_id: String,
+        /// New description, 1..500 characters.
+        pub description: Option<String>,
+        /// Done (true) or open again (false).
+        pub completed: Option<bool>,
+        /// New due date or time; null clears it.
+        pub due_at: Option<String>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct ActionItemId {
+        /// The action item's id.
+        pub action_item_id: String,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct GetGoals {
+        /// How many to return (1..1000, default 10).
+        pub limit: Option<i64>,
+        /// How many to skip, for paging (default 0).
+        pub offset: Option<i64>,
+        /// Include goals that are no longer active (default false).
+        pub include_inactive: Option<bool>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct UpdateGoalProgress {
+        /// The goal's id.
+        pub goal_id: String,
+        /// The goal's value now.
+        pub current_value: f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arguments(value: Value) -> Option<Map<String, Value>> {
+        value.as_object().cloned()
+    }
+
+    #[test]
+    fn there_are_fourteen_tools_with_unique_names_and_object_schemas() {
+        let names: std::collections::HashSet<_> = all().iter().map(|spec| spec.name).collect();
+        assert_eq!(names.len(), 14);
+        for spec in all() {
+            let tool = spec.tool();
+            assert_eq!(
+                tool.input_schema.get("type"),
+                Some(&json!("object")),
+                "{}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_path_id_fills_the_route_and_the_rest_is_the_body() {
+        let call = find("edit_memory")
+            .unwrap()
+            .rest_call(arguments(json!({"memory_id": "abc", "content": "x"})))
+            .unwrap();
+        assert_eq!(call.method, Method::PATCH);
+        assert_eq!(call.path_and_query, "/v1/dev/user/memories/abc");
+        assert_eq!(call.body, Some(json!({"content": "x"})));
+    }
+
+    #[test]
+    fn query_tools_send_their_arguments_as_query_parameters() {
+        let call = find("get_memories")
+            .unwrap()
+            .rest_call(arguments(
+                json!({"limit": 5, "categories": ["system", "interesting"], "offset": null}),
+            ))
+            .unwrap();
+        assert_eq!(
+            call.path_and_query,
+            "/v1/dev/user/memories?categories=system%2Cinteresting&limit=5"
+        );
+        assert_eq!(call.body, None);
+        let call = find("update_goal_progress")
+            .unwrap()
+            .rest_call(arguments(
+                json!({"goal_id": "goal_0123456789ab", "current_value": 2.5}),
+            ))
+            .unwrap();
+        assert_eq!(
+            call.path_and_query,
+            "/v1/dev/user/goals/goal_0123456789ab/progress?current_value=2.5"
+        );
+    }
+
+    #[test]
+    fn an_id_cannot_leave_its_path_segment() {
+        let call = find("delete_memory")
+            .unwrap()
+            .rest_call(arguments(json!({"memory_id": "../../keys?x=1"})))
+            .unwrap();
+        assert_eq!(
+            call.path_and_query,
+            "/v1/dev/user/memories/%2E%2E%2F%2E%2E%2Fkeys%3Fx%3D1"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_non_text_id_is_refused_in_the_rest_wording() {
+        let spec = find("complete_action_item").unwrap();
+        assert_eq!(
+            spec.rest_call(None),
+            Err("Validation error: action_item_id is required".to_string())
+        );
+        assert_eq!(
+            spec.rest_call(arguments(json!({"action_item_id": 7}))),
+            Err("Validation error: action_item_id must be a string".to_string())
+        );
+        let call = spec
+            .rest_call(arguments(json!({"action_item_id": "a"})))
+            .unwrap();
+        assert_eq!(call.body, Some(json!({"completed": true})));
+    }
+}
