@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -14,6 +15,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::usage::KeyUsage;
 use crate::config::Settings;
+use crate::processing::llm::{LlmConfig, LlmProcessor};
 use crate::processing::{OfflineProcessor, Processor};
 use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
 use crate::store::Store;
@@ -55,11 +57,50 @@ pub fn limits(settings: &Settings) -> Limits {
     }
 }
 
-/// Opens the database (migrating it) and the rate limiter named by the settings.
+/// Opens the database (migrating it) and the rate limiter named by the settings, and picks the
+/// processing backend.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let processor = processor(&settings)?;
     let store = crate::store::open(&settings).await?;
     let limiter = open_limiter(&settings).await?;
-    Ok(AppState::new(settings, store, limiter))
+    let mut state = AppState::new(settings, store, limiter);
+    state.processor = processor;
+    Ok(state)
+}
+
+/// The offline backend, or the LLM one (with the offline one inside as its fallback) when
+/// `OMI_LLM_BASE_URL` is set. The model is not contacted here: a model that is down only
+/// makes conversations fall back, it never stops the server or its readiness.
+pub fn processor(settings: &Settings) -> anyhow::Result<Arc<dyn Processor>> {
+    let Some(base_url) = settings.llm_base_url.as_deref().map(str::trim) else {
+        return Ok(Arc::new(OfflineProcessor));
+    };
+    let model = settings
+        .llm_model
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("OMI_LLM_MODEL is required when OMI_LLM_BASE_URL is set"))?;
+    // The binary carries no TLS stack: a remote HTTPS endpoint is reached through a local
+    // TLS-terminating proxy.
+    if !base_url.starts_with("http://") {
+        anyhow::bail!(
+            "OMI_LLM_BASE_URL must be an http:// URL (for an https endpoint, run a local TLS proxy)"
+        );
+    }
+    let processor = LlmProcessor::new(LlmConfig {
+        base_url: base_url.to_string(),
+        model: model.to_string(),
+        api_key: settings.llm_api_key.clone(),
+        timeout: Duration::from_millis(settings.llm_timeout_ms),
+        max_concurrency: settings.llm_max_concurrency as usize,
+    })?;
+    tracing::info!(
+        base_url,
+        model,
+        "conversations are processed by the model, offline rules as fallback"
+    );
+    Ok(Arc::new(processor))
 }
 
 /// In-process counters, or Redis ones shared by every replica when `OMI_REDIS_URL` is set. A

@@ -119,6 +119,20 @@ pub struct Settings {
     )]
     pub sqlite_busy_timeout_ms: u64,
 
+    /// Most connections each server process keeps open to PostgreSQL.
+    #[arg(long, env = "OMI_PG_POOL_SIZE", default_value_t = 16, global = true)]
+    pub pg_pool_size: usize,
+
+    /// How long connecting to PostgreSQL, waiting for a pooled connection, or one database
+    /// operation may take before the request gets 503.
+    #[arg(
+        long,
+        env = "OMI_PG_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub pg_timeout_ms: u64,
+
     /// Allowed browser origins for CORS (comma list); CORS is off when empty.
     #[arg(long, env = "OMI_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
@@ -133,6 +147,40 @@ pub struct Settings {
         global = true
     )]
     pub mcp_allowed_hosts: Vec<String>,
+
+    /// OpenAI-compatible chat-completions endpoint for conversation processing, up to `/v1`
+    /// (e.g. http://127.0.0.1:11434/v1); unset processes offline only.
+    #[arg(long, env = "OMI_LLM_BASE_URL", global = true)]
+    pub llm_base_url: Option<String>,
+
+    /// Model name sent to the LLM endpoint (required with `OMI_LLM_BASE_URL`).
+    #[arg(long, env = "OMI_LLM_MODEL", global = true)]
+    pub llm_model: Option<String>,
+
+    /// Bearer key for the LLM endpoint, when it needs one.
+    #[arg(long, env = "OMI_LLM_API_KEY", global = true, hide_env_values = true)]
+    pub llm_api_key: Option<Secret>,
+
+    /// Time the model may spend on one conversation before its unfinished steps fall back to
+    /// offline processing.
+    #[arg(
+        long,
+        env = "OMI_LLM_TIMEOUT_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub llm_timeout_ms: u64,
+
+    /// Requests the server sends to the model at once; more wait for a slot within their
+    /// deadline.
+    #[arg(
+        long,
+        env = "OMI_LLM_MAX_CONCURRENCY",
+        default_value_t = 4,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub llm_max_concurrency: u32,
 }
 
 impl Settings {
@@ -246,10 +294,13 @@ mod tests {
         assert_eq!(settings.failed_auth_per_minute, 30);
         assert_eq!(settings.max_body_bytes, 2_097_152);
         assert_eq!(settings.sqlite_synchronous, SqliteSynchronous::Full);
+        assert_eq!(settings.pg_pool_size, 16);
+        assert_eq!(settings.pg_timeout_ms, 5_000);
         assert_eq!(
             settings.mcp_allowed_hosts,
             ["localhost", "127.0.0.1", "[::1]"]
         );
+        assert!(settings.llm_base_url.is_none());
     }
 
     #[test]
@@ -260,6 +311,8 @@ mod tests {
             "postgres://u:hunter2@db/omi",
             "--redis-url",
             "redis://:hunter2@cache",
+            "--llm-api-key",
+            "sk-hunter2",
             "migrate",
         ]);
         assert!(!format!("{cli:?}").contains("hunter2"));

@@ -30,8 +30,6 @@ use crate::store::conversations::{
 pub const CLAIM_TIMEOUT_SECONDS: i64 = 120;
 /// An extracted action item equal to an open one created this recently is dropped.
 pub const OPEN_ITEM_WINDOW_DAYS: i64 = 7;
-/// `processed_by` of the fallback structure, which is built by offline rules.
-const FALLBACK_PROCESSED_BY: &str = "offline";
 /// The processor bounds descriptions and memories to this many words; the lookup of existing
 /// texts also tries candidates cut there, so that it finds what `finalize` will compare.
 const MAX_EXTRACTED_WORDS: usize = 15;
@@ -231,7 +229,7 @@ async fn process(
     keep: bool,
 ) -> Result<ProcessedRecord, crate::store::StoreError> {
     let ctx = ProcessingContext { now };
-    let (mut processed, processed_by) = run_processor(processor, input, &ctx).await;
+    let mut processed = run_processor(processor, input, &ctx).await;
     if keep && processed.discarded {
         processed = minimal_structure(input);
     }
@@ -254,35 +252,31 @@ async fn process(
         &existing.open_action_items,
         &existing.memories,
     );
-    Ok(record(finalized, processed_by, conversation_id, now))
+    Ok(record(finalized, conversation_id, now))
 }
 
-/// Runs the backend on the blocking pool: the offline rules take tens of milliseconds on a long
-/// text, too long to hold an async worker. An error or a panic gives the minimal structure,
-/// never a failed request.
+/// Runs the backend in its own task, so that a panic in it is caught; the backend keeps its CPU
+/// work on the blocking pool and its network waits on async workers. An error or a panic gives
+/// the minimal structure, never a failed request.
 async fn run_processor(
     processor: &Arc<dyn Processor>,
     input: &ConversationInput,
     ctx: &ProcessingContext,
-) -> (ProcessedConversation, String) {
+) -> ProcessedConversation {
     let (backend, owned_input, ctx) = (processor.clone(), input.clone(), *ctx);
-    let runtime = tokio::runtime::Handle::current();
-    let outcome = tokio::task::spawn_blocking(move || {
-        runtime.block_on(async move { backend.process(&owned_input, &ctx).await })
-    })
-    .await;
+    let outcome = tokio::spawn(async move { backend.process(&owned_input, &ctx).await }).await;
     match outcome {
-        Ok(Ok(processed)) => (processed, processor.name().to_string()),
+        Ok(Ok(processed)) => processed,
         Ok(Err(error)) => {
             tracing::warn!(backend = processor.name(), error = %error, "processing failed; storing the minimal structure");
-            (minimal_structure(input), FALLBACK_PROCESSED_BY.to_string())
+            minimal_structure(input)
         }
         Err(_) => {
             tracing::error!(
                 backend = processor.name(),
                 "processing panicked; storing the minimal structure"
             );
-            (minimal_structure(input), FALLBACK_PROCESSED_BY.to_string())
+            minimal_structure(input)
         }
     }
 }
@@ -304,12 +298,7 @@ fn lookup_keys<'a>(candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
 
 /// The stored form of a finalised result: items created now and linked to the conversation,
 /// and the system folder its category belongs in.
-fn record(
-    p: ProcessedConversation,
-    processed_by: String,
-    conversation_id: &str,
-    now: Timestamp,
-) -> ProcessedRecord {
+fn record(p: ProcessedConversation, conversation_id: &str, now: Timestamp) -> ProcessedRecord {
     let folder = (!p.discarded).then(|| SystemFolderSpec::of(system_folder_for(p.category)));
     let action_items = p
         .action_items
@@ -370,7 +359,8 @@ fn record(
             category: p.category.as_str().to_string(),
             events,
             discarded: p.discarded,
-            processed_by,
+            processed_by: p.provenance.processed_by().to_string(),
+            processing_parts: p.provenance,
         },
         action_items,
         memories,
@@ -395,15 +385,11 @@ mod tests {
     #[test]
     fn a_discarded_result_keeps_nothing_and_has_no_folder() {
         let now = time::now();
-        let stored = record(
-            ProcessedConversation::discarded(),
-            "offline".into(),
-            "c1",
-            now,
-        );
+        let stored = record(ProcessedConversation::discarded(), "c1", now);
         assert!(stored.folder.is_none());
         assert!(stored.action_items.is_empty() && stored.memories.is_empty());
         assert_eq!(stored.structured.category, "other");
         assert!(stored.structured.title.is_empty());
+        assert_eq!(stored.structured.processed_by, "offline");
     }
 }

@@ -1,18 +1,28 @@
-//! Runs the offline processor over the labelled conversations in
-//! `tests/data/labelled_conversations.json`, prints precision and recall per kind of output, and
-//! fails when quality drops under the floors of PROCESSING.md §6.
+//! Runs the offline processor, and the llm backend replaying recorded model answers, over the
+//! labelled conversations in `tests/data/labelled_conversations.json`, prints precision and
+//! recall per kind of output, and fails when quality drops under the floors of PROCESSING.md §6.
 //!
 //! An extracted item matches an expected one when every expected keyword appears in it
 //! (case-insensitive) and its time equals the expected one (or both are absent).
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use omi_server::processing::llm::prompts::Step;
+use omi_server::processing::llm::{LlmConfig, LlmProcessor};
 use omi_server::processing::{
     ConversationCategory, ConversationInput, InputKind, OfflineProcessor, ProcessedConversation,
-    ProcessingContext, Segment, TextSource, finalize,
+    ProcessingContext, Processor, Segment, TextSource, finalize,
 };
 use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[path = "support/fake_llm.rs"]
+mod fake_llm;
+
+use fake_llm::{FakeLlm, FakeReply};
 
 #[derive(Deserialize)]
 struct LabelledSet {
@@ -189,8 +199,7 @@ fn tally<E, X>(
     total.expected += expected.len();
 }
 
-#[test]
-fn offline_processor_meets_the_quality_floors_on_the_labelled_set() {
+fn labelled_set() -> LabelledSet {
     let raw = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/labelled_conversations.json"
@@ -201,7 +210,26 @@ fn offline_processor_meets_the_quality_floors_on_the_labelled_set() {
         set.cases.len() >= 60,
         "the labelled set needs at least 60 cases"
     );
+    set
+}
 
+#[test]
+fn offline_processor_meets_the_quality_floors_on_the_labelled_set() {
+    let set = labelled_set();
+    let outputs = set
+        .cases
+        .iter()
+        .map(|case| {
+            let ctx = ProcessingContext { now: case.now };
+            OfflineProcessor.process_sync(&to_input(&case.input), &ctx)
+        })
+        .collect();
+    assert_quality_floors(&set, outputs);
+}
+
+/// Tallies finalised outputs (one per case, in order) against the labels and fails under the
+/// floors.
+fn assert_quality_floors(set: &LabelledSet, outputs: Vec<ProcessedConversation>) {
     let no_existing = HashSet::new();
     let mut actions = Tally::default();
     let mut events = Tally::default();
@@ -209,9 +237,8 @@ fn offline_processor_meets_the_quality_floors_on_the_labelled_set() {
     let (mut junk, mut junk_discarded, mut kept_discarded) = (0usize, 0usize, 0usize);
     let (mut categorised, mut category_right) = (0usize, 0usize);
 
-    for case in &set.cases {
+    for (case, raw_output) in set.cases.iter().zip(outputs) {
         let ctx = ProcessingContext { now: case.now };
-        let raw_output = OfflineProcessor.process_sync(&to_input(&case.input), &ctx);
         let out: ProcessedConversation = finalize(raw_output, &ctx, &no_existing, &no_existing);
         let expect = &case.expect;
 
@@ -310,4 +337,122 @@ fn offline_processor_meets_the_quality_floors_on_the_labelled_set() {
         category_rate >= 0.70,
         "category accuracy {category_rate:.2} < 0.70"
     );
+}
+
+const RECORDED_ANSWERS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/llm_recorded_answers.json"
+);
+
+/// The key of a step in the recorded answers.
+fn step_key(step: Step) -> &'static str {
+    match step {
+        Step::Discard => "discard",
+        Step::Structure => "structure",
+        Step::ActionItems => "action_items",
+        Step::Memories => "memories",
+    }
+}
+
+/// Writes `tests/data/llm_recorded_answers.json`: for each case, the answer a model would give
+/// to each step if it agreed with the offline rules (their raw output, before the shared
+/// post-processing). Run it by hand after the labelled set grows:
+/// `cargo test --test processing_quality -- --ignored record_llm_answers`.
+#[test]
+#[ignore = "writes the recorded answers; run by hand"]
+fn record_llm_answers() {
+    let set = labelled_set();
+    let mut answers = serde_json::Map::new();
+    for case in &set.cases {
+        let ctx = ProcessingContext { now: case.now };
+        let out = OfflineProcessor.process_sync(&to_input(&case.input), &ctx);
+        let mut steps = serde_json::Map::new();
+        steps.insert(
+            "discard".into(),
+            json!({"discard": out.discarded, "reason": "recorded from the offline rules"}),
+        );
+        if !out.discarded {
+            let events: Vec<Value> = out
+                .events
+                .iter()
+                .map(|e| {
+                    json!({"title": e.title, "description": e.description, "when": "",
+                                "start": e.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+                                "duration_minutes": e.duration_minutes})
+                })
+                .collect();
+            steps.insert(
+                "structure".into(),
+                json!({"title": out.title, "overview": out.overview, "emoji": out.emoji,
+                       "category": out.category.as_str(), "events": events}),
+            );
+            let items: Vec<Value> = out
+                .action_items
+                .iter()
+                .map(|a| json!({"description": a.description, "due_phrase": null,
+                                "due_at": a.due_at.map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true))}))
+                .collect();
+            steps.insert("action_items".into(), json!({"action_items": items}));
+            let memories: Vec<Value> = out
+                .memories
+                .iter()
+                .map(|m| json!({"content": m.content, "category": m.kind.as_str()}))
+                .collect();
+            steps.insert("memories".into(), json!({"memories": memories}));
+        }
+        answers.insert(case.id.clone(), Value::Object(steps));
+    }
+    let file = json!({
+        "about": "Model answers replayed by llm_path_meets_the_same_quality_floors: the offline \
+                  processor's raw output for each labelled case, written by record_llm_answers.",
+        "answers": answers,
+    });
+    let text = serde_json::to_string_pretty(&file).unwrap() + "\n";
+    std::fs::write(RECORDED_ANSWERS, text).expect("recorded answers are writable");
+}
+
+/// The llm path, with a fake server replaying the recorded answers, stays over the same floors:
+/// the model's answers go through parsing, due-date resolution and the shared post-processing
+/// intact. Every step of every kept case must come from the model, none from the fallback.
+#[tokio::test]
+async fn llm_path_meets_the_same_quality_floors_with_recorded_answers() {
+    let set = labelled_set();
+    let recorded: Value =
+        serde_json::from_str(&std::fs::read_to_string(RECORDED_ANSWERS).expect("readable"))
+            .expect("recorded answers parse");
+    let current: Arc<Mutex<Value>> = Arc::default();
+    let fake = {
+        let current = current.clone();
+        FakeLlm::start(
+            move |request| match current.lock().unwrap().get(step_key(request.step())) {
+                Some(answer) => FakeReply::json(answer.clone()),
+                None => FakeReply::Status(500),
+            },
+        )
+        .await
+    };
+    let processor = LlmProcessor::new(LlmConfig {
+        base_url: fake.base_url.clone(),
+        model: "recorded".into(),
+        api_key: None,
+        timeout: Duration::from_secs(10),
+        max_concurrency: 4,
+    })
+    .unwrap();
+
+    let mut outputs = Vec::new();
+    for case in &set.cases {
+        *current.lock().unwrap() = recorded["answers"][&case.id].clone();
+        let ctx = ProcessingContext { now: case.now };
+        let out = processor
+            .process(&to_input(&case.input), &ctx)
+            .await
+            .expect("the llm backend never fails");
+        if !out.discarded {
+            assert_eq!(out.provenance.processed_by(), "llm", "[{}]", case.id);
+        }
+        outputs.push(out);
+    }
+    assert!(!fake.received().is_empty());
+    assert_quality_floors(&set, outputs);
 }

@@ -62,32 +62,42 @@ const MIC_CHECK_MARKERS: &[&str] = &[
 /// Words in the middle of a sentence whose capital letter does not suggest a name.
 const NOT_NAMES: &[&str] = &["I", "I'm", "I'll", "I've", "I'd", "OK", "Okay", "Ok"];
 
+/// What the discard rules conclude about a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscardVerdict {
+    /// A rule says it holds nothing worth keeping (rules 1, 3, 5, 6).
+    Discard,
+    /// A rule says keep it (text form, a reminder phrase, more than 100 words).
+    Keep,
+    /// No rule decides (rule 7): kept by default, and a model may be asked.
+    Unsure,
+}
+
 /// Decides whether a conversation says nothing worth keeping. `is_text_form` conversations
 /// (created from plain text) are only dropped when they hold no words at all.
-pub fn should_discard(text: &str, is_text_form: bool) -> bool {
+pub fn discard_verdict(text: &str, is_text_form: bool) -> DiscardVerdict {
     let tokens = tokenize(text);
     if tokens.is_empty() {
-        return true;
+        return DiscardVerdict::Discard;
     }
-    if is_text_form {
-        return false;
-    }
-    if has_reminder_phrase(&text.to_lowercase()) {
-        return false;
+    if is_text_form || has_reminder_phrase(&text.to_lowercase()) {
+        return DiscardVerdict::Keep;
     }
     if tokens.iter().all(|t| is_filler(t)) {
-        return true;
+        return DiscardVerdict::Discard;
     }
     if tokens.len() > 100 {
-        return false;
+        return DiscardVerdict::Keep;
     }
-    if is_mic_check(&tokens) {
-        return true;
-    }
-    tokens.len() <= 25
+    let chatter = tokens.len() <= 25
         && tokens.iter().all(|t| is_filler(t) || is_function_word(t))
         && !tokens.iter().any(|t| t.chars().any(|c| c.is_ascii_digit()))
-        && !has_capitalised_word_mid_sentence(text)
+        && !has_capitalised_word_mid_sentence(text);
+    if is_mic_check(&tokens) || chatter {
+        DiscardVerdict::Discard
+    } else {
+        DiscardVerdict::Unsure
+    }
 }
 
 fn is_mic_check(tokens: &[String]) -> bool {
@@ -112,6 +122,24 @@ fn has_capitalised_word_mid_sentence(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn should_discard(text: &str, is_text_form: bool) -> bool {
+        discard_verdict(text, is_text_form) == DiscardVerdict::Discard
+    }
+
+    #[test]
+    fn only_conversations_no_rule_decides_are_unsure() {
+        assert_eq!(discard_verdict("um okay", true), DiscardVerdict::Keep);
+        assert_eq!(
+            discard_verdict("uh remind me to do it", false),
+            DiscardVerdict::Keep
+        );
+        assert_eq!(
+            discard_verdict("The dentist moved my appointment.", false),
+            DiscardVerdict::Unsure
+        );
+        assert_eq!(discard_verdict("yeah okay", false), DiscardVerdict::Discard);
+    }
 
     #[test]
     fn a_conversation_without_words_is_discarded_even_from_text() {

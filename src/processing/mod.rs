@@ -11,6 +11,7 @@ mod category;
 mod dates;
 mod discard;
 mod events;
+pub mod llm;
 mod memories;
 mod offline;
 mod postprocess;
@@ -179,6 +180,60 @@ pub struct ProcessedConversation {
     pub events: Vec<ExtractedEvent>,
     /// Candidates in priority order; [`finalize`] de-duplicates and caps them.
     pub memories: Vec<ExtractedMemory>,
+    /// Which backend made each part.
+    pub provenance: Provenance,
+}
+
+/// Who made one part of a processed conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The offline rules: the offline backend, or the fallback of a model step that failed.
+    #[default]
+    Offline,
+    /// The model answered this step.
+    Llm,
+    /// The offline rules decide this in every backend, so no model was asked (a discard rule
+    /// that is sure, PROCESSING.md §1 rules 1-6).
+    Rules,
+}
+
+/// Which backend made each part of a result; the default is all offline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    /// Title, overview, emoji, category and events.
+    pub structure: Source,
+    pub action_items: Source,
+    pub memories: Source,
+    pub discard: Source,
+}
+
+impl Provenance {
+    /// Every part from the model.
+    pub const LLM: Provenance = Provenance {
+        structure: Source::Llm,
+        action_items: Source::Llm,
+        memories: Source::Llm,
+        discard: Source::Llm,
+    };
+
+    /// The `processed_by` value (API.md §5): `llm` when the model made every part it was asked
+    /// for, `llm+offline` when some fell back, `offline` when none came from the model.
+    pub fn processed_by(&self) -> &'static str {
+        let parts = [
+            self.structure,
+            self.action_items,
+            self.memories,
+            self.discard,
+        ];
+        if !parts.contains(&Source::Llm) {
+            "offline"
+        } else if parts.contains(&Source::Offline) {
+            "llm+offline"
+        } else {
+            "llm"
+        }
+    }
 }
 
 impl ProcessedConversation {
@@ -193,6 +248,7 @@ impl ProcessedConversation {
             action_items: Vec::new(),
             events: Vec::new(),
             memories: Vec::new(),
+            provenance: Provenance::default(),
         }
     }
 }
@@ -209,7 +265,8 @@ pub enum ProcessingError {
     UnusableAnswer(String),
 }
 
-/// A processing backend. Implementations must be deterministic given the input and context.
+/// A processing backend. Implementations must be deterministic given the input and context,
+/// and must not hold an async worker for CPU-heavy work (run it on the blocking pool).
 #[async_trait::async_trait]
 pub trait Processor: Send + Sync {
     /// The backend's name as recorded in `processed_by`.
@@ -220,4 +277,30 @@ pub trait Processor: Send + Sync {
         input: &ConversationInput,
         ctx: &ProcessingContext,
     ) -> Result<ProcessedConversation, ProcessingError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processed_by_names_the_backends_that_made_the_parts() {
+        assert_eq!(Provenance::default().processed_by(), "offline");
+        assert_eq!(Provenance::LLM.processed_by(), "llm");
+        let rules_discard = Provenance {
+            discard: Source::Rules,
+            ..Provenance::LLM
+        };
+        assert_eq!(rules_discard.processed_by(), "llm");
+        let fell_back = Provenance {
+            memories: Source::Offline,
+            ..rules_discard
+        };
+        assert_eq!(fell_back.processed_by(), "llm+offline");
+        let none_answered = Provenance {
+            discard: Source::Rules,
+            ..Provenance::default()
+        };
+        assert_eq!(none_answered.processed_by(), "offline");
+    }
 }

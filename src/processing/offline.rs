@@ -2,7 +2,7 @@
 
 use super::action_items::extract_action_items;
 use super::category::{categorize, emoji_for};
-use super::discard::should_discard;
+use super::discard::{DiscardVerdict, discard_verdict};
 use super::events::extract_events;
 use super::memories::extract_memories;
 use super::speakers::Conversation;
@@ -11,6 +11,7 @@ use super::structure::{
 };
 use super::{
     ConversationInput, ProcessedConversation, ProcessingContext, ProcessingError, Processor,
+    Provenance,
 };
 
 /// Conversations longer than this many substantive sentences are titled by their topic rather
@@ -20,6 +21,13 @@ const ACTION_TITLE_MAX_SENTENCES: usize = 8;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OfflineProcessor;
 
+/// The offline result and how sure the discard rules were about it.
+#[derive(Debug, Clone)]
+pub(crate) struct OfflineAnalysis {
+    pub processed: ProcessedConversation,
+    pub verdict: DiscardVerdict,
+}
+
 impl OfflineProcessor {
     /// Processes a conversation. Returns candidates in priority order; run [`super::finalize`]
     /// on the result to apply de-duplication and caps.
@@ -28,9 +36,37 @@ impl OfflineProcessor {
         input: &ConversationInput,
         ctx: &ProcessingContext,
     ) -> ProcessedConversation {
+        self.analyse(input, ctx).processed
+    }
+
+    /// [`Self::process_sync`] on the blocking pool, so that a long text does not hold an async
+    /// worker; a panic in the rules is raised again in the caller's task.
+    pub(crate) async fn analyse_blocking(
+        &self,
+        input: &ConversationInput,
+        ctx: &ProcessingContext,
+    ) -> OfflineAnalysis {
+        let (processor, input, ctx) = (*self, input.clone(), *ctx);
+        match tokio::task::spawn_blocking(move || processor.analyse(&input, &ctx)).await {
+            Ok(analysis) => analysis,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    }
+
+    /// The offline result with the discard verdict, which tells a model backend whether the
+    /// keep-or-drop decision is still open.
+    pub(crate) fn analyse(
+        &self,
+        input: &ConversationInput,
+        ctx: &ProcessingContext,
+    ) -> OfflineAnalysis {
         let conversation = Conversation::from_input(input);
-        if should_discard(&conversation.full_text, conversation.is_text_form) {
-            return ProcessedConversation::discarded();
+        let verdict = discard_verdict(&conversation.full_text, conversation.is_text_form);
+        if verdict == DiscardVerdict::Discard {
+            return OfflineAnalysis {
+                processed: ProcessedConversation::discarded(),
+                verdict,
+            };
         }
         let reference = ctx.reference_time(input.started_at);
         let action_items = extract_action_items(&conversation, reference, ctx.now);
@@ -61,7 +97,7 @@ impl OfflineProcessor {
         }
 
         let category = categorize(&conversation.full_text);
-        ProcessedConversation {
+        let processed = ProcessedConversation {
             discarded: false,
             title,
             overview: summary.overview,
@@ -70,7 +106,9 @@ impl OfflineProcessor {
             action_items,
             events,
             memories,
-        }
+            provenance: Provenance::default(),
+        };
+        OfflineAnalysis { processed, verdict }
     }
 }
 
@@ -85,7 +123,7 @@ impl Processor for OfflineProcessor {
         input: &ConversationInput,
         ctx: &ProcessingContext,
     ) -> Result<ProcessedConversation, ProcessingError> {
-        Ok(self.process_sync(input, ctx))
+        Ok(self.analyse_blocking(input, ctx).await.processed)
     }
 }
 

@@ -5,13 +5,14 @@
 use std::collections::HashSet;
 
 use super::category::ConversationCategory;
+use super::dates::mentions_relative_time;
 use super::events::{DEFAULT_DURATION_MINUTES, MAX_DURATION_MINUTES};
 use super::speakers::Conversation;
 use super::structure::{fallback_title, title_from_sentence};
 use super::text::{content_words, cut_at_word_boundary, truncate_words};
 use super::{
     ConversationInput, ExtractedActionItem, ExtractedEvent, ExtractedMemory, ProcessedConversation,
-    ProcessingContext,
+    ProcessingContext, Provenance,
 };
 
 pub const MAX_ACTION_ITEMS: usize = 5;
@@ -36,7 +37,10 @@ pub fn finalize(
     existing_memories: &HashSet<String>,
 ) -> ProcessedConversation {
     if p.discarded {
-        return ProcessedConversation::discarded();
+        return ProcessedConversation {
+            provenance: p.provenance,
+            ..ProcessedConversation::discarded()
+        };
     }
     let mut title = truncate_words(p.title.trim(), MAX_TITLE_WORDS);
     if title.is_empty() {
@@ -54,6 +58,7 @@ pub fn finalize(
         action_items: finalize_action_items(p.action_items, ctx, existing_open_action_items),
         events: finalize_events(p.events, ctx),
         memories: finalize_memories(p.memories, existing_memories),
+        provenance: p.provenance,
     }
 }
 
@@ -134,7 +139,12 @@ fn finalize_memories(
         .filter_map(|m| {
             let content = truncate_words(m.content.trim(), MAX_MEMORY_WORDS);
             let normalized = normalize_for_dedup(&content);
-            if normalized.is_empty() || existing.contains(&normalized) || !seen.insert(normalized) {
+            // A memory is timeless: "tomorrow" in it would be wrong the day after.
+            if normalized.is_empty()
+                || mentions_relative_time(&content.to_lowercase())
+                || existing.contains(&normalized)
+                || !seen.insert(normalized)
+            {
                 return None;
             }
             Some(ExtractedMemory {
@@ -170,6 +180,7 @@ pub fn minimal_structure(input: &ConversationInput) -> ProcessedConversation {
         action_items: Vec::new(),
         events: Vec::new(),
         memories: Vec::new(),
+        provenance: Provenance::default(),
     }
 }
 
@@ -211,6 +222,7 @@ mod tests {
             action_items: Vec::new(),
             events: Vec::new(),
             memories: Vec::new(),
+            provenance: Provenance::default(),
         }
     }
 
@@ -267,12 +279,13 @@ mod tests {
     }
 
     #[test]
-    fn memories_are_bounded_deduplicated_and_capped_at_two() {
+    fn memories_are_timeless_bounded_deduplicated_and_capped_at_two() {
         let mut p = processed();
         p.memories = vec![
             memory("Alex is allergic to peanuts"),
             memory("Alex is allergic to peanuts."),
             memory("Alex works at Acme"),
+            memory("Alex flies to Rome tomorrow"),
             memory("Alex lives in Lisbon"),
             memory(&"word ".repeat(30)),
         ];

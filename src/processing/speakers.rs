@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::text::{clean_text, split_sentences};
-use super::{ConversationInput, InputKind};
+use super::{ConversationInput, InputKind, Segment};
 
 /// Who said a sentence, as far as the rules are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,27 +44,53 @@ static GENERIC_SPEAKER_LABEL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)^(?:speaker[ _-]?\d+|unknown|user|me|you)?$").expect("valid regex")
 });
 
+/// True for labels such as `SPEAKER_01` or `user` that name nobody.
+pub fn is_generic_label(label: &str) -> bool {
+    GENERIC_SPEAKER_LABEL.is_match(label.trim())
+}
+
+/// Who the user is in one conversation (PROCESSING.md §3, "Who is the user").
+#[derive(Debug, Clone, Copy)]
+pub struct UserRoles {
+    is_text_form: bool,
+    anyone_marked: bool,
+    single_speaker: bool,
+}
+
+impl UserRoles {
+    pub fn of(input: &ConversationInput) -> UserRoles {
+        let segments = &input.segments;
+        let first_speaker = segments.first().map(|s| (s.speaker.as_str(), s.speaker_id));
+        UserRoles {
+            is_text_form: matches!(input.kind, InputKind::Text { .. }),
+            anyone_marked: segments.iter().any(|s| s.is_user),
+            single_speaker: segments
+                .iter()
+                .all(|s| Some((s.speaker.as_str(), s.speaker_id)) == first_speaker),
+        }
+    }
+
+    pub fn role(&self, segment: &Segment) -> SpeakerRole {
+        if self.is_text_form || segment.is_user || (!self.anyone_marked && self.single_speaker) {
+            SpeakerRole::User
+        } else if self.anyone_marked {
+            SpeakerRole::Other
+        } else {
+            SpeakerRole::Unknown
+        }
+    }
+}
+
 impl Conversation {
     pub fn from_input(input: &ConversationInput) -> Conversation {
-        let is_text_form = matches!(input.kind, InputKind::Text { .. });
-        let segments = &input.segments;
-        let anyone_marked = segments.iter().any(|s| s.is_user);
-        let first_speaker = segments.first().map(|s| (s.speaker.as_str(), s.speaker_id));
-        let single_speaker = segments
-            .iter()
-            .all(|s| Some((s.speaker.as_str(), s.speaker_id)) == first_speaker);
+        let roles = UserRoles::of(input);
+        let (is_text_form, single_speaker) = (roles.is_text_form, roles.single_speaker);
         let mut utterances = Vec::new();
         let mut full_text = String::new();
-        for segment in segments {
-            let role = if is_text_form || segment.is_user || (!anyone_marked && single_speaker) {
-                SpeakerRole::User
-            } else if anyone_marked {
-                SpeakerRole::Other
-            } else {
-                SpeakerRole::Unknown
-            };
+        for segment in &input.segments {
+            let role = roles.role(segment);
             let label = segment.speaker.trim();
-            let speaker_name = (!GENERIC_SPEAKER_LABEL.is_match(label)).then(|| label.to_string());
+            let speaker_name = (!is_generic_label(label)).then(|| label.to_string());
             let cleaned = clean_text(&segment.text);
             if cleaned.is_empty() {
                 continue;
@@ -104,7 +130,6 @@ impl Conversation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::processing::Segment;
     use chrono::Utc;
 
     fn segment(text: &str, speaker: &str, is_user: bool) -> Segment {

@@ -10,6 +10,7 @@ use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::memories::Memory;
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
+use crate::processing::Provenance;
 use crate::store::StoreResult;
 
 /// The state of a `client_session_id` after trying to claim it.
@@ -36,6 +37,8 @@ pub struct StructuredRecord {
     pub events: Vec<Event>,
     pub discarded: bool,
     pub processed_by: String,
+    /// Which backend made each part; kept for operators, not shown in the API.
+    pub processing_parts: Provenance,
 }
 
 /// What processing produced for a conversation: its structure, the items to store with it, and

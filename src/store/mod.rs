@@ -1,7 +1,8 @@
 //! Storage behind traits, one sub-trait per resource, so handlers never see SQL and a backend
-//! (SQLite now, PostgreSQL later) is chosen once from the database URL.
+//! (SQLite or PostgreSQL) is chosen once from the database URL.
 
 pub mod conversations;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -210,7 +211,8 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             sqlite::SqliteStore::open(&sqlite::SqliteOptions::from_settings(settings)?).await?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        anyhow::bail!("PostgreSQL is not supported by this build yet; use a sqlite:// URL")
+        let store = postgres::PgStore::open(&postgres::PgOptions::from_settings(settings)).await?;
+        Ok(Arc::new(store))
     } else {
         anyhow::bail!("unsupported database URL scheme: expected sqlite:// or postgres://")
     }

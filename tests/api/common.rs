@@ -1,4 +1,9 @@
-//! A real server on 127.0.0.1:0 over a fresh SQLite file, and a real HTTP client.
+//! A real server on 127.0.0.1:0 over a fresh database, and a real HTTP client.
+//!
+//! `TestServer::start()` runs on a fresh SQLite file. Tests written as `async fn name(backend:
+//! Backend)` and listed in `backend_tests!` run once per backend: on SQLite, and on a fresh
+//! PostgreSQL database when `OMI_TEST_DATABASE_URL` names a server (skipped with a notice
+//! otherwise).
 
 #![allow(dead_code)]
 
@@ -16,11 +21,68 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+#[path = "../support/postgres.rs"]
+pub mod pg_support;
+
+use pg_support::{TestDatabase, skip_notice};
+
+/// The storage a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `Some(Postgres)` when a PostgreSQL server is configured; otherwise prints why the
+    /// PostgreSQL variant of `test` is skipped and gives `None`.
+    pub fn postgres_if_configured(test: &str) -> Option<Backend> {
+        match skip_notice(test) {
+            None => Some(Backend::Postgres),
+            Some(notice) => {
+                eprintln!("{notice}");
+                None
+            }
+        }
+    }
+}
+
+/// Generates `sqlite::<name>` and `postgres::<name>` tests from each
+/// `async fn <name>(backend: Backend)` in the calling module.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let test = concat!(module_path!(), "::", stringify!($name));
+                    if let Some(backend) = $crate::common::Backend::postgres_if_configured(test) {
+                        super::$name(backend).await
+                    }
+                }
+            )+
+        }
+    };
+}
+
 pub struct TestServer {
     pub base_url: String,
     pub client: reqwest::Client,
     pub state: AppState,
     pub dir: TempDir,
+    /// The PostgreSQL database of a `Backend::Postgres` server, dropped after the last server
+    /// using it.
+    pub database: Option<Arc<TestDatabase>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -45,6 +107,39 @@ impl TestServer {
         let mut settings = test_settings(&dir);
         configure(&mut settings);
         Self::start_in(dir, settings).await
+    }
+
+    /// On `backend`, with the test settings.
+    pub async fn start_on(backend: Backend) -> Self {
+        Self::start_on_with(backend, |_| {}).await
+    }
+
+    /// On `backend`, with the test settings changed by `configure`.
+    pub async fn start_on_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = test_settings(&dir);
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let database = TestDatabase::create().await;
+                settings.database_url = Secret::new(database.url.clone());
+                Some(Arc::new(database))
+            }
+        };
+        configure(&mut settings);
+        let mut server = Self::start_in(dir, settings).await;
+        server.database = database;
+        server
+    }
+
+    /// Stops gracefully and starts again on the same storage and settings.
+    pub async fn restart(mut self) -> Self {
+        let database = self.database.take();
+        let settings = self.settings();
+        let dir = self.stop().await;
+        let mut restarted = Self::start_in(dir, settings).await;
+        restarted.database = database;
+        restarted
     }
 
     pub async fn start_in(dir: TempDir, settings: Settings) -> Self {
@@ -74,6 +169,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             state,
             dir,
+            database: None,
             stop: Some(stop),
             task: Some(task),
         }

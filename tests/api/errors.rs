@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{Reply, TestServer};
+use crate::common::{Backend, Reply, TestServer};
 
 #[tokio::test]
 async fn an_unknown_path_is_not_found_as_json_with_a_request_id() {
@@ -103,9 +103,8 @@ async fn an_oversize_body_is_413() {
     reply.assert_error(413, "Request body too large");
 }
 
-#[tokio::test]
-async fn malformed_json_and_wrong_types_are_422_naming_the_field() {
-    let server = TestServer::start().await;
+async fn malformed_json_and_wrong_types_are_422_naming_the_field(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let wrong_type = server
         .post("/v1/dev/keys", &alice.account_token, json!({"name": 5}))
@@ -137,9 +136,8 @@ async fn malformed_json_and_wrong_types_are_422_naming_the_field() {
     );
 }
 
-#[tokio::test]
-async fn a_missing_body_is_422() {
-    let server = TestServer::start().await;
+async fn a_missing_body_is_422(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     server
         .call(
@@ -152,9 +150,8 @@ async fn a_missing_body_is_422() {
         .assert_error(422, "Validation error: body is required");
 }
 
-#[tokio::test]
-async fn authentication_comes_before_body_validation() {
-    let server = TestServer::start().await;
+async fn authentication_comes_before_body_validation(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let response = server
         .client
         .post(server.url("/v1/dev/keys"))
@@ -206,9 +203,8 @@ async fn a_locked_database_answers_503_and_recovers() {
     );
 }
 
-#[tokio::test]
-async fn healthz_and_readyz_answer() {
-    let server = TestServer::start().await;
+async fn healthz_and_readyz_answer(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let health = server.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(
         (health.status, health.body.clone()),
@@ -281,3 +277,10 @@ fn a_panicking_handler_answers_500_and_logs_the_cause_under_the_request_id() {
         .unwrap_or_else(|| panic!("panic not logged: {log}"));
     assert!(line.contains("req-panic-1"), "{line}");
 }
+
+crate::backend_tests!(
+    malformed_json_and_wrong_types_are_422_naming_the_field,
+    a_missing_body_is_422,
+    authentication_comes_before_body_validation,
+    healthz_and_readyz_answer,
+);

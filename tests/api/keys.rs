@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{Backend, TestServer};
 
 const READ_SCOPES: [&str; 4] = [
     "conversations:read",
@@ -12,9 +12,8 @@ const READ_SCOPES: [&str; 4] = [
     "goals:read",
 ];
 
-#[tokio::test]
-async fn creating_a_key_returns_it_once_with_the_read_only_default_scopes() {
-    let server = TestServer::start().await;
+async fn creating_a_key_returns_it_once_with_the_read_only_default_scopes(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = server.create_key(&alice, "  laptop  ", None).await;
     let key = reply.body["key"].as_str().unwrap();
@@ -40,9 +39,8 @@ async fn creating_a_key_returns_it_once_with_the_read_only_default_scopes() {
     );
 }
 
-#[tokio::test]
-async fn scopes_are_deduplicated_and_returned_in_canonical_order() {
-    let server = TestServer::start().await;
+async fn scopes_are_deduplicated_and_returned_in_canonical_order(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = server
         .create_key(
@@ -57,9 +55,8 @@ async fn scopes_are_deduplicated_and_returned_in_canonical_order() {
     );
 }
 
-#[tokio::test]
-async fn a_key_with_no_scopes_can_only_read_itself() {
-    let server = TestServer::start().await;
+async fn a_key_with_no_scopes_can_only_read_itself(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let key = server.key_with(&alice, &[]).await;
     let me = server.get("/v1/dev/key", &key).await;
@@ -67,9 +64,8 @@ async fn a_key_with_no_scopes_can_only_read_itself() {
     assert_eq!(me.body["scopes"], json!([]));
 }
 
-#[tokio::test]
-async fn an_unknown_scope_is_a_bad_request() {
-    let server = TestServer::start().await;
+async fn an_unknown_scope_is_a_bad_request(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = server
         .post(
@@ -84,9 +80,8 @@ async fn an_unknown_scope_is_a_bad_request() {
     );
 }
 
-#[tokio::test]
-async fn key_names_must_not_be_blank_or_too_long() {
-    let server = TestServer::start().await;
+async fn key_names_must_not_be_blank_or_too_long(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let blank = server
         .post("/v1/dev/keys", &alice.account_token, json!({"name": "   "}))
@@ -106,9 +101,8 @@ async fn key_names_must_not_be_blank_or_too_long() {
     missing.assert_error(422, "Validation error: name is required");
 }
 
-#[tokio::test]
-async fn a_user_holds_at_most_100_keys() {
-    let server = TestServer::start().await;
+async fn a_user_holds_at_most_100_keys(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await; // holds one key already
     for i in 1..100 {
         server.create_key(&alice, &format!("k{i}"), None).await;
@@ -125,9 +119,8 @@ async fn a_user_holds_at_most_100_keys() {
     assert_eq!(listed.body.as_array().unwrap().len(), 100);
 }
 
-#[tokio::test]
-async fn the_current_key_route_describes_the_calling_key() {
-    let server = TestServer::start().await;
+async fn the_current_key_route_describes_the_calling_key(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let me = server.get("/v1/dev/key", &alice.key).await;
     assert_eq!(me.status, 200);
@@ -136,9 +129,8 @@ async fn the_current_key_route_describes_the_calling_key() {
     assert!(me.body.get("key").is_none());
 }
 
-#[tokio::test]
-async fn last_used_at_is_recorded_when_a_key_authenticates() {
-    let server = TestServer::start().await;
+async fn last_used_at_is_recorded_when_a_key_authenticates(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let first = server.get("/v1/dev/key", &alice.key).await;
     assert_eq!(
@@ -153,9 +145,8 @@ async fn last_used_at_is_recorded_when_a_key_authenticates() {
     assert_eq!(third.body["last_used_at"].as_str(), Some(used));
 }
 
-#[tokio::test]
-async fn rotation_kills_the_old_secret_at_once_and_keeps_the_identity() {
-    let server = TestServer::start().await;
+async fn rotation_kills_the_old_secret_at_once_and_keeps_the_identity(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     server.get("/v1/dev/key", &alice.key).await; // sets last_used_at
     let rotated = server
@@ -181,9 +172,8 @@ async fn rotation_kills_the_old_secret_at_once_and_keeps_the_identity() {
     assert_eq!(server.get("/v1/dev/key", new_key).await.status, 200);
 }
 
-#[tokio::test]
-async fn revocation_takes_effect_on_the_next_request() {
-    let server = TestServer::start().await;
+async fn revocation_takes_effect_on_the_next_request(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     assert_eq!(server.get("/v1/dev/key", &alice.key).await.status, 200);
     let deleted = server
@@ -207,9 +197,8 @@ async fn revocation_takes_effect_on_the_next_request() {
         .assert_error(404, "API key not found");
 }
 
-#[tokio::test]
-async fn another_users_key_id_is_not_found() {
-    let server = TestServer::start().await;
+async fn another_users_key_id_is_not_found(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
     server
@@ -245,9 +234,8 @@ async fn another_users_key_id_is_not_found() {
     );
 }
 
-#[tokio::test]
-async fn an_id_that_cannot_exist_is_not_found() {
-    let server = TestServer::start().await;
+async fn an_id_that_cannot_exist_is_not_found(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     server
         .delete("/v1/dev/keys/..%2F..%2Fetc", &alice.account_token)
@@ -255,9 +243,8 @@ async fn an_id_that_cannot_exist_is_not_found() {
         .assert_error(404, "API key not found");
 }
 
-#[tokio::test]
-async fn developer_keys_cannot_manage_keys() {
-    let server = TestServer::start().await;
+async fn developer_keys_cannot_manage_keys(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     for (method, path) in [
         (Method::GET, "/v1/dev/keys".to_string()),
@@ -279,9 +266,8 @@ async fn developer_keys_cannot_manage_keys() {
     }
 }
 
-#[tokio::test]
-async fn account_tokens_are_not_developer_keys() {
-    let server = TestServer::start().await;
+async fn account_tokens_are_not_developer_keys(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     server
         .get("/v1/dev/key", &alice.account_token)
@@ -289,9 +275,8 @@ async fn account_tokens_are_not_developer_keys() {
         .assert_error(401, "Invalid API key");
 }
 
-#[tokio::test]
-async fn missing_malformed_and_unknown_credentials_are_refused() {
-    let server = TestServer::start().await;
+async fn missing_malformed_and_unknown_credentials_are_refused(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let _alice = server.user("alice").await;
     for path in ["/v1/dev/key", "/v1/dev/keys"] {
         let none = server.call(Method::GET, path, None, None).await;
@@ -327,9 +312,8 @@ async fn missing_malformed_and_unknown_credentials_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn the_bearer_scheme_is_case_insensitive() {
-    let server = TestServer::start().await;
+async fn the_bearer_scheme_is_case_insensitive(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let reply = server
         .client
@@ -341,15 +325,53 @@ async fn the_bearer_scheme_is_case_insensitive() {
     assert_eq!(reply.status(), 200);
 }
 
-#[tokio::test]
-async fn keys_and_users_survive_a_restart() {
-    let server = TestServer::start().await;
+async fn keys_and_users_survive_a_restart(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
-    let settings = server.settings();
-    let dir = server.stop().await;
-    let restarted = TestServer::start_in(dir, settings).await;
+    let restarted = server.restart().await;
     assert_eq!(restarted.get("/v1/dev/key", &alice.key).await.status, 200);
     let listed = restarted.get("/v1/dev/keys", &alice.account_token).await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.body.as_array().unwrap().len(), 1);
 }
+
+async fn the_key_cap_holds_under_concurrent_creation(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let alice = server.user("alice").await; // holds one key already
+    let attempts = (0..130).map(|i| {
+        server.post(
+            "/v1/dev/keys",
+            &alice.account_token,
+            json!({"name": format!("racer {i}")}),
+        )
+    });
+    let replies = futures::future::join_all(attempts).await;
+    let created = replies.iter().filter(|r| r.status == 200).count();
+    for refused in replies.iter().filter(|r| r.status != 200) {
+        refused.assert_error(422, "Maximum 100 API keys per user");
+    }
+    assert_eq!(created, 99);
+    let listed = server.get("/v1/dev/keys", &alice.account_token).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 100);
+}
+
+crate::backend_tests!(
+    creating_a_key_returns_it_once_with_the_read_only_default_scopes,
+    scopes_are_deduplicated_and_returned_in_canonical_order,
+    a_key_with_no_scopes_can_only_read_itself,
+    an_unknown_scope_is_a_bad_request,
+    key_names_must_not_be_blank_or_too_long,
+    a_user_holds_at_most_100_keys,
+    the_current_key_route_describes_the_calling_key,
+    last_used_at_is_recorded_when_a_key_authenticates,
+    rotation_kills_the_old_secret_at_once_and_keeps_the_identity,
+    revocation_takes_effect_on_the_next_request,
+    another_users_key_id_is_not_found,
+    an_id_that_cannot_exist_is_not_found,
+    developer_keys_cannot_manage_keys,
+    account_tokens_are_not_developer_keys,
+    missing_malformed_and_unknown_credentials_are_refused,
+    the_bearer_scheme_is_case_insensitive,
+    keys_and_users_survive_a_restart,
+    the_key_cap_holds_under_concurrent_creation,
+);

@@ -8,9 +8,13 @@ mod errors;
 mod folders;
 mod goals;
 mod keys;
+mod llm;
 mod memories;
+mod outage;
 mod rate_limits;
 mod service;
 
+#[path = "../support/fake_llm.rs"]
+mod fake_llm;
 #[path = "../support/tcp_proxy.rs"]
 mod tcp_proxy;

@@ -24,7 +24,7 @@ use crate::domain::time::{Timestamp, from_micros, to_micros};
 use crate::store::StoreResult;
 use crate::store::conversations::{
     Claim, ConversationBody, ConversationFilter, ConversationStore, ConversationUpdate,
-    ExistingTexts, FolderChange, NewConversation, ProcessedRecord, StoredInput,
+    ExistingTexts, FolderChange, NewConversation, ProcessedRecord, StoredInput, StructuredRecord,
 };
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.created_at, c.started_at, c.finished_at, c.title, \
@@ -345,6 +345,10 @@ fn events_json(events: &[Event]) -> String {
     serde_json::to_string(events).expect("events serialize")
 }
 
+fn parts_json(structured: &StructuredRecord) -> String {
+    serde_json::to_string(&structured.processing_parts).expect("provenance serializes")
+}
+
 fn insert_conversation(
     connection: &Connection,
     user_id: &str,
@@ -378,9 +382,10 @@ fn insert_conversation(
         .prepare_cached(
             "INSERT INTO conversations (id, user_id, created_at, started_at, finished_at,
                  updated_at, title, overview, emoji, category, events, language, source, text,
-                 text_source, text_source_spec, discarded, processed_by, folder_id, geolocation)
+                 text_source, text_source_spec, discarded, processed_by, folder_id, geolocation,
+                 processing_parts)
              VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19)",
+                 ?17, ?18, ?19, ?20)",
         )?
         .execute(params![
             conversation.id,
@@ -405,6 +410,7 @@ fn insert_conversation(
                 .geolocation
                 .as_ref()
                 .map(|g| serde_json::to_string(g).expect("geolocation serializes")),
+            parts_json(structured),
         ])?;
     let mut insert_segment = connection.prepare_cached(
         "INSERT INTO transcript_segments (conversation_id, position, user_id, id, text, speaker,
@@ -449,7 +455,8 @@ fn apply_update(
         connection
             .prepare_cached(
                 "UPDATE conversations SET title = ?3, overview = ?4, emoji = ?5, category = ?6,
-                     events = ?7, processed_by = ?8, discarded = ?9, updated_at = ?10
+                     events = ?7, processed_by = ?8, discarded = ?9, updated_at = ?10,
+                     processing_parts = ?11
                  WHERE user_id = ?1 AND id = ?2",
             )?
             .execute(params![
@@ -463,6 +470,7 @@ fn apply_update(
                 s.processed_by,
                 s.discarded,
                 now,
+                parts_json(s),
             ])?;
         insert_extracted(connection, user_id, processed)?;
     }

@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "conversations",
         include_str!("../../../migrations/sqlite/0005_conversations.sql"),
     ),
+    (
+        6,
+        "processing_parts",
+        include_str!("../../../migrations/sqlite/0006_processing_parts.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

@@ -1,0 +1,179 @@
+//! The `llm` backend: any OpenAI-compatible chat-completions endpoint, with the offline backend
+//! inside as the fallback of every step (PROCESSING.md).
+//!
+//! The offline rules run first, on the blocking pool: their result is the fallback, and their
+//! discard verdict says whether the model is asked to decide (only the cases no rule settles).
+//! The model then answers the structure, the action items and the memories concurrently, each
+//! within one deadline per conversation and a bounded number of requests in flight. A step
+//! that fails in any way (unreachable, HTTP error, timeout, unusable answer) keeps the offline
+//! part; the conversation records which parts came from where.
+
+pub mod client;
+mod parse;
+pub mod prompts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use self::client::{ChatClient, ChatRequest, ClientError};
+use self::parse::Clock;
+use self::prompts::Step;
+use super::discard::DiscardVerdict;
+use super::{
+    ConversationInput, OfflineProcessor, ProcessedConversation, ProcessingContext, ProcessingError,
+    Processor, Provenance, Source,
+};
+use crate::auth::credentials::Secret;
+
+/// How to reach the model and how much of it one server may use.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// Up to and including `/v1`, e.g. `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<Secret>,
+    /// Time the model may spend on one conversation, waiting for a request slot included.
+    pub timeout: Duration,
+    /// Requests to the model in flight at once, over all conversations.
+    pub max_concurrency: usize,
+}
+
+pub struct LlmProcessor {
+    client: ChatClient,
+    offline: OfflineProcessor,
+    slots: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+/// Why one step did not use the model's answer.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("no answer within the conversation's deadline")]
+    Deadline,
+    #[error("unusable answer: {0}")]
+    Unusable(String),
+}
+
+impl LlmProcessor {
+    pub fn new(config: LlmConfig) -> anyhow::Result<LlmProcessor> {
+        Ok(LlmProcessor {
+            client: ChatClient::new(&config.base_url, &config.model, config.api_key)?,
+            offline: OfflineProcessor,
+            slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            timeout: config.timeout,
+        })
+    }
+
+    /// Asks one step's question and reads the answer with `read`. Waiting for a request slot
+    /// counts against the deadline: when the model is saturated a conversation waits for a
+    /// slot only as long as its deadline allows, then falls back.
+    async fn ask<T>(
+        &self,
+        step: Step,
+        user_message: &str,
+        deadline: Instant,
+        read: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, StepError> {
+        let schema = step.schema();
+        let schema_name = step.schema_name();
+        let request = ChatRequest {
+            system: step.system_prompt(),
+            user: user_message,
+            schema_name: &schema_name,
+            schema: &schema,
+        };
+        let answer = tokio::time::timeout_at(deadline, async {
+            let _slot = self
+                .slots
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            self.client.complete(&request).await
+        })
+        .await
+        .map_err(|_| StepError::Deadline)??;
+        read(&answer).map_err(StepError::Unusable)
+    }
+}
+
+/// The source of a step's part, logging why the model's answer was not used.
+fn source_of<T>(step: Step, outcome: &Result<T, StepError>) -> Source {
+    match outcome {
+        Ok(_) => Source::Llm,
+        Err(error) => {
+            tracing::warn!(step = ?step, error = %error, "model step failed; using the offline result for it");
+            Source::Offline
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Processor for LlmProcessor {
+    fn name(&self) -> &'static str {
+        "llm"
+    }
+
+    async fn process(
+        &self,
+        input: &ConversationInput,
+        ctx: &ProcessingContext,
+    ) -> Result<ProcessedConversation, ProcessingError> {
+        let analysis = self.offline.analyse_blocking(input, ctx).await;
+        let mut out = analysis.processed;
+        let deadline = Instant::now() + self.timeout;
+        let reference = ctx.reference_time(input.started_at);
+        let clock = Clock {
+            reference,
+            now: ctx.now,
+        };
+        let message = prompts::user_message(input, reference);
+
+        out.provenance.discard = match analysis.verdict {
+            DiscardVerdict::Discard | DiscardVerdict::Keep => Source::Rules,
+            DiscardVerdict::Unsure => {
+                let decision = self
+                    .ask(Step::Discard, &message, deadline, parse::discard)
+                    .await;
+                if let Ok(true) = decision {
+                    return Ok(ProcessedConversation {
+                        provenance: Provenance::LLM,
+                        ..ProcessedConversation::discarded()
+                    });
+                }
+                source_of(Step::Discard, &decision)
+            }
+        };
+        if out.discarded {
+            return Ok(out);
+        }
+
+        let (structure, action_items, memories) = tokio::join!(
+            self.ask(Step::Structure, &message, deadline, |a| parse::structure(
+                a, &clock
+            )),
+            self.ask(Step::ActionItems, &message, deadline, |a| {
+                parse::action_items(a, &clock)
+            }),
+            self.ask(Step::Memories, &message, deadline, parse::memories),
+        );
+        out.provenance.structure = source_of(Step::Structure, &structure);
+        if let Ok(s) = structure {
+            (out.title, out.overview, out.emoji, out.category, out.events) =
+                (s.title, s.overview, s.emoji, s.category, s.events);
+        }
+        out.provenance.action_items = source_of(Step::ActionItems, &action_items);
+        if let Ok(items) = action_items {
+            out.action_items = items;
+        }
+        out.provenance.memories = source_of(Step::Memories, &memories);
+        if let Ok(memories) = memories {
+            out.memories = memories;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,228 @@
+//! Users and developer keys on PostgreSQL.
+
+use async_trait::async_trait;
+use tokio_postgres::Row;
+
+use super::{PgStore, execute, lock_user, query, query_opt};
+use crate::auth::scope::{Scope, ScopeSet};
+use crate::domain::keys::DevApiKey;
+use crate::domain::time::Timestamp;
+use crate::domain::users::User;
+use crate::store::{AuthenticatedKey, IdentityStore, NewApiKey, NewUser, StoreError, StoreResult};
+
+const USER_COLUMNS: &str = "id, name, display_name, created_at";
+const KEY_COLUMNS: &str = "id, name, key_prefix, scopes, created_at, last_used_at, user_id";
+
+/// Reads `USER_COLUMNS`.
+fn user_from_row(row: &Row) -> User {
+    User {
+        id: row.get(0),
+        name: row.get(1),
+        display_name: row.get(2),
+        created_at: row.get(3),
+    }
+}
+
+/// Reads `KEY_COLUMNS`. Scope names this build does not know are ignored.
+fn key_from_row(row: &Row) -> AuthenticatedKey {
+    let names: Vec<String> = row.get(3);
+    let scopes: ScopeSet = names.iter().filter_map(|name| Scope::parse(name)).collect();
+    AuthenticatedKey {
+        key: DevApiKey {
+            id: row.get(0),
+            name: row.get(1),
+            key_prefix: row.get(2),
+            scopes,
+            created_at: row.get(4),
+            last_used_at: row.get(5),
+        },
+        user_id: row.get(6),
+    }
+}
+
+#[async_trait]
+impl IdentityStore for PgStore {
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        let inserted = with_connection!(self, |client| {
+            execute(
+                client,
+                "INSERT INTO users (id, name, display_name, token_hash, created_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (name) DO NOTHING",
+                &[
+                    &user.id,
+                    &user.name,
+                    &user.display_name,
+                    &user.token_hash,
+                    &user.created_at,
+                ],
+            )
+            .await
+        })?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a user named '{}' already exists",
+                user.name
+            )));
+        }
+        Ok(User {
+            id: user.id,
+            name: user.name,
+            display_name: user.display_name,
+            created_at: user.created_at,
+        })
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id");
+        with_connection!(self, |client| {
+            let rows = query(client, &sql, &[]).await?;
+            Ok(rows.iter().map(user_from_row).collect())
+        })
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        with_connection!(self, |client| {
+            let row = query_opt(client, "SELECT count(*) FROM users", &[]).await?;
+            Ok(row.map_or(0, |row| row.get::<_, i64>(0) as u64))
+        })
+    }
+
+    async fn find_user(&self, id_or_name: &str) -> StoreResult<Option<User>> {
+        // An id match wins over a name match (API.md §8 `--user`).
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1 OR name = $1
+             ORDER BY (id = $1) DESC LIMIT 1"
+        );
+        with_connection!(self, |client| {
+            let row = query_opt(client, &sql, &[&id_or_name]).await?;
+            Ok(row.as_ref().map(user_from_row))
+        })
+    }
+
+    async fn find_user_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE token_hash = $1");
+        with_connection!(self, |client| {
+            let row = query_opt(client, &sql, &[&token_hash]).await?;
+            Ok(row.as_ref().map(user_from_row))
+        })
+    }
+
+    async fn create_key(&self, key: NewApiKey, max_per_user: usize) -> StoreResult<DevApiKey> {
+        let scopes = key.scopes.names();
+        in_transaction!(self, |tx| {
+            // The owner's row lock serializes key creation per user across every replica, so
+            // the count below cannot be overtaken by a concurrent insert.
+            lock_user(tx, &key.user_id).await?;
+            let held: i64 = query_opt(
+                tx,
+                "SELECT count(*) FROM api_keys WHERE user_id = $1",
+                &[&key.user_id],
+            )
+            .await?
+            .map_or(0, |row| row.get(0));
+            if held as usize >= max_per_user {
+                return Err(StoreError::LimitReached);
+            }
+            execute(
+                tx,
+                "INSERT INTO api_keys (id, user_id, name, key_hash, key_prefix, scopes, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &key.id,
+                    &key.user_id,
+                    &key.name,
+                    &key.key_hash,
+                    &key.key_prefix,
+                    &scopes,
+                    &key.created_at,
+                ],
+            )
+            .await?;
+            Ok(())
+        })?;
+        Ok(DevApiKey {
+            id: key.id,
+            name: key.name,
+            key_prefix: key.key_prefix,
+            scopes: key.scopes,
+            created_at: key.created_at,
+            last_used_at: None,
+        })
+    }
+
+    async fn list_keys(&self, user_id: &str) -> StoreResult<Vec<DevApiKey>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1
+             ORDER BY created_at DESC, id DESC"
+        );
+        with_connection!(self, |client| {
+            let rows = query(client, &sql, &[&user_id]).await?;
+            Ok(rows.iter().map(|row| key_from_row(row).key).collect())
+        })
+    }
+
+    async fn find_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<AuthenticatedKey>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
+        with_connection!(self, |client| {
+            let row = query_opt(client, &sql, &[&key_hash]).await?;
+            Ok(row.as_ref().map(key_from_row))
+        })
+    }
+
+    async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<AuthenticatedKey>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
+        with_connection!(self, |client| {
+            let row = query_opt(client, &sql, &[&key_id]).await?;
+            Ok(row.as_ref().map(key_from_row))
+        })
+    }
+
+    async fn rotate_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        key_hash: &str,
+        key_prefix: &str,
+    ) -> StoreResult<Option<DevApiKey>> {
+        let sql = format!(
+            "UPDATE api_keys SET key_hash = $1, key_prefix = $2, last_used_at = NULL
+             WHERE id = $3 AND user_id = $4
+             RETURNING {KEY_COLUMNS}"
+        );
+        with_connection!(self, |client| {
+            let row = query_opt(client, &sql, &[&key_hash, &key_prefix, &key_id, &user_id]).await?;
+            Ok(row.as_ref().map(|row| key_from_row(row).key))
+        })
+    }
+
+    async fn delete_key(&self, user_id: &str, key_id: &str) -> StoreResult<bool> {
+        with_connection!(self, |client| {
+            let deleted = execute(
+                client,
+                "DELETE FROM api_keys WHERE id = $1 AND user_id = $2",
+                &[&key_id, &user_id],
+            )
+            .await?;
+            Ok(deleted > 0)
+        })
+    }
+
+    async fn touch_key(
+        &self,
+        key_id: &str,
+        at: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<()> {
+        with_connection!(self, |client| {
+            execute(
+                client,
+                "UPDATE api_keys SET last_used_at = $1
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+                &[&at, &key_id, &stale_before],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! Memories on PostgreSQL. Every statement is scoped by `user_id`; lists read an index in list
+//! order.
+
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use tracing::instrument;
+
+use super::rows::{MEMORY_COLUMNS, insert_memory, memory_from_row};
+use super::{PgStore, execute, lock_user, query, query_opt};
+use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
+use crate::domain::paging::Page;
+use crate::domain::text::normalize_for_dedup;
+use crate::domain::time::Timestamp;
+use crate::store::{MemoryStore, StoreResult};
+
+/// Writes every mutable field of a stored memory (the key and creation time never change).
+async fn rewrite_memory(
+    client: &impl GenericClient,
+    user_id: &str,
+    memory: &Memory,
+) -> StoreResult<()> {
+    execute(
+        client,
+        "UPDATE memories SET content = $1, normalized_content = $2, category = $3,
+             visibility = $4, tags = $5, scoring = $6, manually_added = $7, reviewed = $8,
+             user_review = $9, edited = $10, updated_at = $11
+         WHERE user_id = $12 AND id = $13",
+        &[
+            &memory.content,
+            &normalize_for_dedup(&memory.content),
+            &memory.category.as_str(),
+            &memory.visibility.as_str(),
+            &serde_json::json!(memory.tags),
+            &memory.scoring,
+            &memory.manually_added,
+            &memory.reviewed,
+            &memory.user_review,
+            &memory.edited,
+            &memory.updated_at,
+            &user_id,
+            &memory.id,
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+#[async_trait]
+impl MemoryStore for PgStore {
+    #[instrument(skip_all)]
+    async fn list_memories(
+        &self,
+        user_id: &str,
+        categories: &[MemoryCategory],
+        page: Page,
+    ) -> StoreResult<Vec<Memory>> {
+        let names: Vec<&str> = categories
+            .iter()
+            .map(|category| category.as_str())
+            .collect();
+        let order = "ORDER BY scoring DESC, created_at DESC, id DESC";
+        with_connection!(self, |client| {
+            let rows = if names.is_empty() {
+                let sql = format!(
+                    "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1
+                     {order} LIMIT $2 OFFSET $3"
+                );
+                query(client, &sql, &[&user_id, &page.limit, &page.offset]).await?
+            } else {
+                let sql = format!(
+                    "SELECT {MEMORY_COLUMNS} FROM memories
+                     WHERE user_id = $1 AND category = ANY($2)
+                     {order} LIMIT $3 OFFSET $4"
+                );
+                query(client, &sql, &[&user_id, &names, &page.limit, &page.offset]).await?
+            };
+            Ok(rows.iter().map(memory_from_row).collect())
+        })
+    }
+
+    #[instrument(skip_all)]
+    async fn get_memory(&self, user_id: &str, memory_id: &str) -> StoreResult<Option<Memory>> {
+        let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1 AND id = $2");
+        with_connection!(self, |client| {
+            let row = query_opt(client, &sql, &[&user_id, &memory_id]).await?;
+            Ok(row.as_ref().map(memory_from_row))
+        })
+    }
+
+    #[instrument(skip_all, fields(count = requests.len()))]
+    async fn save_memories(
+        &self,
+        user_id: &str,
+        requests: Vec<NewMemory>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Memory>> {
+        let ids: Vec<String> = requests.iter().map(NewMemory::id).collect();
+        let find =
+            format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1 AND id = ANY($2)");
+        in_transaction!(self, |tx| {
+            // Saves of one user queue on the user's row, so two replicas creating the same
+            // content at once update one memory instead of colliding on the key.
+            lock_user(tx, user_id).await?;
+            let mut stored: Vec<Memory> = query(tx, &find, &[&user_id, &ids])
+                .await?
+                .iter()
+                .map(memory_from_row)
+                .collect();
+            let mut saved = Vec::with_capacity(requests.len());
+            for request in requests.iter().cloned() {
+                let memory = match stored.iter().position(|memory| memory.id == request.id()) {
+                    Some(index) => {
+                        let memory = request.applied_to(stored.swap_remove(index), now);
+                        rewrite_memory(tx, user_id, &memory).await?;
+                        memory
+                    }
+                    None => {
+                        let memory = request.into_memory(now);
+                        insert_memory(tx, user_id, &memory).await?;
+                        memory
+                    }
+                };
+                saved.push(memory);
+            }
+            Ok(saved)
+        })
+    }
+
+    #[instrument(skip_all)]
+    async fn update_memory(
+        &self,
+        user_id: &str,
+        memory_id: &str,
+        changes: MemoryChanges,
+        now: Timestamp,
+    ) -> StoreResult<Option<Memory>> {
+        let find = format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1 AND id = $2 FOR UPDATE"
+        );
+        in_transaction!(self, |tx| {
+            // The row lock keeps a concurrent PATCH from overwriting this one's fields.
+            let Some(row) = query_opt(tx, &find, &[&user_id, &memory_id]).await? else {
+                return Ok(None);
+            };
+            let memory = changes.clone().applied_to(memory_from_row(&row), now);
+            rewrite_memory(tx, user_id, &memory).await?;
+            Ok(Some(memory))
+        })
+    }
+
+    #[instrument(skip_all)]
+    async fn delete_memory(&self, user_id: &str, memory_id: &str) -> StoreResult<bool> {
+        with_connection!(self, |client| {
+            let deleted = execute(
+                client,
+                "DELETE FROM memories WHERE user_id = $1 AND id = $2",
+                &[&user_id, &memory_id],
+            )
+            .await?;
+            Ok(deleted > 0)
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! Schema migrations for PostgreSQL, applied in order at start and by `omi-server migrate`.
+//!
+//! All pending migrations run in one transaction holding a transaction-scoped advisory lock:
+//! replicas that start together queue on the lock, and the later ones find nothing left to do.
+//! PostgreSQL DDL is transactional, so a failed migration leaves the schema as it was.
+
+use anyhow::Context;
+use deadpool_postgres::Object;
+
+/// (version, name, SQL). Append only: a released migration never changes.
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "identity",
+        include_str!("../../../migrations/postgres/0001_identity.sql"),
+    ),
+    (
+        2,
+        "memories",
+        include_str!("../../../migrations/postgres/0002_memories.sql"),
+    ),
+    (
+        3,
+        "action_items",
+        include_str!("../../../migrations/postgres/0003_action_items.sql"),
+    ),
+    (
+        4,
+        "goals",
+        include_str!("../../../migrations/postgres/0004_goals.sql"),
+    ),
+    (
+        5,
+        "conversations",
+        include_str!("../../../migrations/postgres/0005_conversations.sql"),
+    ),
+];
+
+/// The advisory lock key that serializes migrations: the bytes of "omi-migr".
+const MIGRATION_LOCK_KEY: i64 = 0x6f6d_692d_6d69_6772;
+
+pub async fn apply(client: &mut Object) -> anyhow::Result<usize> {
+    let tx = client.transaction().await?;
+    // A migration may legitimately take longer than a request's statement timeout, and the
+    // "already exists" notices of a second replica are noise.
+    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL client_min_messages = warning")
+        .await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await
+        .context("taking the migration lock")?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    integer PRIMARY KEY,
+             name       text NOT NULL,
+             applied_at timestamptz NOT NULL
+         )",
+    )
+    .await?;
+    let done: Vec<i32> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut applied = 0;
+    for (version, name, sql) in MIGRATIONS {
+        if done.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("applying migration {version} ({name})"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())",
+            &[version, name],
+        )
+        .await?;
+        applied += 1;
+    }
+    tx.commit().await?;
+    Ok(applied)
+}

@@ -1,0 +1,397 @@
+//! The PostgreSQL backend, for several server replicas sharing one database.
+//!
+//! Connection model:
+//! - a pool of `OMI_PG_POOL_SIZE` connections per process (deadpool), each with its own
+//!   prepared-statement cache, checked only for being closed when handed out (no extra round
+//!   trip per request);
+//! - every operation runs within `OMI_PG_TIMEOUT_MS`: connecting, waiting for a free connection
+//!   and the statements themselves (also enforced by the server as `statement_timeout`), so an
+//!   unreachable database answers 503 instead of hanging; a connection abandoned at the deadline
+//!   is discarded rather than handed to the next request;
+//! - writes that read before they write take a row lock on the owner (`SELECT ... FOR UPDATE` on
+//!   the user row) inside READ COMMITTED transactions, so per-user rules hold across replicas;
+//!   serialization failures and deadlocks are retried a few times before answering 503.
+
+/// `with_connection!(store, |client| body)`: evaluates `body` (an expression of type
+/// `StoreResult<T>` that may use `.await` and `?`) with `client: &Object` taken from the pool,
+/// within the operation deadline, and again on a serialization failure. For reads and
+/// single-statement writes.
+///
+/// Macros rather than functions taking async closures: a closure borrowing its connection
+/// argument cannot yet be proven `Send` for every lifetime, which `async_trait` requires.
+macro_rules! with_connection {
+    ($store:expr, |$client:ident| $body:expr) => {{
+        let store: &$crate::store::postgres::PgStore = $store;
+        store
+            .retrying(|| async {
+                let deadline = store.deadline();
+                let connection = store.connection(deadline).await?;
+                let outcome = store
+                    .within_deadline(deadline, async {
+                        let $client = &connection;
+                        $body
+                    })
+                    .await;
+                store.settle(connection, outcome)
+            })
+            .await
+    }};
+}
+
+/// `in_transaction!(store, |tx| body)`: like `with_connection!`, inside one READ COMMITTED
+/// transaction that commits whole or not at all: an `Err` from `body` rolls it back, an `Ok`
+/// (also one given by `return`) commits. The whole transaction runs again on a serialization
+/// failure or deadlock.
+macro_rules! in_transaction {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store: &$crate::store::postgres::PgStore = $store;
+        store
+            .retrying(|| async {
+                let deadline = store.deadline();
+                let mut connection = store.connection(deadline).await?;
+                let outcome = store
+                    .within_deadline(deadline, async {
+                        let transaction = connection
+                            .transaction()
+                            .await
+                            .map_err($crate::store::postgres::map_error)?;
+                        // Its own block, so that a `return` in `body` still commits.
+                        let value: $crate::store::StoreResult<_> = async {
+                            let $tx = &transaction;
+                            $body
+                        }
+                        .await;
+                        let value = value?;
+                        transaction
+                            .commit()
+                            .await
+                            .map_err($crate::store::postgres::map_error)?;
+                        Ok(value)
+                    })
+                    .await;
+                store.settle(connection, outcome)
+            })
+            .await
+    }};
+}
+
+mod action_items;
+mod conversations;
+mod goals;
+mod identity;
+mod memories;
+mod migrations;
+pub mod rows;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use deadpool_postgres::{
+    GenericClient, Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError,
+    RecyclingMethod, Runtime,
+};
+use tokio::time::Instant;
+use tokio::time::error::Elapsed;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use crate::config::Settings;
+use crate::store::{Store, StoreError, StoreResult};
+
+/// How many times an operation runs when PostgreSQL reports a serialization failure or deadlock.
+const MAX_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    pub url: String,
+    pub pool_size: usize,
+    pub timeout: Duration,
+}
+
+impl PgOptions {
+    pub fn from_settings(settings: &Settings) -> Self {
+        PgOptions {
+            url: settings.database_url.expose().to_string(),
+            pool_size: settings.pg_pool_size.max(1),
+            timeout: Duration::from_millis(settings.pg_timeout_ms.max(1)),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl PgStore {
+    /// Connects, and applies pending migrations under an advisory lock so that replicas starting
+    /// together do not race.
+    pub async fn open(options: &PgOptions) -> anyhow::Result<Self> {
+        let mut config = tokio_postgres::Config::from_str(&options.url)
+            .context("OMI_DATABASE_URL is not a valid PostgreSQL URL")?;
+        anyhow::ensure!(
+            config.get_ssl_mode() != SslMode::Require,
+            "this build connects to PostgreSQL without TLS: use a private network or a Unix \
+             socket, and drop sslmode=require from OMI_DATABASE_URL"
+        );
+        config.connect_timeout(options.timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("omi-server");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let statement_timeout = format!("SET statement_timeout = {}", options.timeout.as_millis());
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .post_create(Hook::async_fn(move |client, _| {
+                let statement_timeout = statement_timeout.clone();
+                Box::pin(async move {
+                    client
+                        .batch_execute(&statement_timeout)
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
+            .build()
+            .context("building the PostgreSQL connection pool")?;
+        let mut client = pool.get().await.map_err(|error| {
+            let reason = match &error {
+                PoolError::Backend(error) => with_causes(error),
+                other => other.to_string(),
+            };
+            anyhow::anyhow!("connecting to PostgreSQL: {reason}")
+        })?;
+        migrations::apply(&mut client).await?;
+        drop(client);
+        Ok(PgStore {
+            pool,
+            timeout: options.timeout,
+        })
+    }
+
+    /// Runs `attempt` again (a few times, after a short pause) while it fails with a
+    /// serialization failure or a deadlock.
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> StoreResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = StoreResult<T>>,
+    {
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(error) if tries < MAX_ATTEMPTS && is_retryable(&error) => {
+                    tracing::debug!(error = %error, tries, "retrying a PostgreSQL transaction");
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+                    tries += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// When an operation starting now must have finished, connection included.
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    pub(crate) async fn connection(&self, deadline: Instant) -> StoreResult<Object> {
+        match tokio::time::timeout_at(deadline, self.pool.get()).await {
+            Ok(connection) => connection.map_err(map_pool_error),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    pub(crate) async fn within_deadline<T>(
+        &self,
+        deadline: Instant,
+        work: impl Future<Output = StoreResult<T>>,
+    ) -> Result<StoreResult<T>, Elapsed> {
+        tokio::time::timeout_at(deadline, work).await
+    }
+
+    fn timed_out(&self) -> StoreError {
+        StoreError::Unavailable(anyhow::anyhow!(
+            "PostgreSQL did not answer within {} ms",
+            self.timeout.as_millis()
+        ))
+    }
+
+    /// A connection whose operation ran past the deadline may still be waiting on a stalled
+    /// network: it is detached from the pool (and so closed) instead of being reused.
+    pub(crate) fn settle<T>(
+        &self,
+        connection: Object,
+        outcome: Result<StoreResult<T>, Elapsed>,
+    ) -> StoreResult<T> {
+        match outcome {
+            Ok(result) => result,
+            Err(_) => {
+                drop(Object::take(connection));
+                Err(self.timed_out())
+            }
+        }
+    }
+}
+
+/// PostgreSQL errors that mean the database cannot serve now (503) rather than a bug (500).
+fn is_unavailable_state(state: &SqlState) -> bool {
+    let code = state.code();
+    // 08: connection exception; 53: insufficient resources (too many connections, disk full);
+    // 57: operator intervention (shutdown, statement timeout); 58: system error; 28: the
+    // credentials stopped working; 3D: the database is gone; 25006: a read-only standby after
+    // failover; 55P03: lock not available; 40001/40P01: still conflicting after the retries.
+    ["08", "53", "57", "58", "28", "3D"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || [
+            SqlState::READ_ONLY_SQL_TRANSACTION,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+        ]
+        .contains(state)
+}
+
+pub(crate) fn map_error(error: tokio_postgres::Error) -> StoreError {
+    match error.code() {
+        // 23: integrity constraint violation (unique, foreign key, check).
+        Some(state) if state.code().starts_with("23") => {
+            let message = error
+                .as_db_error()
+                .map(|db| db.message().to_string())
+                .unwrap_or_else(|| error.to_string());
+            StoreError::Conflict(message)
+        }
+        Some(state) if is_unavailable_state(state) => StoreError::Unavailable(error.into()),
+        Some(_) => StoreError::Internal(error.into()),
+        // Without a server error code: a closed connection or a socket failure is an outage;
+        // anything else (a type mismatch, a missing column) is a bug.
+        None if error.is_closed() || has_io_cause(&error) => StoreError::Unavailable(error.into()),
+        None => StoreError::Internal(error.into()),
+    }
+}
+
+/// The error and its causes on one line (the driver's own message omits the cause, such as
+/// "connection refused").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        cause = current.source();
+    }
+    text
+}
+
+fn has_io_cause(error: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if current.is::<std::io::Error>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
+}
+
+fn map_pool_error(error: PoolError) -> StoreError {
+    match error {
+        PoolError::Backend(error) => map_error(error),
+        PoolError::PostCreateHook(HookError::Backend(error)) => map_error(error),
+        PoolError::Timeout(_) | PoolError::Closed | PoolError::PostCreateHook(_) => {
+            StoreError::Unavailable(anyhow::anyhow!("PostgreSQL connection pool: {error}"))
+        }
+        PoolError::NoRuntimeSpecified => StoreError::Internal(anyhow::anyhow!("{error}")),
+    }
+}
+
+fn is_retryable(error: &StoreError) -> bool {
+    let StoreError::Unavailable(cause) = error else {
+        return false;
+    };
+    cause
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|state| {
+            *state == SqlState::T_R_SERIALIZATION_FAILURE
+                || *state == SqlState::T_R_DEADLOCK_DETECTED
+        })
+}
+
+/// Runs one statement through the connection's prepared-statement cache.
+pub(crate) async fn query_opt(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Option<Row>> {
+    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
+    client
+        .query_opt(&statement, params)
+        .await
+        .map_err(map_error)
+}
+
+/// Runs one statement through the connection's prepared-statement cache.
+pub(crate) async fn query(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Vec<Row>> {
+    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
+    client.query(&statement, params).await.map_err(map_error)
+}
+
+/// Runs one statement through the connection's prepared-statement cache.
+pub(crate) async fn execute(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<u64> {
+    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
+    client.execute(&statement, params).await.map_err(map_error)
+}
+
+/// Locks the user's row until the transaction ends: writes that check a per-user rule before
+/// writing (a cap, an upsert by content) queue here, on every replica.
+pub(crate) async fn lock_user(client: &impl GenericClient, user_id: &str) -> StoreResult<()> {
+    query_opt(
+        client,
+        "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+        &[&user_id],
+    )
+    .await
+    .map(|_| ())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        with_connection!(self, |client| {
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map(|_| ())
+                .map_err(map_error)
+        })
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        self.pool.close();
+        Ok(())
+    }
+}
