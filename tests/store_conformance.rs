@@ -1059,6 +1059,7 @@ fn structured(title: &str, category: &str, discarded: bool) -> StructuredRecord 
         events: Vec::new(),
         discarded,
         processed_by: "offline".to_string(),
+        processing_parts: Default::default(),
     }
 }
 

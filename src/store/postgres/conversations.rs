@@ -312,6 +312,10 @@ fn events_json(structured: &StructuredRecord) -> serde_json::Value {
     serde_json::to_value(&structured.events).expect("events serialize")
 }
 
+fn parts_json(structured: &StructuredRecord) -> serde_json::Value {
+    serde_json::to_value(structured.processing_parts).expect("provenance serializes")
+}
+
 async fn insert_conversation(
     client: &impl GenericClient,
     user_id: &str,
@@ -346,9 +350,10 @@ async fn insert_conversation(
         client,
         "INSERT INTO conversations (id, user_id, created_at, started_at, finished_at,
              updated_at, title, overview, emoji, category, events, language, source, text,
-             text_source, text_source_spec, discarded, processed_by, folder_id, geolocation)
+             text_source, text_source_spec, discarded, processed_by, folder_id, geolocation,
+             processing_parts)
          VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-             $17, $18, $19)",
+             $17, $18, $19, $20)",
         &[
             &conversation.id,
             &user_id,
@@ -369,6 +374,7 @@ async fn insert_conversation(
             &structured.processed_by,
             &folder_id,
             &geolocation,
+            &parts_json(structured),
         ],
     )
     .await?;
@@ -423,7 +429,8 @@ async fn apply_update(
         execute(
             client,
             "UPDATE conversations SET title = $3, overview = $4, emoji = $5, category = $6,
-                 events = $7, processed_by = $8, discarded = $9, updated_at = $10
+                 events = $7, processed_by = $8, discarded = $9, updated_at = $10,
+                 processing_parts = $11
              WHERE user_id = $1 AND id = $2",
             &[
                 &user_id,
@@ -436,6 +443,7 @@ async fn apply_update(
                 &s.processed_by,
                 &s.discarded,
                 &update.updated_at,
+                &parts_json(s),
             ],
         )
         .await?;

@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "conversations",
         include_str!("../../../migrations/postgres/0005_conversations.sql"),
     ),
+    (
+        6,
+        "processing_parts",
+        include_str!("../../../migrations/postgres/0006_processing_parts.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".
