@@ -26,6 +26,7 @@ pub fn router(guards: &Guards) -> ApiRouter {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateKeyRequest {
     /// A label for the key, 1..100 characters after trimming.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// Scopes to grant; absent or null grants the four `:read` scopes.
     #[serde(default)]

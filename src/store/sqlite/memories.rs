@@ -18,7 +18,7 @@ use crate::store::{MemoryStore, StoreResult};
 /// The list query for `category_count` categories (0 = all). Unfiltered, it walks
 /// `memories_list_order`; one category walks `memories_by_category`; several walk
 /// `memories_list_order` checking the category stored in the index. None sorts.
-fn list_sql(category_count: usize) -> String {
+pub fn list_sql(category_count: usize) -> String {
     let filter = match category_count {
         0 => String::new(),
         n => format!(" AND category IN ({})", vec!["?"; n].join(", ")),

@@ -12,7 +12,7 @@ mod action_items;
 mod conversations;
 mod goals;
 mod identity;
-mod memories;
+pub mod memories;
 mod migrations;
 mod pool;
 pub mod rows;
