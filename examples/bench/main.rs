@@ -39,12 +39,23 @@ struct Args {
     /// One run of 2 s per scenario instead of the median of 3 runs of 5 s.
     #[arg(long)]
     quick: bool,
+    /// Run the server with the rate limiter on (limits too high to reject anything), to
+    /// measure what limiting costs against a run without this flag.
+    #[arg(long)]
+    with_rate_limits: bool,
 }
 
-/// The settings every benchmarked server runs with: no rate limits, quiet logs.
+/// The settings every benchmarked server runs with: no rate limits (they would measure 429s).
 const SERVER_ENV: [(&str, &str); 3] = [
     ("OMI_RATE_LIMIT_PER_MINUTE", "0"),
     ("OMI_RATE_LIMIT_PER_DAY", "0"),
+    ("OMI_FAILED_AUTH_PER_MINUTE", "0"),
+];
+
+/// With `--with-rate-limits`: both windows counted, never reached.
+const LIMITED_SERVER_ENV: [(&str, &str); 3] = [
+    ("OMI_RATE_LIMIT_PER_MINUTE", "1000000000000"),
+    ("OMI_RATE_LIMIT_PER_DAY", "1000000000000"),
     ("OMI_FAILED_AUTH_PER_MINUTE", "0"),
 ];
 
@@ -219,7 +230,12 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .filter(|s| s.name != "scale" && selected(&args.only, s.name))
         .collect();
-    let mut server = ServerProcess::start(&binary, &url, &SERVER_ENV)?;
+    let server_env = if args.with_rate_limits {
+        LIMITED_SERVER_ENV
+    } else {
+        SERVER_ENV
+    };
+    let mut server = ServerProcess::start(&binary, &url, &server_env)?;
     let documented = documented_paths(&server).await?;
     let (available, missing): (Vec<Scenario>, Vec<Scenario>) = chosen
         .into_iter()
@@ -244,7 +260,7 @@ async fn main() -> anyhow::Result<()> {
     for scenario in &available {
         if scenario.synchronous != current {
             server.kill();
-            let mut env = SERVER_ENV.to_vec();
+            let mut env = server_env.to_vec();
             env.push(("OMI_SQLITE_SYNCHRONOUS", "NORMAL"));
             server = ServerProcess::start(&binary, &url, &env)?;
             current = scenario.synchronous;
