@@ -319,14 +319,14 @@ async fn unreachable_redis_is_reported_quickly() {
     let started = Instant::now();
     let err = RedisLimiter::connect(&url, "omi-test:", limits(10, 10, 10)).await;
     assert!(matches!(err, Err(RedisSetupError::Unreachable(_))));
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(started.elapsed() < Duration::from_secs(4));
 
     let limiter = RedisLimiter::new_lazy(&url, "omi-test:", limits(10, 10, 10)).unwrap();
     let started = Instant::now();
     assert!(limiter.check_request("key-1", "user-1").await.is_err());
     assert!(limiter.register_failed_auth("192.0.2.1").await.is_err());
     assert!(limiter.ping().await.is_err());
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(started.elapsed() < Duration::from_secs(4));
 }
 
 #[tokio::test]
@@ -340,7 +340,7 @@ async fn silent_redis_is_reported_within_the_deadline() {
         let result = limiter.check_request("key-1", "user-1").await;
         assert!(result.is_err());
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(4),
             "took {:?}",
             started.elapsed()
         );
@@ -385,7 +385,7 @@ async fn the_same_limiter_recovers_when_redis_comes_back() {
         let started = Instant::now();
         assert!(limiter.check_request("k", "u").await.is_err());
         assert!(limiter.ping().await.is_err());
-        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(started.elapsed() < Duration::from_secs(4));
     }
     proxy.restore();
     // The first request after the restore succeeds, and the count survived (failed calls
