@@ -255,14 +255,10 @@ impl ProcessedConversation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessingError {
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
+    /// The backend could not produce a result; the conversation is stored with the minimal
+    /// structure instead.
     #[error("processing backend unavailable: {0}")]
     Unavailable(String),
-    #[error("processing backend timed out")]
-    Timeout,
-    #[error("processing backend gave an unusable answer: {0}")]
-    UnusableAnswer(String),
 }
 
 /// A processing backend. Implementations must be deterministic given the input and context,

@@ -7,9 +7,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{Decision, FailedAuthVerdict};
 
-/// `detail` of the 503 answered when the limiter's store cannot be reached.
-pub const LIMITER_UNAVAILABLE_DETAIL: &str = "Rate limiter unavailable";
-
 const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");

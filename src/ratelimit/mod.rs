@@ -16,9 +16,7 @@ mod redis;
 mod window;
 
 pub use self::clock::{Clock, ManualClock, SystemClock};
-pub use self::headers::{
-    LIMITER_UNAVAILABLE_DETAIL, decision_headers, failed_auth_headers, rate_limited_detail,
-};
+pub use self::headers::{decision_headers, failed_auth_headers, rate_limited_detail};
 pub use self::memory::InMemoryLimiter;
 pub use self::redis::{DEFAULT_KEY_PREFIX, RedisLimiter, RedisSetupError};
 
