@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "processing_parts",
         include_str!("../../../migrations/postgres/0006_processing_parts.sql"),
     ),
+    (
+        7,
+        "conversation_items_index",
+        include_str!("../../../migrations/postgres/0007_conversation_items_index.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

@@ -68,9 +68,13 @@ fn save(connection: &Connection, user_id: &str, item: &ActionItem) -> rusqlite::
 impl ActionItemStore for SqliteStore {
     async fn create_action_items(&self, user_id: &str, items: Vec<ActionItem>) -> StoreResult<()> {
         let user_id = user_id.to_string();
+        let normalized: Vec<String> = items
+            .iter()
+            .map(|item| normalize_for_dedup(&item.description))
+            .collect();
         self.write(move |tx| {
-            for item in &items {
-                insert_action_item(tx, &user_id, item).map_err(map_error)?;
+            for (item, normalized) in items.iter().zip(&normalized) {
+                insert_action_item(tx, &user_id, item, normalized).map_err(map_error)?;
             }
             Ok(())
         })

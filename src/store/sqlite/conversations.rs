@@ -20,6 +20,7 @@ use crate::domain::conversations::{
 use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
+use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
 use crate::store::StoreResult;
 use crate::store::conversations::{
@@ -333,7 +334,12 @@ fn insert_extracted(
     processed: &ProcessedRecord,
 ) -> rusqlite::Result<()> {
     for item in &processed.action_items {
-        insert_action_item(connection, user_id, item)?;
+        insert_action_item(
+            connection,
+            user_id,
+            item,
+            &normalize_for_dedup(&item.description),
+        )?;
     }
     for memory in &processed.memories {
         insert_memory(connection, user_id, memory)?;

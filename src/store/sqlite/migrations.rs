@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "processing_parts",
         include_str!("../../../migrations/sqlite/0006_processing_parts.sql"),
     ),
+    (
+        7,
+        "conversation_items_index",
+        include_str!("../../../migrations/sqlite/0007_conversation_items_index.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

@@ -1,14 +1,15 @@
 //! The embedded SQLite backend.
 //!
 //! Connection model (measured, see ARCHITECTURE.md performance notes):
-//! - one writer connection, taken through an async mutex and used on the blocking pool, every
-//!   write in a `BEGIN IMMEDIATE` transaction that commits whole or not at all;
+//! - one writer connection on its own thread, every write all-or-nothing in a savepoint of a
+//!   `BEGIN IMMEDIATE` transaction that concurrent writes share (group commit, see `writer`);
 //! - a small set of read connections used inline on the calling worker thread: bounded, indexed
 //!   reads take tens of microseconds, far less than a hand-off to another thread would cost;
 //! - WAL, `synchronous=FULL` by default, a busy timeout, and the query-planner stability
 //!   guarantee so that cached statements with bound `LIMIT`/`OFFSET` are not re-planned.
 
 mod action_items;
+mod checkpointer;
 mod conversations;
 mod goals;
 mod identity;
@@ -16,6 +17,7 @@ pub mod memories;
 mod migrations;
 mod pool;
 pub mod rows;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,11 +26,12 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::config::{Settings, SqliteSynchronous};
 use crate::store::{Store, StoreError, StoreResult};
 use pool::ReadPool;
+use writer::Writer;
 
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -84,7 +87,7 @@ pub fn path_from_url(url: &str) -> anyhow::Result<PathBuf> {
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: Arc<tokio::sync::Mutex<Connection>>,
+    writer: Writer,
     readers: Arc<ReadPool>,
 }
 
@@ -104,11 +107,18 @@ impl SqliteStore {
         }
         let mut writer = open_connection(&options.path, options, false)?;
         migrations::apply(&mut writer)?;
+        writer.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            checkpointer::WRITER_AUTOCHECKPOINT_PAGES,
+        )?;
+        let commits = checkpointer::start(open_connection(&options.path, options, false)?)
+            .context("starting the SQLite checkpoint thread")?;
         let readers = (0..options.read_connections.max(1))
             .map(|_| open_connection(&options.path, options, true))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(SqliteStore {
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            writer: Writer::start(writer, commits).context("starting the SQLite writer thread")?,
             readers: Arc::new(ReadPool::new(readers)),
         })
     }
@@ -121,24 +131,14 @@ impl SqliteStore {
         self.readers.with(work).map_err(map_error)
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer, on the blocking pool.
-    /// Any error rolls the whole transaction back.
+    /// Runs `work` all-or-nothing on the writer and answers once it is committed. Any error
+    /// rolls back everything `work` wrote.
     pub(crate) async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let mut connection = self.writer.clone().lock_owned().await;
-        tokio::task::spawn_blocking(move || {
-            let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_error)?;
-            let value = work(&tx)?;
-            tx.commit().map_err(map_error)?;
-            Ok(value)
-        })
-        .await
-        .map_err(|join| StoreError::Internal(anyhow::anyhow!("write task failed: {join}")))?
+        self.writer.write(work).await
     }
 }
 
@@ -170,6 +170,29 @@ fn open_connection(
 
 /// Locked, busy, unopenable or failing storage is "unavailable" (503); everything else is a bug.
 pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
+    match classify(&error) {
+        ErrorKind::Unavailable => StoreError::Unavailable(error.into()),
+        ErrorKind::Conflict => StoreError::Conflict(error.to_string()),
+        ErrorKind::Internal => StoreError::Internal(error.into()),
+    }
+}
+
+/// The same mapping for an error that several callers share (a failed group commit).
+pub(crate) fn map_error_ref(error: &rusqlite::Error) -> StoreError {
+    match classify(error) {
+        ErrorKind::Unavailable => StoreError::Unavailable(anyhow::anyhow!("{error}")),
+        ErrorKind::Conflict => StoreError::Conflict(error.to_string()),
+        ErrorKind::Internal => StoreError::Internal(anyhow::anyhow!("{error}")),
+    }
+}
+
+enum ErrorKind {
+    Unavailable,
+    Conflict,
+    Internal,
+}
+
+fn classify(error: &rusqlite::Error) -> ErrorKind {
     match error.sqlite_error_code() {
         Some(
             ErrorCode::DatabaseBusy
@@ -180,9 +203,9 @@ pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
             | ErrorCode::ReadOnly
             | ErrorCode::NotADatabase
             | ErrorCode::DatabaseCorrupt,
-        ) => StoreError::Unavailable(error.into()),
-        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(error.to_string()),
-        _ => StoreError::Internal(error.into()),
+        ) => ErrorKind::Unavailable,
+        Some(ErrorCode::ConstraintViolation) => ErrorKind::Conflict,
+        _ => ErrorKind::Internal,
     }
 }
 
@@ -194,10 +217,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) -> StoreResult<()> {
         // Folds the WAL back into the database file so the next start opens a tidy file.
-        let connection = self.writer.lock().await;
-        connection
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(map_error)
+        self.writer.checkpoint().await
     }
 }
 
