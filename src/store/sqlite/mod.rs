@@ -199,6 +199,10 @@ impl Store for SqliteStore {
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
             .map_err(map_error)
     }
+
+    fn pool_usage(&self) -> Vec<crate::store::PoolUsage> {
+        pool::usage(&self.readers, self.writer.try_lock().is_err())
+    }
 }
 
 #[cfg(test)]
