@@ -15,6 +15,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::usage::KeyUsage;
 use crate::config::Settings;
+use crate::metrics::{Metrics, RecordLayer};
 use crate::processing::llm::{LlmConfig, LlmProcessor};
 use crate::processing::{OfflineProcessor, Processor};
 use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
@@ -33,10 +34,17 @@ pub struct AppState {
     pub openapi_json: Arc<String>,
     /// Cancelled when the server starts shutting down, to end long-lived MCP event streams.
     pub shutdown: CancellationToken,
+    /// What the metrics listener exports; `None` when `OMI_METRICS_LISTEN` is off, and then
+    /// nothing is recorded.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl AppState {
     pub fn new(settings: Settings, store: Arc<dyn Store>, limiter: Arc<dyn Limiter>) -> Self {
+        let metrics = settings
+            .metrics_listen
+            .address()
+            .map(|_| Arc::new(Metrics::default()));
         AppState {
             store,
             limiter,
@@ -45,6 +53,7 @@ impl AppState {
             processor: Arc::new(OfflineProcessor),
             openapi_json: Arc::new(openapi::document_json()),
             shutdown: CancellationToken::new(),
+            metrics,
         }
     }
 }
@@ -122,13 +131,13 @@ pub async fn open_limiter(settings: &Settings) -> anyhow::Result<Arc<dyn Limiter
 /// document, like `/docs`).
 pub fn router(state: AppState) -> Router {
     let rest = rest_routes(&state);
-    let mcp = mcp::routes(&state, with_standard_layers(rest.clone(), &state.settings));
-    with_standard_layers(rest.merge(mcp), &state.settings)
+    let mcp = mcp::routes(&state, with_app_layers(rest.clone(), &state));
+    with_app_layers(rest.merge(mcp), &state)
 }
 
 /// The REST application alone, with the standard layers: what MCP tool calls go through.
 pub fn api_router(state: AppState) -> Router {
-    with_standard_layers(rest_routes(&state), &state.settings)
+    with_app_layers(rest_routes(&state), &state)
 }
 
 fn rest_routes(state: &AppState) -> Router {
@@ -148,6 +157,18 @@ pub fn with_standard_layers(routes: Router, settings: &Settings) -> Router {
         app = app.layer(cors);
     }
     app
+}
+
+/// The standard layers, wrapped in request metrics when they are on. Metrics go outermost so
+/// they see the status the client gets (after panics and plain-text errors are turned into
+/// JSON) and time the whole stack. MCP tool calls run through this too: each is recorded under
+/// the REST route it called, besides the `/v1/mcp` request that carried it.
+fn with_app_layers(routes: Router, state: &AppState) -> Router {
+    let app = with_standard_layers(routes, &state.settings);
+    match &state.metrics {
+        Some(metrics) => app.layer(RecordLayer::new(metrics.http.clone())),
+        None => app,
+    }
 }
 
 fn cors_layer(settings: &Settings) -> Option<CorsLayer> {
@@ -178,20 +199,60 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_metrics(state, listener, None, shutdown).await
+}
+
+/// [`serve`], plus `GET /metrics` on `metrics_listener` (which needs metrics turned on in the
+/// settings) until the same shutdown.
+pub async fn serve_with_metrics(
+    state: AppState,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = state.store.clone();
     let stopping = state.shutdown.clone();
-    let shutdown = async move {
-        shutdown.await;
-        stopping.cancel();
+    let metrics_task = match (metrics_listener, &state.metrics) {
+        (None, _) => None,
+        (Some(_), None) => {
+            anyhow::bail!("a metrics listener was given but OMI_METRICS_LISTEN is off")
+        }
+        (Some(metrics_listener), Some(metrics)) => {
+            let app = crate::metrics::router(metrics.clone(), store.clone());
+            // Not "listening": that line announces the API address, and tools wait for it.
+            tracing::info!(
+                metrics_address = %metrics_listener.local_addr()?,
+                "serving Prometheus metrics at /metrics"
+            );
+            let stopped = stopping.clone().cancelled_owned();
+            Some(tokio::spawn(async move {
+                axum::serve(metrics_listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }))
+        }
+    };
+    let shutdown = {
+        let stopping = stopping.clone();
+        async move {
+            shutdown.await;
+            stopping.cancel();
+        }
     };
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
+    .await;
+    // Also when the API stopped on an error, so the metrics listener does not outlive it.
+    stopping.cancel();
+    if let Some(task) = metrics_task {
+        task.await??;
+    }
+    served?;
     store.close().await?;
     tracing::info!("stopped");
     Ok(())

@@ -54,10 +54,21 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| CliError(format!("cannot listen on {listen}: {error}")))?;
+    let metrics_listener =
+        match state.settings.metrics_listen.address() {
+            Some(address) => Some(tokio::net::TcpListener::bind(address).await.map_err(
+                |error| {
+                    CliError(format!(
+                        "cannot listen for metrics on {address} (OMI_METRICS_LISTEN): {error}"
+                    ))
+                },
+            )?),
+            None => None,
+        };
     if let Some(secrets) = bootstrap_if_empty(&*state.store).await? {
         print_bootstrap(&secrets, listener.local_addr()?);
     }
-    app::serve(state, listener, shutdown_signal()).await?;
+    app::serve_with_metrics(state, listener, metrics_listener, shutdown_signal()).await?;
     Ok(())
 }
 

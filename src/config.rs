@@ -133,6 +133,17 @@ pub struct Settings {
     )]
     pub pg_timeout_ms: u64,
 
+    /// Address of the Prometheus metrics listener (`GET /metrics`, no authentication: keep it
+    /// on a private network); off when unset or empty.
+    #[arg(
+        long,
+        env = "OMI_METRICS_LISTEN",
+        default_value = "",
+        hide_default_value = true,
+        global = true
+    )]
+    pub metrics_listen: MetricsListen,
+
     /// Allowed browser origins for CORS (comma list); CORS is off when empty.
     #[arg(long, env = "OMI_CORS_ORIGINS", value_delimiter = ',', global = true)]
     pub cors_origins: Vec<String>,
@@ -187,6 +198,40 @@ impl Settings {
     /// The defaults, as if no flag or variable were given.
     pub fn defaults() -> Self {
         Cli::parse_from(["omi-server", "serve"]).settings
+    }
+}
+
+/// Where the Prometheus metrics listener binds, if anywhere. An empty value is off too, so a
+/// deployment can blank `OMI_METRICS_LISTEN` instead of removing it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricsListen {
+    #[default]
+    Off,
+    At(SocketAddr),
+}
+
+impl MetricsListen {
+    pub fn address(self) -> Option<SocketAddr> {
+        match self {
+            MetricsListen::Off => None,
+            MetricsListen::At(address) => Some(address),
+        }
+    }
+}
+
+impl std::str::FromStr for MetricsListen {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(MetricsListen::Off);
+        }
+        value.parse().map(MetricsListen::At).map_err(|_| {
+            format!(
+                "`{value}` is not a socket address such as 127.0.0.1:9090 (leave it empty for off)"
+            )
+        })
     }
 }
 
@@ -301,6 +346,29 @@ mod tests {
             ["localhost", "127.0.0.1", "[::1]"]
         );
         assert!(settings.llm_base_url.is_none());
+        assert_eq!(
+            settings.metrics_listen,
+            MetricsListen::Off,
+            "metrics are off by default"
+        );
+    }
+
+    #[test]
+    fn the_metrics_listener_takes_a_socket_address_or_nothing() {
+        let cli = Cli::parse_from(["omi-server", "--metrics-listen", "127.0.0.1:9090", "serve"]);
+        assert_eq!(
+            cli.settings.metrics_listen.address(),
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        let blank = Cli::parse_from(["omi-server", "--metrics-listen", "", "serve"]);
+        assert_eq!(blank.settings.metrics_listen, MetricsListen::Off);
+        let error = Cli::try_parse_from(["omi-server", "--metrics-listen", "9090", "serve"])
+            .expect_err("a port alone is not an address");
+        let message = error.to_string();
+        assert!(
+            message.contains("--metrics-listen") && message.contains("127.0.0.1:9090"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod mcp;
+pub mod metrics;
 pub mod openapi;
 pub mod processing;
 pub mod ratelimit;

@@ -14,6 +14,7 @@ use crate::auth::client_addr::client_address;
 use crate::auth::credentials::{Credential, classify, hash_secret};
 use crate::auth::{AccountCaller, Caller};
 use crate::error::{ApiError, details};
+use crate::metrics::{DecisionKind, DecisionOutcome};
 use crate::ratelimit::{decision_headers, failed_auth_headers, rate_limited_detail};
 use crate::store::AuthenticatedKey;
 
@@ -35,11 +36,20 @@ pub async fn require_dev_key(
             Ok(authenticated) => authenticated,
             Err(rejection) => return rejection,
         };
-    let decision = match state
+    let decision = state
         .limiter
         .check_request(&authenticated.key.id, &authenticated.user_id)
-        .await
-    {
+        .await;
+    record_decision(
+        &state,
+        DecisionKind::Request,
+        match &decision {
+            Ok(decision) if decision.allowed => DecisionOutcome::Allowed,
+            Ok(_) => DecisionOutcome::Rejected,
+            Err(_) => DecisionOutcome::Unavailable,
+        },
+    );
+    let decision = match decision {
         Ok(decision) => decision,
         Err(error) => return limiter_unavailable(error).into_response(),
     };
@@ -141,7 +151,17 @@ fn client_of(state: &AppState, request: &Request) -> String {
 
 /// `Invalid API key`, or 429 once this client address has failed too often this minute.
 async fn reject_invalid_credential(state: &AppState, client: String) -> Response {
-    match state.limiter.register_failed_auth(&client).await {
+    let verdict = state.limiter.register_failed_auth(&client).await;
+    record_decision(
+        state,
+        DecisionKind::FailedAuth,
+        match &verdict {
+            Ok(verdict) if verdict.blocked => DecisionOutcome::Rejected,
+            Ok(_) => DecisionOutcome::Allowed,
+            Err(_) => DecisionOutcome::Unavailable,
+        },
+    );
+    match verdict {
         Ok(verdict) if verdict.blocked => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             rate_limited_detail(verdict.retry_after),
@@ -150,6 +170,12 @@ async fn reject_invalid_credential(state: &AppState, client: String) -> Response
         .into_response(),
         Ok(_) => ApiError::unauthorized(details::INVALID_API_KEY).into_response(),
         Err(error) => limiter_unavailable(error).into_response(),
+    }
+}
+
+fn record_decision(state: &AppState, kind: DecisionKind, outcome: DecisionOutcome) {
+    if let Some(metrics) = &state.metrics {
+        metrics.limiter.record(kind, outcome);
     }
 }
 

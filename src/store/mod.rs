@@ -201,6 +201,24 @@ pub trait Store:
     async fn ping(&self) -> StoreResult<()>;
     /// Flushes and closes cleanly at shutdown.
     async fn close(&self) -> StoreResult<()>;
+    /// How busy each connection pool is, for the metrics listener. Reads counters only: it never
+    /// waits for a connection, so a scrape cannot queue behind (or delay) requests.
+    fn pool_usage(&self) -> Vec<PoolUsage>;
+}
+
+/// One connection pool of a backend at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// `sqlite_read`, `sqlite_write` or `postgres`.
+    pub pool: &'static str,
+    /// Connections the pool may hold.
+    pub max: usize,
+    /// Connections open now.
+    pub open: usize,
+    /// Open connections lent out to a request.
+    pub in_use: usize,
+    /// Requests waiting for a connection, where the pool counts them.
+    pub waiting: Option<usize>,
 }
 
 /// Opens the backend named by the URL scheme and applies pending migrations.

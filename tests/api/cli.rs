@@ -177,6 +177,10 @@ struct ServeProcess {
 
 impl ServeProcess {
     fn start(dir: &TempDir, log_level: &str) -> Self {
+        Self::start_with_env(dir, log_level, &[])
+    }
+
+    fn start_with_env(dir: &TempDir, log_level: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_omi-server"))
             .arg("serve")
             .env(
@@ -185,6 +189,7 @@ impl ServeProcess {
             )
             .env("OMI_LISTEN", "127.0.0.1:0")
             .env("OMI_LOG", log_level)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -387,4 +392,107 @@ fn raw_keys_never_reach_the_log() {
     );
     assert!(!log.contains(&key[8..]), "developer key in the log");
     assert!(!log.contains(&token[9..]), "account token in the log");
+}
+
+/// An `omi-server serve` that has to fail at start; killed if it is still running after 20 s.
+fn serve_failing(dir: &TempDir, env: &[(&str, &str)]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omi-server"))
+        .arg("serve")
+        .env(
+            "OMI_DATABASE_URL",
+            format!("sqlite://{}/omi.db", dir.path().display()),
+        )
+        .env("OMI_LISTEN", "127.0.0.1:0")
+        .env("OMI_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("omi-server serve kept running with {env:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
+#[test]
+fn serve_exports_metrics_on_the_metrics_listener_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        ServeProcess::start_with_env(&dir, "info", &[("OMI_METRICS_LISTEN", "127.0.0.1:0")]);
+    let log = server.stderr.lock().unwrap().clone();
+    let metrics_address = log
+        .lines()
+        .find_map(|line| line.split("metrics_address=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the metrics address is logged before the API's: {log}"))
+        .to_string();
+    assert_ne!(metrics_address, server.address, "a listener of its own");
+    let api = format!("http://{}", server.address);
+    let (content_type, text) = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let client = reqwest::Client::new();
+            let health = client.get(format!("{api}/healthz")).send().await.unwrap();
+            assert_eq!(health.status(), 200);
+            let scrape = client
+                .get(format!("http://{metrics_address}/metrics"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(scrape.status(), 200);
+            let content_type = scrape.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            (content_type, scrape.text().await.unwrap())
+        })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    for line in [
+        "omi_http_requests_total{method=\"GET\",path=\"/healthz\",status=\"200\"} 1",
+        "omi_db_pool_max_connections{pool=\"sqlite_write\"} 1",
+        "omi_rate_limit_decisions_total{kind=\"request\",outcome=\"allowed\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    server.stop();
+}
+
+#[test]
+fn serve_refuses_a_bad_or_busy_metrics_address_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = serve_failing(&dir, &[("OMI_METRICS_LISTEN", "9090")]);
+    assert!(
+        stderr.contains("--metrics-listen") && stderr.contains("not a socket address"),
+        "{stderr}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let stderr = serve_failing(&dir, &[("OMI_METRICS_LISTEN", &address)]);
+    assert!(
+        stderr.contains(&format!("cannot listen for metrics on {address}")),
+        "{stderr}"
+    );
 }

@@ -77,6 +77,9 @@ macro_rules! backend_tests {
 
 pub struct TestServer {
     pub base_url: String,
+    /// The metrics listener's base URL, when the settings turn metrics on (it is bound on port
+    /// 0 whatever address they name).
+    pub metrics_url: Option<String>,
     pub client: reqwest::Client,
     pub state: AppState,
     pub dir: TempDir,
@@ -160,12 +163,29 @@ impl TestServer {
             .await
             .expect("bind");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let metrics_listener = match state.settings.metrics_listen.address() {
+            Some(_) => Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind metrics"),
+            ),
+            None => None,
+        };
+        let metrics_url = metrics_listener
+            .as_ref()
+            .map(|l| format!("http://{}", l.local_addr().unwrap()));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app::serve(state.clone(), listener, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(app::serve_with_metrics(
+            state.clone(),
+            listener,
+            metrics_listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             base_url,
+            metrics_url,
             client: reqwest::Client::new(),
             state,
             dir,

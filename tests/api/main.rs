@@ -10,6 +10,7 @@ mod goals;
 mod keys;
 mod llm;
 mod memories;
+mod metrics;
 mod outage;
 mod rate_limits;
 mod service;

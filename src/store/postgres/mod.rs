@@ -394,4 +394,16 @@ impl Store for PgStore {
         self.pool.close();
         Ok(())
     }
+
+    fn pool_usage(&self) -> Vec<crate::store::PoolUsage> {
+        let status = self.pool.status();
+        vec![crate::store::PoolUsage {
+            pool: "postgres",
+            max: status.max_size,
+            open: status.size,
+            // `available` counts idle connections only; deadpool reports waiters separately.
+            in_use: status.size.saturating_sub(status.available),
+            waiting: Some(status.waiting),
+        }]
+    }
 }

@@ -219,6 +219,10 @@ impl Store for SqliteStore {
         // Folds the WAL back into the database file so the next start opens a tidy file.
         self.writer.checkpoint().await
     }
+
+    fn pool_usage(&self) -> Vec<crate::store::PoolUsage> {
+        pool::usage(&self.readers, self.writer.try_lock().is_err())
+    }
 }
 
 #[cfg(test)]

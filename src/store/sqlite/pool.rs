@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
+use crate::store::PoolUsage;
+
 pub struct ReadPool {
     connections: Box<[Mutex<Connection>]>,
 }
@@ -35,5 +37,61 @@ impl ReadPool {
             }
         }
         work(&self.connections[start].lock())
+    }
+
+    /// Connections held by a reader right now. Only looks at the locks, never takes one.
+    pub fn in_use(&self) -> usize {
+        self.connections.iter().filter(|c| c.is_locked()).count()
+    }
+
+    pub fn size(&self) -> usize {
+        self.connections.len()
+    }
+}
+
+/// The read pool and the single writer connection as the metrics listener reports them.
+pub fn usage(readers: &ReadPool, writer_busy: bool) -> Vec<PoolUsage> {
+    vec![
+        PoolUsage {
+            pool: "sqlite_read",
+            max: readers.size(),
+            open: readers.size(),
+            in_use: readers.in_use(),
+            waiting: None,
+        },
+        PoolUsage {
+            pool: "sqlite_write",
+            max: 1,
+            open: 1,
+            in_use: usize::from(writer_busy),
+            // The writer's async mutex does not count its waiters.
+            waiting: None,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_of(size: usize) -> ReadPool {
+        ReadPool::new(
+            (0..size)
+                .map(|_| Connection::open_in_memory().unwrap())
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn usage_counts_connections_held_by_readers() {
+        let pool = pool_of(3);
+        assert_eq!(usage(&pool, false)[0].in_use, 0);
+        pool.with(|_| {
+            let read = usage(&pool, true);
+            assert_eq!(read[0].pool, "sqlite_read");
+            assert_eq!((read[0].open, read[0].in_use), (3, 1));
+            assert_eq!((read[1].pool, read[1].in_use), ("sqlite_write", 1));
+        });
+        assert_eq!(usage(&pool, false)[0].in_use, 0);
     }
 }
