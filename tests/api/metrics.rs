@@ -161,9 +161,13 @@ async fn requests_limiter_decisions_and_pools_show_in_a_scrape(backend: Backend)
                 &[
                     "omi_db_pool_connections{pool=\"sqlite_write\",state=\"idle\"} 1",
                     "omi_db_pool_max_connections{pool=\"sqlite_write\"} 1",
+                    "omi_db_pool_waiting{pool=\"sqlite_write\"} 0",
                 ],
             );
-            assert!(!text.contains("omi_db_pool_waiting{"), "{text}");
+            assert!(
+                !text.contains("omi_db_pool_waiting{pool=\"sqlite_read\"}"),
+                "{text}"
+            );
         }
         Backend::Postgres => assert_lines(
             &text,

@@ -221,7 +221,7 @@ impl Store for SqliteStore {
     }
 
     fn pool_usage(&self) -> Vec<crate::store::PoolUsage> {
-        pool::usage(&self.readers, self.writer.try_lock().is_err())
+        pool::usage(&self.readers, self.writer.pending())
     }
 }
 

@@ -50,7 +50,9 @@ impl ReadPool {
 }
 
 /// The read pool and the single writer connection as the metrics listener reports them.
-pub fn usage(readers: &ReadPool, writer_busy: bool) -> Vec<PoolUsage> {
+/// `writes_pending`: writes handed to the writer thread and not yet answered; one runs, the rest
+/// wait for the next group commit.
+pub fn usage(readers: &ReadPool, writes_pending: usize) -> Vec<PoolUsage> {
     vec![
         PoolUsage {
             pool: "sqlite_read",
@@ -63,9 +65,8 @@ pub fn usage(readers: &ReadPool, writer_busy: bool) -> Vec<PoolUsage> {
             pool: "sqlite_write",
             max: 1,
             open: 1,
-            in_use: usize::from(writer_busy),
-            // The writer's async mutex does not count its waiters.
-            waiting: None,
+            in_use: writes_pending.min(1),
+            waiting: Some(writes_pending.saturating_sub(1)),
         },
     ]
 }
@@ -85,13 +86,15 @@ mod tests {
     #[test]
     fn usage_counts_connections_held_by_readers() {
         let pool = pool_of(3);
-        assert_eq!(usage(&pool, false)[0].in_use, 0);
+        assert_eq!(usage(&pool, 0)[0].in_use, 0);
         pool.with(|_| {
-            let read = usage(&pool, true);
+            let read = usage(&pool, 3);
             assert_eq!(read[0].pool, "sqlite_read");
             assert_eq!((read[0].open, read[0].in_use), (3, 1));
-            assert_eq!((read[1].pool, read[1].in_use), ("sqlite_write", 1));
+            let write = read[1];
+            assert_eq!(write.pool, "sqlite_write");
+            assert_eq!((write.in_use, write.waiting), (1, Some(2)));
         });
-        assert_eq!(usage(&pool, false)[0].in_use, 0);
+        assert_eq!(usage(&pool, 0)[0].in_use, 0);
     }
 }

@@ -15,7 +15,8 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -33,6 +34,8 @@ const MAX_GROUP: usize = 64;
 #[derive(Clone)]
 pub struct Writer {
     sender: mpsc::Sender<Command>,
+    /// Writes sent and not yet answered (for the pool metrics).
+    pending: Arc<AtomicUsize>,
 }
 
 enum Command {
@@ -46,10 +49,17 @@ impl Writer {
     /// commit (see `checkpointer`).
     pub fn start(connection: Connection, commits: CommitNotifier) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let answered = pending.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(connection, receiver, commits))?;
-        Ok(Writer { sender })
+            .spawn(move || run(connection, receiver, commits, &answered))?;
+        Ok(Writer { sender, pending })
+    }
+
+    /// Writes queued or running right now.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
     }
 
     /// Runs `work` in a transaction (possibly shared with other writes, each in its own
@@ -65,9 +75,11 @@ impl Writer {
             result: None,
             reply,
         };
-        self.sender
-            .send(Command::Write(Box::new(job)))
-            .map_err(|_| writer_gone())?;
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        if self.sender.send(Command::Write(Box::new(job))).is_err() {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(writer_gone());
+        }
         answer.await.map_err(|_| writer_gone())?
     }
 
@@ -139,7 +151,12 @@ fn panicked(panic: &(dyn Any + Send)) -> StoreError {
     StoreError::Internal(anyhow::anyhow!("a write panicked: {message}"))
 }
 
-fn run(mut connection: Connection, receiver: mpsc::Receiver<Command>, commits: CommitNotifier) {
+fn run(
+    mut connection: Connection,
+    receiver: mpsc::Receiver<Command>,
+    commits: CommitNotifier,
+    pending: &AtomicUsize,
+) {
     while let Ok(command) = receiver.recv() {
         let mut group = match command {
             Command::Write(job) => vec![job],
@@ -156,7 +173,9 @@ fn run(mut connection: Connection, receiver: mpsc::Receiver<Command>, commits: C
                 Err(_) => break,
             }
         }
+        let answered = group.len();
         commit_group(&mut connection, group);
+        pending.fetch_sub(answered, Ordering::Relaxed);
         commits.committed();
         for reply in checkpoints {
             let _ = reply.send(checkpoint(&connection));
@@ -187,10 +206,7 @@ fn commit_group(connection: &mut Connection, mut group: Vec<Box<dyn Job>>) {
     }
 }
 
-fn run_in_transaction(
-    connection: &Connection,
-    group: &mut [Box<dyn Job>],
-) -> rusqlite::Result<()> {
+fn run_in_transaction(connection: &Connection, group: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
     execute(connection, "BEGIN IMMEDIATE")?;
     for job in group.iter_mut() {
         execute(connection, "SAVEPOINT write")?;
@@ -221,19 +237,22 @@ mod tests {
                  CREATE TABLE t (v INTEGER NOT NULL UNIQUE);",
             )
             .unwrap();
-        let checkpoints =
-            super::super::checkpointer::start(Connection::open(folder.path().join("w.db")).unwrap())
-                .unwrap();
+        let checkpoints = super::super::checkpointer::start(
+            Connection::open(folder.path().join("w.db")).unwrap(),
+        )
+        .unwrap();
         (Writer::start(connection, checkpoints).unwrap(), folder)
     }
 
     async fn values(writer: &Writer) -> Vec<i64> {
         writer
             .write(|c| {
-                let mut statement = c.prepare("SELECT v FROM t ORDER BY v")?;
+                let mut statement = c.prepare("SELECT v FROM t ORDER BY v").map_err(map_error)?;
                 let rows = statement
-                    .query_map([], |row| row.get(0))?
-                    .collect::<rusqlite::Result<Vec<i64>>>()?;
+                    .query_map([], |row| row.get(0))
+                    .map_err(map_error)?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+                    .map_err(map_error)?;
                 Ok(rows)
             })
             .await
@@ -279,13 +298,10 @@ mod tests {
         // Whichever of a round's pair ran first won; the loser left no row at all.
         assert_eq!(stored.len(), succeeded * 2, "{stored:?}");
         for round in 0..50i64 {
-            let of_round: Vec<i64> = stored
-                .iter()
-                .copied()
-                .filter(|v| v / 10 == round)
-                .collect();
+            let of_round: Vec<i64> = stored.iter().copied().filter(|v| v / 10 == round).collect();
             assert!(
-                of_round == [round * 10, round * 10 + 1] || of_round == [round * 10, round * 10 + 5],
+                of_round == [round * 10, round * 10 + 1]
+                    || of_round == [round * 10, round * 10 + 5],
                 "round {round}: {of_round:?}"
             );
         }
