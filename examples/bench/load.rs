@@ -83,9 +83,10 @@ impl Outcome {
     }
 }
 
-/// Runs `connections` concurrent keep-alive connections against `address` within `budget`.
+/// Runs `connections` concurrent keep-alive connections within `budget`, spread round-robin over
+/// `addresses` (several replicas behind what a load balancer would do).
 pub async fn run(
-    address: SocketAddr,
+    addresses: &[SocketAddr],
     target: &Target,
     connections: usize,
     budget: Budget,
@@ -101,9 +102,9 @@ pub async fn run(
     };
     let sequence = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..connections)
-        .map(|_| {
+        .map(|i| {
             let connection = Connection {
-                address,
+                address: addresses[i % addresses.len()],
                 target: target.clone(),
                 sequence: sequence.clone(),
                 limit,

@@ -1,6 +1,7 @@
 //! Load benchmark of the release server (see the README's "Benchmarks" section).
 //!
 //! `cargo run --release --example bench [-- --quick] [-- --only memories,action-items-batch]`
+//! `cargo run --release --example bench -- --deployments` (SQLite, PostgreSQL, two replicas)
 //!
 //! Builds and starts the release `omi-server serve` on a fresh SQLite file in a temporary folder
 //! (rate limits off), creates a user and key with the command line, seeds data through the API
@@ -10,12 +11,16 @@
 //! check compares list latency for 1,000 and 1,000,000 memories (seeded straight into SQLite)
 //! and prints the list query's plan.
 
+mod deployments;
 mod load;
+#[path = "../../tests/support/postgres.rs"]
+mod postgres;
 mod report;
 mod seed;
 #[path = "../../tests/support/server_process.rs"]
 mod server_process;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -43,6 +48,17 @@ struct Args {
     /// measure what limiting costs against a run without this flag.
     #[arg(long)]
     with_rate_limits: bool,
+    /// Instead of the full table: `GET memories` and the 50-item batch on SQLite, on PostgreSQL,
+    /// and on two replicas sharing the PostgreSQL database, side by side.
+    #[arg(long)]
+    deployments: bool,
+    /// The PostgreSQL server `--deployments` creates its (temporary) databases on.
+    #[arg(
+        long,
+        env = "OMI_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    postgres_url: String,
 }
 
 /// The settings every benchmarked server runs with: no rate limits (they would measure 429s).
@@ -221,6 +237,15 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = Plan::from(&args);
     let binary = build_server()?;
+    let server_env = if args.with_rate_limits {
+        LIMITED_SERVER_ENV
+    } else {
+        SERVER_ENV
+    };
+    if args.deployments {
+        return deployments::compare(&binary, &args.postgres_url, scenarios(), &server_env, &plan)
+            .await;
+    }
     let folder = tempfile::tempdir()?;
     let database = database_in(folder.path());
     let url = sqlite_url(&database);
@@ -230,11 +255,6 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .filter(|s| s.name != "scale" && selected(&args.only, s.name))
         .collect();
-    let server_env = if args.with_rate_limits {
-        LIMITED_SERVER_ENV
-    } else {
-        SERVER_ENV
-    };
     let mut server = ServerProcess::start(&binary, &url, &server_env)?;
     let documented = documented_paths(&server).await?;
     let (available, missing): (Vec<Scenario>, Vec<Scenario>) = chosen
@@ -265,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
             server = ServerProcess::start(&binary, &url, &env)?;
             current = scenario.synchronous;
         }
-        let row = measure(&server, scenario, &user.key, &plan).await;
+        let row = measure(std::slice::from_ref(&server), scenario, &user.key, &plan).await;
         checks.extend(report::checks_for(scenario.name, &row));
         rows.push(row);
     }
@@ -388,15 +408,18 @@ async fn seed_for(scenarios: &[Scenario], server: &ServerProcess, key: &str) -> 
     Ok(())
 }
 
-/// Runs one scenario `plan.runs` times; each figure is the median over the runs, the peak RSS
-/// the highest over them (the server's peak is reset before the first run).
-async fn measure(server: &ServerProcess, scenario: &Scenario, key: &str, plan: &Plan) -> Row {
-    let rss_reset = report::reset_peak_rss(server.pid());
+/// Runs one scenario `plan.runs` times against `servers` (connections spread over them); each
+/// figure is the median over the runs, the peak RSS the highest over them, read from the first
+/// server (its peak is reset before the first run).
+async fn measure(servers: &[ServerProcess], scenario: &Scenario, key: &str, plan: &Plan) -> Row {
+    let addresses: Vec<SocketAddr> = servers.iter().map(|s| s.address).collect();
+    let pid = servers[0].pid();
+    let rss_reset = report::reset_peak_rss(pid);
     let mut outcomes: Vec<Outcome> = Vec::new();
     for run in 0..plan.runs {
         // Run numbers start at 1: run 0's contents were used for seeding.
         let target = scenario.target(run as u64 + 1, key);
-        let outcome = load::run(server.address, &target, scenario.connections, plan.budget).await;
+        let outcome = load::run(&addresses, &target, scenario.connections, plan.budget).await;
         eprintln!(
             "{:<28} run {}: {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  failed {}",
             scenario.name,
@@ -413,7 +436,7 @@ async fn measure(server: &ServerProcess, scenario: &Scenario, key: &str, plan: &
         scenario.label(),
         scenario.connections,
         &outcomes,
-        report::peak_rss_kb(server.pid()),
+        report::peak_rss_kb(pid),
         rss_reset,
     )
 }
@@ -455,7 +478,7 @@ async fn scale_check(binary: &Path, plan: &Plan) -> anyhow::Result<Option<Check>
         };
         let mut outcomes = Vec::new();
         for _ in 0..plan.runs {
-            outcomes.push(load::run(server.address, &target, 64, plan.budget).await);
+            outcomes.push(load::run(&[server.address], &target, 64, plan.budget).await);
         }
         let row = Row::from_runs("scale", label.into(), 64, &outcomes, None, false);
         println!(

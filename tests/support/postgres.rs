@@ -37,6 +37,11 @@ impl TestDatabase {
     pub async fn create() -> Self {
         let server_url =
             configured_server_url().unwrap_or_else(|| panic!("{TEST_DATABASE_URL_VAR} is not set"));
+        Self::create_on(server_url).await
+    }
+
+    /// Creates `omi_test_<uuid>` on the server at `server_url`; panics when it cannot.
+    pub async fn create_on(server_url: String) -> Self {
         let name = format!("omi_test_{}", uuid::Uuid::new_v4().simple());
         let client = connect(&server_url).await;
         client

@@ -163,7 +163,20 @@ impl PgStore {
                     client
                         .batch_execute(&statement_timeout)
                         .await
-                        .map_err(HookError::Backend)
+                        .map_err(HookError::Backend)?;
+                    // A cached statement otherwise switches to a generic plan after five runs,
+                    // chosen from the statistics of that moment: a connection opened while a
+                    // table was nearly empty kept sequential-scan plans as it grew (seeding 100k
+                    // memories slowed from ~200 to ~5 batches/s until a restart). Planning each
+                    // run keeps the index plans. Servers without the setting (PostgreSQL before
+                    // 12, some PostgreSQL-wire databases) just keep their default.
+                    if let Err(error) = client
+                        .batch_execute("SET plan_cache_mode = force_custom_plan")
+                        .await
+                    {
+                        tracing::debug!(error = %error, "plan_cache_mode is not supported");
+                    }
+                    Ok(())
                 })
             }))
             .build()

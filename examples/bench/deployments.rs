@@ -1,0 +1,132 @@
+//! `--deployments`: the same endpoints on the embedded SQLite default, on PostgreSQL, and on two
+//! stateless replicas sharing that PostgreSQL database, side by side in one run, each figure with
+//! its ratio to the SQLite one measured in the same run.
+//!
+//! Every deployment gets a fresh database (a temporary SQLite file, or a new database on the
+//! PostgreSQL server, dropped afterwards), the same seed, and the same load; with two replicas
+//! the load generator spreads its connections over both, as a round-robin load balancer would.
+//! All of it runs on this one machine, so replicas compete with each other, with PostgreSQL and
+//! with the load generator for the same cores: the comparison shows what a second replica costs
+//! or gains here, not what it gains on separate machines.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::postgres::TestDatabase;
+use crate::report::{self, Row};
+use crate::server_process::{ServerProcess, create_user, database_in, sqlite_url};
+use crate::{Plan, Scenario, measure, seed_for};
+
+/// The endpoints compared: the static ceiling, the hot list and the batch write.
+const SCENARIOS: [&str; 3] = ["healthz", "memories", "action-items-batch"];
+
+struct Deployment {
+    name: &'static str,
+    postgres: bool,
+    replicas: usize,
+}
+
+const DEPLOYMENTS: [Deployment; 3] = [
+    Deployment {
+        name: "SQLite, 1 server",
+        postgres: false,
+        replicas: 1,
+    },
+    Deployment {
+        name: "PostgreSQL, 1 replica",
+        postgres: true,
+        replicas: 1,
+    },
+    Deployment {
+        name: "PostgreSQL, 2 replicas",
+        postgres: true,
+        replicas: 2,
+    },
+];
+
+/// Where a deployment's data lives; dropping it removes the data.
+enum Database {
+    Sqlite(tempfile::TempDir),
+    Postgres(TestDatabase),
+}
+
+impl Database {
+    async fn create(postgres: bool, server_url: &str) -> anyhow::Result<Self> {
+        Ok(if postgres {
+            Database::Postgres(TestDatabase::create_on(server_url.to_string()).await)
+        } else {
+            Database::Sqlite(tempfile::tempdir()?)
+        })
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Database::Sqlite(folder) => sqlite_url(&database_in(folder.path())),
+            Database::Postgres(database) => database.url.clone(),
+        }
+    }
+}
+
+pub async fn compare(
+    binary: &Path,
+    postgres_server_url: &str,
+    scenarios: Vec<Scenario>,
+    server_env: &[(&str, &str)],
+    plan: &Plan,
+) -> anyhow::Result<()> {
+    let scenarios: Vec<Scenario> = scenarios
+        .into_iter()
+        .filter(|s| SCENARIOS.contains(&s.name))
+        .collect();
+    let mut results: Vec<(&'static str, Vec<Row>)> = Vec::new();
+    for deployment in &DEPLOYMENTS {
+        eprintln!("--- {}", deployment.name);
+        let database = Database::create(deployment.postgres, postgres_server_url).await?;
+        let url = database.url();
+        let user = create_user(binary, &url, "bench")?;
+        let servers = (0..deployment.replicas)
+            .map(|_| ServerProcess::start(binary, &url, server_env))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .with_context(|| format!("starting {}", deployment.name))?;
+        seed_for(&scenarios, &servers[0], &user.key).await?;
+        let mut rows = Vec::new();
+        for scenario in &scenarios {
+            rows.push(measure(&servers, scenario, &user.key, plan).await);
+        }
+        report::with_ceiling(&mut rows);
+        results.push((deployment.name, rows));
+        drop(servers);
+        drop(database);
+    }
+    print(&results);
+    Ok(())
+}
+
+fn print(results: &[(&'static str, Vec<Row>)]) {
+    let baseline = &results[0].1;
+    println!(
+        "\n{:<24} {:<52} {:>5} {:>9} {:>8} {:>8} {:>9} {:>8} {:>6}",
+        "deployment", "endpoint", "conns", "req/s", "p50 ms", "p99 ms", "vs SQLite", "vs ceil", "failed"
+    );
+    for (deployment, rows) in results {
+        for (row, base) in rows.iter().zip(baseline) {
+            println!(
+                "{:<24} {:<52} {:>5} {:>9.0} {:>8.2} {:>8.2} {:>8.2}x {:>8.2} {:>6}",
+                deployment,
+                row.label,
+                row.connections,
+                row.requests_per_second,
+                row.p50_ms,
+                row.p99_ms,
+                row.requests_per_second / base.requests_per_second,
+                row.vs_ceiling.unwrap_or(f64::NAN),
+                row.failures
+            );
+        }
+    }
+    println!(
+        "\nOne machine: replicas, PostgreSQL and the load generator share its cores, so a second \
+         replica shows its coordination cost here, not the capacity it adds on its own machine."
+    );
+}
