@@ -13,9 +13,26 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static ALLOCATOR_OPTIONS: &[u8] = b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
+fn main() -> ExitCode {
+    limit_c_allocator_arenas();
+    run()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn run() -> ExitCode {
     let cli = omi_server::config::Cli::parse();
     omi_server::telemetry::init_logging();
     omi_server::cli::run(cli).await
+}
+
+/// SQLite allocates through the C library's `malloc`, which gives every thread that allocates its
+/// own arena (up to eight per core), each holding on to freed memory. Two arenas keep the
+/// database's memory from spreading over the writer, checkpoint, worker and blocking threads.
+/// Runs before any thread starts.
+fn limit_c_allocator_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets an allocator parameter; nothing else runs yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }

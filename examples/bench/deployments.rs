@@ -107,7 +107,15 @@ fn print(results: &[(&'static str, Vec<Row>)]) {
     let baseline = &results[0].1;
     println!(
         "\n{:<24} {:<52} {:>5} {:>9} {:>8} {:>8} {:>9} {:>8} {:>6}",
-        "deployment", "endpoint", "conns", "req/s", "p50 ms", "p99 ms", "vs SQLite", "vs ceil", "failed"
+        "deployment",
+        "endpoint",
+        "conns",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "vs SQLite",
+        "vs ceil",
+        "failed"
     );
     for (deployment, rows) in results {
         for (row, base) in rows.iter().zip(baseline) {

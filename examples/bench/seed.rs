@@ -156,7 +156,13 @@ pub async fn through_api(
         authorization: Some(format!("Bearer {key}")),
         body: Some(body),
     };
-    let outcome = load::run(&[address], &target, SEED_CONNECTIONS, Budget::Count(requests)).await;
+    let outcome = load::run(
+        &[address],
+        &target,
+        SEED_CONNECTIONS,
+        Budget::Count(requests),
+    )
+    .await;
     ensure!(
         outcome.failures() == 0 && outcome.succeeded == requests,
         "seeding {path}: {} of {requests} succeeded; failures {:?} (+{} transport), e.g. {}",

@@ -105,17 +105,18 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating the folder {}", parent.display()))?;
         }
-        let mut writer = open_connection(&options.path, options, false)?;
+        let mut writer = open_connection(&options.path, options, Role::Writer)?;
         migrations::apply(&mut writer)?;
         writer.pragma_update(
             None,
             "wal_autocheckpoint",
             checkpointer::WRITER_AUTOCHECKPOINT_PAGES,
         )?;
-        let commits = checkpointer::start(open_connection(&options.path, options, false)?)
-            .context("starting the SQLite checkpoint thread")?;
+        let commits =
+            checkpointer::start(open_connection(&options.path, options, Role::Checkpointer)?)
+                .context("starting the SQLite checkpoint thread")?;
         let readers = (0..options.read_connections.max(1))
-            .map(|_| open_connection(&options.path, options, true))
+            .map(|_| open_connection(&options.path, options, Role::Reader))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(SqliteStore {
             writer: Writer::start(writer, commits).context("starting the SQLite writer thread")?,
@@ -142,11 +143,29 @@ impl SqliteStore {
     }
 }
 
-fn open_connection(
-    path: &Path,
-    options: &SqliteOptions,
-    read_only: bool,
-) -> anyhow::Result<Connection> {
+/// What a connection is for, which sets its page cache and whether it may write.
+#[derive(Clone, Copy)]
+enum Role {
+    Writer,
+    Reader,
+    Checkpointer,
+}
+
+impl Role {
+    /// Page cache per connection, in KiB. The writer keeps SQLite's default (the index pages
+    /// every insert touches); readers share the operating system's cache beyond their own hot
+    /// pages, so a smaller cache each keeps the server's memory small; the checkpointer only
+    /// copies pages through.
+    fn cache_kib(self) -> u32 {
+        match self {
+            Role::Writer => 2_000,
+            Role::Reader => 1_000,
+            Role::Checkpointer => 100,
+        }
+    }
+}
+
+fn open_connection(path: &Path, options: &SqliteOptions, role: Role) -> anyhow::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -161,9 +180,15 @@ fn open_connection(
          PRAGMA synchronous = {};
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -{};
          PRAGMA query_only = {};",
         options.synchronous.as_pragma(),
-        if read_only { "ON" } else { "OFF" },
+        role.cache_kib(),
+        if matches!(role, Role::Reader) {
+            "ON"
+        } else {
+            "OFF"
+        },
     ))?;
     Ok(connection)
 }
