@@ -97,12 +97,7 @@ impl HttpMetrics {
         );
         for (path, series, latency) in &rows {
             let status = series.status.to_string();
-            let labels = [
-                ("method", series.method),
-                ("path", path),
-                ("status", status.as_str()),
-            ];
-            text.sample(REQUESTS, &labels, latency.count());
+            text.sample(REQUESTS, &labels(path, series, &status), latency.count());
         }
         text.family(
             DURATION,
@@ -111,20 +106,24 @@ impl HttpMetrics {
         );
         for (path, series, latency) in &rows {
             let status = series.status.to_string();
-            let labels = [
-                ("method", series.method),
-                ("path", path),
-                ("status", status.as_str()),
-            ];
             text.histogram(
                 DURATION,
-                &labels,
+                &labels(path, series, &status),
                 &LATENCY_BOUNDS,
                 &latency.counts,
                 latency.sum_seconds(),
             );
         }
     }
+}
+
+/// The labels of one request series; `status` is its status code as text.
+fn labels<'a>(path: &'a str, series: &'a Series, status: &'a str) -> [(&'static str, &'a str); 3] {
+    [
+        ("method", series.method),
+        ("path", path),
+        ("status", status),
+    ]
 }
 
 fn find<'a>(list: &'a [Arc<Series>], method: &str, status: u16) -> Option<&'a Arc<Series>> {

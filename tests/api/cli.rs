@@ -181,15 +181,7 @@ impl ServeProcess {
     }
 
     fn start_with_env(dir: &TempDir, log_level: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_omi-server"))
-            .arg("serve")
-            .env(
-                "OMI_DATABASE_URL",
-                format!("sqlite://{}/omi.db", dir.path().display()),
-            )
-            .env("OMI_LISTEN", "127.0.0.1:0")
-            .env("OMI_LOG", log_level)
-            .envs(env.iter().copied())
+        let mut child = serve_command(dir, log_level, env)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -394,17 +386,24 @@ fn raw_keys_never_reach_the_log() {
     assert!(!log.contains(&token[9..]), "account token in the log");
 }
 
-/// An `omi-server serve` that has to fail at start; killed if it is still running after 20 s.
-fn serve_failing(dir: &TempDir, env: &[(&str, &str)]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_omi-server"))
+/// `omi-server serve` on the SQLite file in `dir`, on a free loopback port, with `env` added.
+fn serve_command(dir: &TempDir, log_level: &str, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_omi-server"));
+    command
         .arg("serve")
         .env(
             "OMI_DATABASE_URL",
             format!("sqlite://{}/omi.db", dir.path().display()),
         )
         .env("OMI_LISTEN", "127.0.0.1:0")
-        .env("OMI_LOG", "warn")
-        .envs(env.iter().copied())
+        .env("OMI_LOG", log_level)
+        .envs(env.iter().copied());
+    command
+}
+
+/// An `omi-server serve` that has to fail at start; killed if it is still running after 20 s.
+fn serve_failing(dir: &TempDir, env: &[(&str, &str)]) -> String {
+    let mut child = serve_command(dir, "warn", env)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

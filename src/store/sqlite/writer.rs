@@ -173,9 +173,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        let answered = group.len();
-        commit_group(&mut connection, group);
-        pending.fetch_sub(answered, Ordering::Relaxed);
+        commit_group(&mut connection, group, pending);
         commits.committed();
         for reply in checkpoints {
             let _ = reply.send(checkpoint(&connection));
@@ -191,7 +189,10 @@ fn checkpoint(connection: &Connection) -> StoreResult<()> {
 
 /// Runs a group of writes in one `BEGIN IMMEDIATE` transaction, each in a savepoint, commits,
 /// then answers every caller.
-fn commit_group(connection: &mut Connection, mut group: Vec<Box<dyn Job>>) {
+///
+/// `pending` drops as each caller is answered, not after: a caller that reads the pool gauges
+/// right after its answer must not still count its own write.
+fn commit_group(connection: &mut Connection, mut group: Vec<Box<dyn Job>>, pending: &AtomicUsize) {
     let outcome = run_in_transaction(connection, &mut group);
     if outcome.is_err() && !connection.is_autocommit() {
         // Nothing of a failed group may stay behind for the next one.
@@ -202,6 +203,7 @@ fn commit_group(connection: &mut Connection, mut group: Vec<Box<dyn Job>>) {
             Ok(()) => Ok(()),
             Err(error) => Err(map_error_ref(error)),
         };
+        pending.fetch_sub(1, Ordering::Relaxed);
         job.finish(committed);
     }
 }
@@ -319,6 +321,8 @@ mod tests {
             .unwrap_err();
         assert!(error.to_string().contains("boom"), "{error}");
         writer.write(insert(&[2])).await.unwrap();
+        // An answered write no longer counts as pending (the pool gauges read this).
+        assert_eq!(writer.pending(), 0);
         assert_eq!(values(&writer).await, [2]);
         writer.checkpoint().await.unwrap();
     }
