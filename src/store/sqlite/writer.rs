@@ -309,6 +309,47 @@ mod tests {
         }
     }
 
+    /// Deterministic grouping: while a first write holds the writer, three more queue up and
+    /// then run in one transaction; the failing middle one leaves no row, its neighbours commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_queued_behind_a_commit_share_it_and_fail_alone() {
+        let (writer, _folder) = writer();
+        let (release, gate) = mpsc::channel::<()>();
+        let held = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(move |_| {
+                        gate.recv().ok();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        let mut queued = Vec::new();
+        for values in [&[1, 2][..], &[3, 1][..], &[4][..]] {
+            let in_queue = writer.pending() + 1;
+            let task_writer = writer.clone();
+            queued.push(tokio::spawn(async move {
+                task_writer.write(insert(values)).await
+            }));
+            // Waits for a condition, not a duration, so the writes queue in this order.
+            while writer.pending() < in_queue {
+                tokio::task::yield_now().await;
+            }
+        }
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        let outcomes: Vec<bool> = futures::future::join_all(queued)
+            .await
+            .into_iter()
+            .map(|joined| joined.unwrap().is_ok())
+            .collect();
+        assert_eq!(outcomes, [true, false, true]);
+        assert_eq!(values(&writer).await, [1, 2, 4]);
+        assert_eq!(writer.pending(), 0);
+    }
+
     #[tokio::test]
     async fn a_panicking_write_reports_an_error_and_the_writer_goes_on() {
         let (writer, _folder) = writer();
