@@ -1121,7 +1121,7 @@ async fn conversations_are_stored_with_their_extracted_items_and_folders(store: 
             visibility: None,
             tags: None,
         }
-        .into_memory(meeting.processed_at),
+        .into_memory(meeting.processed_at, |_| MemoryCategory::System),
     ];
     meeting.geolocation = Some(Geolocation {
         latitude: 52.5,

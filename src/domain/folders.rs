@@ -4,8 +4,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::categories::SystemFolder;
 use crate::domain::time::{Timestamp, serde_rfc3339};
-use crate::processing::SystemFolder;
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Folder {

@@ -224,16 +224,6 @@ pub fn memory_tags(raw: Vec<String>) -> Result<Vec<String>, MemoryFieldError> {
         .collect()
 }
 
-/// The category of a memory created without one (PROCESSING.md §5): `interesting` for
-/// attributed insight or advice, otherwise `system`. The processor owns the rule, so memories
-/// extracted from conversations and created through the API are classified alike.
-pub fn default_memory_category(content: &str) -> MemoryCategory {
-    match crate::processing::categorize_memory_content(content.trim()) {
-        crate::processing::MemoryKind::Interesting => MemoryCategory::Interesting,
-        crate::processing::MemoryKind::System => MemoryCategory::System,
-    }
-}
-
 /// A validated create request. Absent fields stay `None`: a new memory takes the defaults, an
 /// existing one with the same derived id keeps its stored values.
 #[derive(Debug, Clone, PartialEq)]
@@ -249,11 +239,16 @@ impl NewMemory {
         memory_id_for(&self.content)
     }
 
-    /// The memory this request creates when the user has none with its id.
-    pub fn into_memory(self, now: Timestamp) -> Memory {
+    /// The memory this request creates when the user has none with its id; `categorize` picks
+    /// the category when the request names none (the processor's rule, PROCESSING.md §5).
+    pub fn into_memory(
+        self,
+        now: Timestamp,
+        categorize: impl FnOnce(&str) -> MemoryCategory,
+    ) -> Memory {
         let category = match self.category {
             Some(category) => category.stored_on_create(),
-            None => default_memory_category(&self.content),
+            None => categorize(&self.content),
         };
         Memory {
             id: self.id(),
@@ -412,43 +407,6 @@ mod tests {
     }
 
     #[test]
-    fn facts_about_the_user_default_to_system() {
-        for content in [
-            "Alex is allergic to peanuts",
-            "Alex works at Acme as a designer",
-            "Alex's sister is called Maya",
-            "I said yes to the job offer in Berlin",
-            "Alex loves hiking in the Alps",
-            "Alex always drinks coffee at 7",
-        ] {
-            assert_eq!(
-                default_memory_category(content),
-                MemoryCategory::System,
-                "{content}"
-            );
-        }
-    }
-
-    #[test]
-    fn attributed_insights_and_advice_default_to_interesting() {
-        for content in [
-            "Naval Ravikant: seek wealth, not money or status",
-            "According to Dr. Lee, sleep matters more than diet",
-            "Alex's coach says consistency beats intensity",
-            "My doctor recommended walking after meals",
-            "Always back up before upgrading",
-            "Don't negotiate against yourself",
-            "You should read the contract twice",
-        ] {
-            assert_eq!(
-                default_memory_category(content),
-                MemoryCategory::Interesting,
-                "{content}"
-            );
-        }
-    }
-
-    #[test]
     fn content_is_trimmed_and_bounded_in_characters() {
         assert_eq!(memory_content("  hi  ").unwrap(), "hi");
         assert_eq!(
@@ -490,7 +448,7 @@ mod tests {
             category: Some(MemoryCategory::Hobbies),
             ..request("Alex plays chess")
         }
-        .into_memory(now);
+        .into_memory(now, |_| MemoryCategory::System);
         assert_eq!(memory.id, memory_id_for("Alex plays chess"));
         assert_eq!(memory.category, MemoryCategory::System);
         assert_eq!(memory.visibility, Visibility::Private);
@@ -510,7 +468,7 @@ mod tests {
             tags: vec!["kept".into()],
             scoring: scoring(false, MemoryCategory::System, created),
             conversation_id: Some("c1".into()),
-            ..request("Alex plays chess").into_memory(created)
+            ..request("Alex plays chess").into_memory(created, |_| MemoryCategory::System)
         };
         let later = at("2025-01-01T00:00:00Z");
         let updated = NewMemory {
@@ -555,7 +513,7 @@ mod tests {
     #[test]
     fn changes_keep_the_id_store_legacy_categories_and_mark_new_content_edited() {
         let created = at("2024-12-06T11:08:20Z");
-        let memory = request("Alex plays chess").into_memory(created);
+        let memory = request("Alex plays chess").into_memory(created, |_| MemoryCategory::System);
         let later = at("2025-01-01T00:00:00Z");
         let recategorised = MemoryChanges {
             category: Some(MemoryCategory::Hobbies),

@@ -1,6 +1,7 @@
 //! Plain types and their validating constructors. No I/O lives here.
 
 pub mod action_items;
+pub mod categories;
 pub mod conversations;
 pub mod folders;
 pub mod goals;

@@ -10,6 +10,7 @@ use super::dates::mentions_relative_time;
 use super::speakers::{Conversation, SpeakerRole, Utterance};
 use super::text::{capitalize_first, title_case, trim_sentence_punctuation, truncate_words};
 use super::{ExtractedMemory, MemoryKind};
+use crate::domain::memories::MemoryCategory;
 
 fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid memory regex")
@@ -576,6 +577,16 @@ pub fn categorize_memory_content(content: &str) -> MemoryKind {
     }
 }
 
+/// The category of a memory created without one (PROCESSING.md §5): `interesting` for
+/// attributed insight or advice, otherwise `system`. The processor owns the rule, so memories
+/// extracted from conversations and created through the API are classified alike.
+pub fn default_memory_category(content: &str) -> MemoryCategory {
+    match categorize_memory_content(content.trim()) {
+        MemoryKind::Interesting => MemoryCategory::Interesting,
+        MemoryKind::System => MemoryCategory::System,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,5 +709,42 @@ mod tests {
             categorize_memory_content("Likes hiking in the Alps"),
             MemoryKind::System
         );
+    }
+
+    #[test]
+    fn facts_about_the_user_default_to_system() {
+        for content in [
+            "Alex is allergic to peanuts",
+            "Alex works at Acme as a designer",
+            "Alex's sister is called Maya",
+            "I said yes to the job offer in Berlin",
+            "Alex loves hiking in the Alps",
+            "Alex always drinks coffee at 7",
+        ] {
+            assert_eq!(
+                default_memory_category(content),
+                MemoryCategory::System,
+                "{content}"
+            );
+        }
+    }
+
+    #[test]
+    fn attributed_insights_and_advice_default_to_interesting() {
+        for content in [
+            "Naval Ravikant: seek wealth, not money or status",
+            "According to Dr. Lee, sleep matters more than diet",
+            "Alex's coach says consistency beats intensity",
+            "My doctor recommended walking after meals",
+            "Always back up before upgrading",
+            "Don't negotiate against yourself",
+            "You should read the contract twice",
+        ] {
+            assert_eq!(
+                default_memory_category(content),
+                MemoryCategory::Interesting,
+                "{content}"
+            );
+        }
     }
 }

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 pub use category::{ConversationCategory, SystemFolder, system_folder_for};
 pub use dates::resolve_due;
-pub use memories::categorize_memory_content;
+pub use memories::{categorize_memory_content, default_memory_category};
 pub use offline::OfflineProcessor;
 pub use postprocess::{finalize, minimal_structure, normalize_for_dedup};
 

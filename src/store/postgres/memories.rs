@@ -115,7 +115,8 @@ impl MemoryStore for PgStore {
                         memory
                     }
                     None => {
-                        let memory = request.into_memory(now);
+                        let memory =
+                            request.into_memory(now, crate::processing::default_memory_category);
                         insert_memory(tx, user_id, &memory).await?;
                         memory
                     }

@@ -87,7 +87,7 @@ fn save_memory(
             Ok(memory)
         }
         None => {
-            let memory = request.into_memory(now);
+            let memory = request.into_memory(now, crate::processing::default_memory_category);
             insert_memory(connection, user_id, &memory)?;
             Ok(memory)
         }
