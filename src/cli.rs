@@ -7,12 +7,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app;
-use crate::auth::credentials::{Secret, generate_account_token};
 use crate::auth::keys;
-use crate::auth::scope::ScopeSet;
 use crate::config::{Cli, Command, KeysCommand, Settings, UsersCommand};
+use crate::domain::credentials::{Secret, generate_account_token};
 use crate::domain::ids::new_id;
 use crate::domain::keys::CreatedDevApiKey;
+use crate::domain::scope::ScopeSet;
 use crate::domain::time;
 use crate::domain::users::{BOOTSTRAP_DISPLAY_NAME, BOOTSTRAP_USER_NAME, User, parse_user_name};
 use crate::store::{self, NewUser, Store, StoreError};

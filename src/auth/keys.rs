@@ -1,6 +1,6 @@
 //! Creating, rotating and revoking developer keys, shared by the HTTP routes and the CLI.
 
-use crate::auth::credentials::generate_dev_key;
+use crate::domain::credentials::generate_dev_key;
 use crate::domain::ids::{is_plausible_id, new_id};
 use crate::domain::keys::{
     CreatedDevApiKey, DevApiKey, MAX_KEYS_PER_USER, parse_key_name, parse_scopes,

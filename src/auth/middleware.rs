@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::auth::client_addr::client_address;
-use crate::auth::credentials::{Credential, classify, hash_secret};
 use crate::auth::{AccountCaller, Caller};
+use crate::domain::credentials::{Credential, classify, hash_secret};
 use crate::error::{ApiError, details};
 use crate::metrics::{DecisionKind, DecisionOutcome};
 use crate::ratelimit::{decision_headers, failed_auth_headers, rate_limited_detail};

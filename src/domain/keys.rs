@@ -3,7 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::scope::{ScopeSet, invalid_scopes_detail};
+use crate::domain::scope::{ScopeSet, invalid_scopes_detail};
 use crate::domain::time::{Timestamp, serde_rfc3339, serde_rfc3339_option};
 use crate::error::ApiError;
 
@@ -35,11 +35,11 @@ pub struct CreatedDevApiKey {
     /// The raw key. It cannot be shown again.
     #[schema(value_type = String)]
     #[serde(rename = "key", serialize_with = "serialize_secret")]
-    pub raw_key: crate::auth::credentials::Secret,
+    pub raw_key: crate::domain::credentials::Secret,
 }
 
 fn serialize_secret<S: serde::Serializer>(
-    secret: &crate::auth::credentials::Secret,
+    secret: &crate::domain::credentials::Secret,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(secret.expose())

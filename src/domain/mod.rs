@@ -3,6 +3,7 @@
 pub mod action_items;
 pub mod categories;
 pub mod conversations;
+pub mod credentials;
 pub mod folders;
 pub mod goals;
 pub mod ids;
@@ -10,7 +11,7 @@ pub mod keys;
 pub mod memories;
 pub mod paging;
 pub mod patch;
-pub mod query;
+pub mod scope;
 pub mod text;
 pub mod time;
 pub mod users;

@@ -23,8 +23,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::app::AppState;
-use crate::auth::credentials::Secret;
 use crate::auth::middleware::{authenticate_dev_key, peer_of};
+use crate::domain::credentials::Secret;
 use crate::error::ApiError;
 use hosts::AllowedHosts;
 pub use server::OmiMcp;

@@ -18,9 +18,9 @@ use rmcp::{RoleServer, ServerHandler};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::auth::credentials::Secret;
 use crate::auth::middleware::bearer_token;
-use crate::auth::scope::Scope;
+use crate::domain::credentials::Secret;
+use crate::domain::scope::Scope;
 use crate::mcp::tools::{self, RestCall};
 use crate::telemetry::InProcess;
 

@@ -18,13 +18,13 @@ use crate::domain::conversations::{
 };
 use crate::domain::folders::SystemFolderSpec;
 use crate::domain::ids::is_plausible_id;
-use crate::domain::paging::{Page, QueryInt};
 use crate::domain::patch::Patch;
-use crate::domain::query::QueryBool;
 use crate::domain::time::{self, Timestamp, parse_datetime};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::processing::{ConversationCategory, system_folder_for};
+use crate::routes::params::QueryBool;
+use crate::routes::params::{self, QueryInt};
 use crate::routes::{ApiRouter, Guards, SuccessResponse, created_between};
 use crate::store::conversations::{
     ConversationBody, ConversationFilter, ConversationUpdate, FolderChange,
@@ -361,7 +361,7 @@ pub async fn list_conversations(
     } else {
         MAX_LIMIT
     };
-    let page = Page::new(query.limit, query.offset, DEFAULT_LIMIT, max_limit);
+    let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, max_limit);
     if filter
         .folder_id
         .as_deref()

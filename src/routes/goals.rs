@@ -13,12 +13,12 @@ use crate::domain::goals::{
     Goal, GoalChanges, GoalProgress, GoalType, MAX_ACTIVE_GOALS, NewGoal, history_start,
     is_goal_id, parse_title, parse_unit,
 };
-use crate::domain::paging::{Page, QueryInt, clamp};
 use crate::domain::patch::Patch;
-use crate::domain::query::{QueryBool, QueryFloat};
 use crate::domain::time;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::params::{self, QueryInt, clamp};
+use crate::routes::params::{QueryBool, QueryFloat};
 use crate::routes::{ApiRouter, Guards};
 use crate::routes::{SuccessResponse, cannot_be_null};
 use crate::store::StoreError;
@@ -194,7 +194,7 @@ pub async fn list_goals(
     auth: Authorized<scopes::GoalsRead>,
     ApiQuery(query): ApiQuery<ListGoalsQuery>,
 ) -> ApiResult<Json<Vec<Goal>>> {
-    let page = Page::new(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
+    let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
     let include_inactive = query.include_inactive.is_some_and(|QueryBool(value)| value);
     let goals = state
         .store

@@ -11,6 +11,7 @@ pub mod folders;
 pub mod goals;
 pub mod keys;
 pub mod memories;
+pub mod params;
 pub mod service;
 
 use axum::Json;

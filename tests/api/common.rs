@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use omi_server::app::{self, AppState};
-use omi_server::auth::credentials::Secret;
 use omi_server::config::Settings;
+use omi_server::domain::credentials::Secret;
 use omi_server::processing::Processor;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -222,7 +222,7 @@ impl TestServer {
             key: String::new(),
             key_id: String::new(),
         };
-        let all: Vec<&str> = omi_server::auth::scope::Scope::ALL
+        let all: Vec<&str> = omi_server::domain::scope::Scope::ALL
             .iter()
             .map(|s| s.as_str())
             .collect();

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use omi_server::app;
-use omi_server::auth::credentials::Secret;
 use omi_server::config::Settings;
+use omi_server::domain::credentials::Secret;
 use omi_server::processing::llm::prompts::Step;
 use serde_json::{Value, json};
 
