@@ -3,8 +3,6 @@
 
 pub mod caller;
 pub mod client_addr;
-pub mod keys;
 pub mod middleware;
-pub mod usage;
 
 pub use caller::{AccountCaller, Authorized, Caller, scopes};

@@ -7,7 +7,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Authorized, scopes};
 use crate::domain::action_items::{
     ActionItem, ActionItemChanges, ActionItemFilter, ActionItemProblem, MAX_BATCH_ITEMS,
@@ -21,6 +20,7 @@ use crate::extract::{ApiJson, ApiQuery, parse_json_element};
 use crate::routes::params::QueryBool;
 use crate::routes::params::{self, QueryInt};
 use crate::routes::{ApiRouter, Guards, SuccessResponse, cannot_be_null, created_between};
+use crate::state::AppState;
 
 const RESOURCE: &str = "Action item";
 const DEFAULT_LIMIT: i64 = 100;

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Authorized, scopes};
 use crate::domain::ids::is_plausible_id;
 use crate::domain::memories::{
@@ -24,6 +23,7 @@ use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery, parse_json_element};
 use crate::routes::params::{self, QueryInt};
 use crate::routes::{ApiRouter, Guards, SuccessResponse, cannot_be_null};
+use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 25;
 const MAX_LIMIT: i64 = 1000;
