@@ -1,6 +1,7 @@
 //! Storage behind traits, one sub-trait per resource, so handlers never see SQL and a backend
 //! (SQLite or PostgreSQL) is chosen once from the database URL.
 
+pub mod columns;
 pub mod conversations;
 pub mod postgres;
 pub mod sqlite;

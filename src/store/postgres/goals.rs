@@ -10,27 +10,25 @@ use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::domain::goals::{Goal, GoalChanges, GoalProgress, GoalType};
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
+use crate::store::columns::GOAL_COLUMNS;
 use crate::store::{GoalStore, StoreResult};
 
-const GOAL_COLUMNS: &str = "id, title, goal_type, target_value, current_value, min_value, \
-     max_value, unit, is_active, created_at, updated_at";
-
 /// Reads `GOAL_COLUMNS`.
-fn goal_from_row(row: &Row) -> Goal {
-    let goal_type: &str = row.get(2);
-    Goal {
-        id: row.get(0),
-        title: row.get(1),
+fn goal_from_row(row: &Row) -> StoreResult<Goal> {
+    let goal_type: &str = row.try_get(2)?;
+    Ok(Goal {
+        id: row.try_get(0)?,
+        title: row.try_get(1)?,
         goal_type: GoalType::parse(goal_type).unwrap_or_default(),
-        target_value: row.get(3),
-        current_value: row.get(4),
-        min_value: row.get(5),
-        max_value: row.get(6),
-        unit: row.get(7),
-        is_active: row.get(8),
-        created_at: row.get(9),
-        updated_at: row.get(10),
-    }
+        target_value: row.try_get(3)?,
+        current_value: row.try_get(4)?,
+        min_value: row.try_get(5)?,
+        max_value: row.try_get(6)?,
+        unit: row.try_get(7)?,
+        is_active: row.try_get(8)?,
+        created_at: row.try_get(9)?,
+        updated_at: row.try_get(10)?,
+    })
 }
 
 /// One entry per goal per UTC day: a later value the same day replaces the earlier one.
@@ -162,7 +160,7 @@ impl GoalStore for PgStore {
         };
         with_connection!(self, |client| {
             let rows = query(client, &sql, &[&user_id, &page.limit, &page.offset]).await?;
-            Ok(rows.iter().map(goal_from_row).collect())
+            rows.iter().map(goal_from_row).collect()
         })
     }
 
@@ -171,7 +169,7 @@ impl GoalStore for PgStore {
         let sql = format!("SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = $1 AND id = $2");
         with_connection!(self, |client| {
             let row = query_opt(client, &sql, &[&user_id, &id]).await?;
-            Ok(row.as_ref().map(goal_from_row))
+            row.as_ref().map(goal_from_row).transpose()
         })
     }
 
@@ -190,7 +188,7 @@ impl GoalStore for PgStore {
             let Some(row) = query_opt(tx, &sql, &[&user_id, &id]).await? else {
                 return Ok(None);
             };
-            let mut goal = goal_from_row(&row);
+            let mut goal = goal_from_row(&row)?;
             goal.apply(&changes, at);
             save(tx, user_id, &goal).await?;
             if changes.records_progress() {
@@ -239,15 +237,17 @@ impl GoalStore for PgStore {
                 &[&user_id, &id, &since],
             )
             .await?;
-            Ok(Some(
-                rows.iter()
-                    .map(|row| GoalProgress {
-                        date: row.get(0),
-                        value: row.get(1),
-                        recorded_at: row.get(2),
+            let history = rows
+                .iter()
+                .map(|row| {
+                    Ok(GoalProgress {
+                        date: row.try_get(0)?,
+                        value: row.try_get(1)?,
+                        recorded_at: row.try_get(2)?,
                     })
-                    .collect(),
-            ))
+                })
+                .collect::<StoreResult<_>>()?;
+            Ok(Some(history))
         })
     }
 }

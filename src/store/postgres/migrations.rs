@@ -70,8 +70,8 @@ pub async fn apply(client: &mut Object) -> anyhow::Result<usize> {
         .query("SELECT version FROM schema_migrations", &[])
         .await?
         .iter()
-        .map(|row| row.get(0))
-        .collect();
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
     let mut applied = 0;
     for (version, name, sql) in MIGRATIONS {
         if done.contains(version) {

@@ -4,14 +4,15 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use tracing::instrument;
+
 use super::{SqliteStore, map_error};
 use crate::domain::goals::{Goal, GoalChanges, GoalProgress, GoalType};
 use crate::domain::paging::Page;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
+use crate::store::columns::GOAL_COLUMNS;
 use crate::store::{GoalStore, StoreResult};
 
-const GOAL_COLUMNS: &str = "id, title, goal_type, target_value, current_value, min_value, \
-     max_value, unit, is_active, created_at, updated_at";
 const DATE_FORMAT: &str = "%Y-%m-%d";
 
 fn goal_from_row(row: &Row<'_>) -> rusqlite::Result<Goal> {
@@ -146,6 +147,7 @@ fn save(connection: &Connection, user_id: &str, goal: &Goal) -> rusqlite::Result
 
 #[async_trait]
 impl GoalStore for SqliteStore {
+    #[instrument(skip_all)]
     async fn create_goal(&self, user_id: &str, goal: Goal, max_active: usize) -> StoreResult<()> {
         let user_id = user_id.to_string();
         self.write(move |tx| {
@@ -157,6 +159,7 @@ impl GoalStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn list_goals(
         &self,
         user_id: &str,
@@ -182,10 +185,12 @@ impl GoalStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn get_goal(&self, user_id: &str, id: &str) -> StoreResult<Option<Goal>> {
         self.read(|c| find(c, user_id, id))
     }
 
+    #[instrument(skip_all)]
     async fn update_goal(
         &self,
         user_id: &str,
@@ -209,6 +214,7 @@ impl GoalStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn delete_goal(&self, user_id: &str, id: &str) -> StoreResult<bool> {
         let (user_id, id) = (user_id.to_string(), id.to_string());
         self.write(move |tx| {
@@ -224,6 +230,7 @@ impl GoalStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn goal_history(
         &self,
         user_id: &str,

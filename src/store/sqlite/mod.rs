@@ -28,6 +28,8 @@ use async_trait::async_trait;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use tracing::instrument;
+
 use crate::config::{Settings, SqliteSynchronous};
 use crate::store::{Store, StoreError, StoreResult};
 use pool::ReadPool;
@@ -236,10 +238,12 @@ fn classify(error: &rusqlite::Error) -> ErrorKind {
 
 #[async_trait]
 impl Store for SqliteStore {
+    #[instrument(skip_all)]
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }
 
+    #[instrument(skip_all)]
     async fn close(&self) -> StoreResult<()> {
         // Folds the WAL back into the database file so the next start opens a tidy file.
         self.writer.checkpoint().await
