@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod credentials;
 pub mod folders;
 pub mod goals;
+pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod memories;

@@ -3,6 +3,7 @@
 
 pub mod columns;
 pub mod conversations;
+pub mod idempotency;
 pub mod postgres;
 pub mod sqlite;
 
@@ -21,6 +22,7 @@ use crate::domain::scope::ScopeSet;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 pub use conversations::ConversationStore;
+pub use idempotency::IdempotencyStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -196,7 +198,14 @@ pub trait GoalStore: Send + Sync {
 /// Everything the server needs from a database.
 #[async_trait]
 pub trait Store:
-    IdentityStore + MemoryStore + ActionItemStore + GoalStore + ConversationStore + Send + Sync
+    IdentityStore
+    + MemoryStore
+    + ActionItemStore
+    + GoalStore
+    + ConversationStore
+    + IdempotencyStore
+    + Send
+    + Sync
 {
     /// For `/readyz`: answers when the database does.
     async fn ping(&self) -> StoreResult<()>;

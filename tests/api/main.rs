@@ -7,6 +7,7 @@ mod conversations;
 mod errors;
 mod folders;
 mod goals;
+mod idempotency;
 mod keys;
 mod llm;
 mod memories;

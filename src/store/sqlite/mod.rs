@@ -12,6 +12,7 @@ mod action_items;
 mod checkpointer;
 mod conversations;
 mod goals;
+mod idempotency;
 mod identity;
 pub mod memories;
 mod migrations;
