@@ -1,6 +1,7 @@
 //! Black-box API tests: real HTTP against the server bound to 127.0.0.1:0.
 
 mod action_items;
+mod backup;
 mod cli;
 mod common;
 mod conversations;

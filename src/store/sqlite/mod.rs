@@ -9,6 +9,7 @@
 //!   guarantee so that cached statements with bound `LIMIT`/`OFFSET` are not re-planned.
 
 mod action_items;
+pub mod backup;
 mod checkpointer;
 mod conversations;
 mod goals;
