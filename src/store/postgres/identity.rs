@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use tokio_postgres::Row;
-
 use tracing::instrument;
 
 use super::{PgStore, execute, lock_user, query, query_opt};

@@ -99,7 +99,6 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
-
 use tracing::instrument;
 
 use crate::config::Settings;

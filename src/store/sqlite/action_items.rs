@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-
 use tracing::instrument;
 
 use super::rows::{action_item_from_row, insert_action_item};

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
-
 use tracing::instrument;
 
 use super::rows::{action_item_from_row, insert_action_item, insert_memory};

@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-
 use tracing::instrument;
 
 use super::{SqliteStore, map_error};

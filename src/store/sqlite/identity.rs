@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
-
 use tracing::instrument;
 
 use super::{SqliteStore, map_error};

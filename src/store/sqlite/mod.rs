@@ -29,7 +29,6 @@ use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
-
 use tracing::instrument;
 
 use crate::config::{Settings, SqliteSynchronous};
