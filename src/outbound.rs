@@ -11,6 +11,10 @@
 //!
 //! Certificate verification is on unless `OMI_TLS_INSECURE_SKIP_VERIFY=true`, which is meant for
 //! tests against throwaway certificates and logs a warning.
+//!
+//! Build every HTTP client with [`Outbound::http_client`]: reqwest is compiled without a crypto
+//! provider of its own (its default would be aws-lc-rs), so a bare `reqwest::Client::new()` works
+//! only once [`install_crypto_provider`] has run (as `main` and [`Outbound::new`] do).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -79,8 +83,7 @@ impl Outbound {
                  traffic; use it for tests only"
             );
         }
-        // Libraries that build their own configuration find the same provider.
-        let _ = ring_provider().install_default();
+        install_crypto_provider();
         Ok(Outbound {
             inner: Arc::new(Inner {
                 provider: Arc::new(ring_provider()),
@@ -173,6 +176,12 @@ impl Outbound {
             .user_agent(concat!("omi-server/", env!("CARGO_PKG_VERSION")))
             .tls_backend_preconfigured((*self.client_config()).clone())
     }
+}
+
+/// Makes ring the process's default rustls provider, for libraries that build their own
+/// configuration (a bare `reqwest::Client`, the redis crate's own TLS); later calls do nothing.
+pub fn install_crypto_provider() {
+    let _ = ring_provider().install_default();
 }
 
 /// rustls on ring: a plain C and assembly build (aws-lc-rs, rustls's default, needs a much longer

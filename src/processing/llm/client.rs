@@ -235,7 +235,10 @@ mod tests {
     #[test]
     fn the_url_is_joined_without_a_double_slash() {
         let client = ChatClient::new(
-            reqwest::Client::new(),
+            crate::outbound::Outbound::system()
+                .http_client()
+                .build()
+                .unwrap(),
             "http://127.0.0.1:11434/v1/",
             "m",
             None,
