@@ -47,8 +47,9 @@ impl Connected {
 
 pub(crate) struct Reconnecting {
     client: Client,
-    /// How `rediss://` connections are secured (the shared outbound setup's configuration).
-    tls: Arc<rustls::ClientConfig>,
+    /// How `rediss://` connections are secured (the shared outbound setup's configuration);
+    /// `None` for other URLs.
+    tls: Option<Arc<rustls::ClientConfig>>,
     config: AsyncConnectionConfig,
     connect_timeout: Duration,
     /// The current connection or attempt, with its generation so a failure reported late cannot
@@ -59,7 +60,7 @@ pub(crate) struct Reconnecting {
 impl Reconnecting {
     pub fn new(
         client: Client,
-        tls: Arc<rustls::ClientConfig>,
+        tls: Option<Arc<rustls::ClientConfig>>,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Self {
@@ -121,14 +122,17 @@ impl Reconnecting {
 
 async fn connect(
     client: Client,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
     config: AsyncConnectionConfig,
     timeout: Duration,
 ) -> Result<Connected, String> {
     let info = client.get_connection_info();
     let (host, port, tls) = match info.addr() {
         ConnectionAddr::Tcp(host, port) => (host, port, None),
-        ConnectionAddr::TcpTls { host, port, .. } => (host, port, Some(tls)),
+        ConnectionAddr::TcpTls { host, port, .. } => {
+            let tls = tls.ok_or("no TLS configuration for a rediss:// URL")?;
+            (host, port, Some(tls))
+        }
         _ => return connect_through_client(&client, &config, timeout).await,
     };
     let settings = info.redis_settings().clone();

@@ -79,14 +79,16 @@ impl RedisLimiter {
         outbound: &Outbound,
     ) -> Result<Self, RedisSetupError> {
         let client = Client::open(url).map_err(|e| RedisSetupError::InvalidUrl(e.to_string()))?;
+        // Only a rediss:// URL reads the trusted roots.
         let tls = match client.get_connection_info().addr() {
             ConnectionAddr::TcpTls { insecure: true, .. } => {
                 tracing::warn!(
                     "OMI_REDIS_URL ends in #insecure: the Redis server's certificate is not checked"
                 );
-                Arc::new(outbound.unverified_config())
+                Some(Arc::new(outbound.unverified_config()))
             }
-            _ => outbound.client_config(),
+            ConnectionAddr::TcpTls { .. } => Some(outbound.client_config()),
+            _ => None,
         };
         Ok(Self {
             limits,
