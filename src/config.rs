@@ -2,6 +2,7 @@
 //! Secrets (the database and Redis URLs may hold passwords) are redacted in `Debug`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -192,6 +193,23 @@ pub struct Settings {
         global = true
     )]
     pub llm_max_concurrency: u32,
+
+    /// PEM file of extra certificate authorities trusted for outgoing TLS (HTTPS model
+    /// endpoints, `rediss://`, PostgreSQL without `sslrootcert`), besides the system's; read at
+    /// start.
+    #[arg(long, env = "OMI_EXTRA_CA_FILE", global = true)]
+    pub extra_ca_file: Option<PathBuf>,
+
+    /// Accept any certificate from HTTPS and `rediss://` servers. For tests only: logs a warning.
+    #[arg(
+        long,
+        env = "OMI_TLS_INSECURE_SKIP_VERIFY",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
+    pub tls_insecure_skip_verify: bool,
 }
 
 impl Settings {
@@ -359,6 +377,11 @@ mod tests {
             ["localhost", "127.0.0.1", "[::1]"]
         );
         assert!(settings.llm_base_url.is_none());
+        assert!(settings.extra_ca_file.is_none());
+        assert!(
+            !settings.tls_insecure_skip_verify,
+            "certificates are verified by default"
+        );
         assert_eq!(
             settings.metrics_listen,
             MetricsListen::Off,

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod mcp;
 pub mod metrics;
 pub mod openapi;
+pub mod outbound;
 pub mod processing;
 pub mod ratelimit;
 pub mod routes;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
 async fn run() -> ExitCode {
     let cli = omi_server::config::Cli::parse();
     omi_server::telemetry::init_logging();
+    omi_server::outbound::install_crypto_provider();
     omi_server::cli::run(cli).await
 }
 

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::outbound::Outbound;
 use crate::processing::llm::{LlmConfig, LlmProcessor};
 use crate::processing::{OfflineProcessor, Processor};
 use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
@@ -58,9 +59,10 @@ pub fn limits(settings: &Settings) -> Limits {
 /// Opens the database (migrating it) and the rate limiter named by the settings, and picks the
 /// processing backend.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
-    let processor = processor(&settings)?;
-    let store = crate::store::open(&settings).await?;
-    let limiter = open_limiter(&settings).await?;
+    let outbound = Outbound::from_settings(&settings)?;
+    let processor = processor(&settings, &outbound)?;
+    let store = crate::store::open_with(&settings, &outbound).await?;
+    let limiter = open_limiter(&settings, &outbound).await?;
     let mut state = AppState::new(settings, store, limiter);
     state.processor = processor;
     Ok(state)
@@ -69,7 +71,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
 /// The offline backend, or the LLM one (with the offline one inside as its fallback) when
 /// `OMI_LLM_BASE_URL` is set. The model is not contacted here: a model that is down only
 /// makes conversations fall back, it never stops the server or its readiness.
-pub fn processor(settings: &Settings) -> anyhow::Result<Arc<dyn Processor>> {
+pub fn processor(settings: &Settings, outbound: &Outbound) -> anyhow::Result<Arc<dyn Processor>> {
     let Some(base_url) = settings.llm_base_url.as_deref().map(str::trim) else {
         return Ok(Arc::new(OfflineProcessor));
     };
@@ -79,14 +81,15 @@ pub fn processor(settings: &Settings) -> anyhow::Result<Arc<dyn Processor>> {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .ok_or_else(|| anyhow::anyhow!("OMI_LLM_MODEL is required when OMI_LLM_BASE_URL is set"))?;
-    // The binary carries no TLS stack: a remote HTTPS endpoint is reached through a local
-    // TLS-terminating proxy.
-    if !base_url.starts_with("http://") {
-        anyhow::bail!(
-            "OMI_LLM_BASE_URL must be an http:// URL (for an https endpoint, run a local TLS proxy)"
-        );
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        anyhow::bail!("OMI_LLM_BASE_URL must be an http:// or https:// URL");
     }
+    let http = outbound
+        .http_client()
+        .build()
+        .map_err(|error| anyhow::anyhow!("building the HTTP client: {error}"))?;
     let processor = LlmProcessor::new(LlmConfig {
+        http,
         base_url: base_url.to_string(),
         model: model.to_string(),
         api_key: settings.llm_api_key.clone(),
@@ -103,13 +106,17 @@ pub fn processor(settings: &Settings) -> anyhow::Result<Arc<dyn Processor>> {
 
 /// In-process counters, or Redis ones shared by every replica when `OMI_REDIS_URL` is set. A
 /// Redis that is down at start does not stop the server: requests get 503 until it answers.
-pub async fn open_limiter(settings: &Settings) -> anyhow::Result<Arc<dyn Limiter>> {
+pub async fn open_limiter(
+    settings: &Settings,
+    outbound: &Outbound,
+) -> anyhow::Result<Arc<dyn Limiter>> {
     let limits = limits(settings);
     let Some(url) = &settings.redis_url else {
         return Ok(Arc::new(InMemoryLimiter::new(limits)));
     };
-    let limiter = RedisLimiter::new_lazy(url.expose(), &settings.redis_key_prefix, limits)
-        .map_err(|error| anyhow::anyhow!("OMI_REDIS_URL: {error}"))?;
+    let limiter =
+        RedisLimiter::new_lazy_with(url.expose(), &settings.redis_key_prefix, limits, outbound)
+            .map_err(|error| anyhow::anyhow!("OMI_REDIS_URL: {error}"))?;
     if let Err(error) = limiter.ping().await {
         tracing::warn!(error = %error, "Redis does not answer yet; rate-limited requests get 503 until it does");
     }

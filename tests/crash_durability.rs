@@ -200,7 +200,8 @@ fn session(server: &ServerProcess, key: &str, account_token: &str) -> Arc<Sessio
         base_url: server.base_url(),
         key: key.to_owned(),
         account_token: account_token.to_owned(),
-        client: reqwest::Client::builder()
+        client: omi_server::outbound::Outbound::system()
+            .http_client()
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap(),

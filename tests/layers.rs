@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Floors, bottom to top, and the top-level modules on each.
 const FLOORS: &[(u8, &[&str])] = &[
     (1, &["domain"]),
-    (2, &["config", "processing", "ratelimit"]),
+    (2, &["config", "outbound", "processing", "ratelimit"]),
     (3, &["store"]),
     (4, &["service"]),
     (5, &["error", "telemetry", "extract", "metrics"]),
@@ -21,6 +21,9 @@ const FLOORS: &[(u8, &[&str])] = &[
 /// Imports allowed between two modules of the same floor (importer, imported). Any other
 /// same-floor import is a forbidden neighbour.
 const NEIGHBOURS: &[(&str, &str)] = &[
+    ("outbound", "config"),
+    ("processing", "outbound"),
+    ("ratelimit", "outbound"),
     ("telemetry", "error"),
     ("extract", "error"),
     ("metrics", "error"),

@@ -437,6 +437,10 @@ async fn llm_path_meets_the_same_quality_floors_with_recorded_answers() {
         api_key: None,
         timeout: Duration::from_secs(10),
         max_concurrency: 4,
+        http: omi_server::outbound::Outbound::system()
+            .http_client()
+            .build()
+            .unwrap(),
     })
     .unwrap();
 

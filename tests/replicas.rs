@@ -145,7 +145,10 @@ impl Cluster {
             key: secret_after("developer key"),
             a,
             b,
-            http: reqwest::Client::new(),
+            http: omi_server::outbound::Outbound::system()
+                .http_client()
+                .build()
+                .unwrap(),
             _database: database,
         }
     }

@@ -16,6 +16,10 @@ use futures::future::{BoxFuture, Shared};
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr};
+use rustls::pki_types::ServerName;
+use tokio_rustls::TlsConnector;
+
+use crate::outbound::with_causes;
 
 type Attempt = Shared<BoxFuture<'static, Result<Connected, String>>>;
 
@@ -43,6 +47,9 @@ impl Connected {
 
 pub(crate) struct Reconnecting {
     client: Client,
+    /// How `rediss://` connections are secured (the shared outbound setup's configuration);
+    /// `None` for other URLs.
+    tls: Option<Arc<rustls::ClientConfig>>,
     config: AsyncConnectionConfig,
     connect_timeout: Duration,
     /// The current connection or attempt, with its generation so a failure reported late cannot
@@ -51,12 +58,18 @@ pub(crate) struct Reconnecting {
 }
 
 impl Reconnecting {
-    pub fn new(client: Client, connect_timeout: Duration, response_timeout: Duration) -> Self {
+    pub fn new(
+        client: Client,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Self {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(Some(response_timeout));
         Self {
             client,
+            tls,
             config,
             connect_timeout,
             current: Mutex::new((0, None)),
@@ -95,6 +108,7 @@ impl Reconnecting {
         }
         let attempt = connect(
             self.client.clone(),
+            self.tls.clone(),
             self.config.clone(),
             self.connect_timeout,
         )
@@ -108,33 +122,39 @@ impl Reconnecting {
 
 async fn connect(
     client: Client,
+    tls: Option<Arc<rustls::ClientConfig>>,
     config: AsyncConnectionConfig,
     timeout: Duration,
 ) -> Result<Connected, String> {
     let info = client.get_connection_info();
-    let ConnectionAddr::Tcp(host, port) = info.addr() else {
-        // Other transports (Unix sockets) go through the client, without the idle-close probe.
-        let conn = tokio::time::timeout(
-            timeout,
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|e| format!("connect failed: {e}"))?;
-        return Ok(Connected { conn, probe: None });
+    let (host, port, tls) = match info.addr() {
+        ConnectionAddr::Tcp(host, port) => (host, port, None),
+        ConnectionAddr::TcpTls { host, port, .. } => {
+            let tls = tls.ok_or("no TLS configuration for a rediss:// URL")?;
+            (host, port, Some(tls))
+        }
+        _ => return connect_through_client(&client, &config, timeout).await,
     };
     let settings = info.redis_settings().clone();
     let (host, port) = (host.clone(), *port);
-    // The whole connection, handshake (AUTH, SELECT) included, fits in one timeout.
+    // The whole connection, TLS and handshake (AUTH, SELECT) included, fits in one timeout.
     let establish = async move {
         let stream = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| format!("connect failed: {e}"))?;
         let (stream, probe) = with_probe(stream).map_err(|e| format!("socket setup: {e}"))?;
-        let (conn, driver) = MultiplexedConnection::new_with_config(&settings, stream, config)
-            .await
-            .map_err(|e| format!("handshake failed: {e}"))?;
-        tokio::spawn(driver);
+        let conn = match tls {
+            None => start(&settings, stream, config).await?,
+            Some(tls) => {
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|e| format!("`{host}` is not a host name for TLS: {e}"))?;
+                let stream = TlsConnector::from(tls)
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake failed: {}", with_causes(&e)))?;
+                start(&settings, stream, config).await?
+            }
+        };
         Ok(Connected {
             conn,
             probe: Some(Arc::new(probe)),
@@ -143,6 +163,40 @@ async fn connect(
     tokio::time::timeout(timeout, establish)
         .await
         .map_err(|_| "connect timed out".to_owned())?
+}
+
+/// The Redis handshake on an open stream, and the connection's driver spawned.
+async fn start<S>(
+    settings: &redis::RedisConnectionInfo,
+    stream: S,
+    config: AsyncConnectionConfig,
+) -> Result<MultiplexedConnection, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (conn, driver) = MultiplexedConnection::new_with_config(settings, stream, config)
+        .await
+        .map_err(|e| format!("handshake failed: {e}"))?;
+    tokio::spawn(driver);
+    Ok(conn)
+}
+
+/// Other transports (Unix sockets) go through the client, without the idle-close probe.
+async fn connect_through_client(
+    client: &Client,
+    config: &AsyncConnectionConfig,
+    timeout: Duration,
+) -> Result<Connected, String> {
+    {
+        let conn = tokio::time::timeout(
+            timeout,
+            client.get_multiplexed_async_connection_with_config(config),
+        )
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| format!("connect failed: {e}"))?;
+        Ok(Connected { conn, probe: None })
+    }
 }
 
 /// Split a socket into the stream the connection owns and a duplicate handle to peek with.

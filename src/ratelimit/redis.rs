@@ -4,13 +4,15 @@
 //! the server does not know it yet), so a check and its increments are a single round trip and
 //! no two replicas can both take the last slot of a window. Windows follow Redis's clock.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{Client, ErrorKind, Script};
+use redis::{Client, ConnectionAddr, ErrorKind, Script};
 
 use super::connection::Reconnecting;
 use super::window::{self, Usage};
 use super::{Decision, FailedAuthVerdict, Limiter, LimiterUnavailable, Limits};
+use crate::outbound::Outbound;
 
 /// Key prefix used when none is configured.
 pub const DEFAULT_KEY_PREFIX: &str = "omi:";
@@ -44,7 +46,17 @@ impl RedisLimiter {
         key_prefix: &str,
         limits: Limits,
     ) -> Result<Self, RedisSetupError> {
-        let limiter = Self::new_lazy(url, key_prefix, limits)?;
+        Self::connect_with(url, key_prefix, limits, &Outbound::system()).await
+    }
+
+    /// [`Self::connect`], securing `rediss://` with the shared outbound TLS setup.
+    pub async fn connect_with(
+        url: &str,
+        key_prefix: &str,
+        limits: Limits,
+        outbound: &Outbound,
+    ) -> Result<Self, RedisSetupError> {
+        let limiter = Self::new_lazy_with(url, key_prefix, limits, outbound)?;
         limiter
             .load_scripts()
             .await
@@ -54,11 +66,34 @@ impl RedisLimiter {
 
     /// Build without connecting: the first call connects. For starting while Redis is down.
     pub fn new_lazy(url: &str, key_prefix: &str, limits: Limits) -> Result<Self, RedisSetupError> {
+        Self::new_lazy_with(url, key_prefix, limits, &Outbound::system())
+    }
+
+    /// [`Self::new_lazy`], securing `rediss://` with the shared outbound TLS setup (its trusted
+    /// roots, `OMI_EXTRA_CA_FILE` included). A `rediss://...#insecure` URL skips certificate
+    /// checks for this connection alone, with a warning.
+    pub fn new_lazy_with(
+        url: &str,
+        key_prefix: &str,
+        limits: Limits,
+        outbound: &Outbound,
+    ) -> Result<Self, RedisSetupError> {
         let client = Client::open(url).map_err(|e| RedisSetupError::InvalidUrl(e.to_string()))?;
+        // Only a rediss:// URL reads the trusted roots.
+        let tls = match client.get_connection_info().addr() {
+            ConnectionAddr::TcpTls { insecure: true, .. } => {
+                tracing::warn!(
+                    "OMI_REDIS_URL ends in #insecure: the Redis server's certificate is not checked"
+                );
+                Some(Arc::new(outbound.unverified_config()))
+            }
+            ConnectionAddr::TcpTls { .. } => Some(outbound.client_config()),
+            _ => None,
+        };
         Ok(Self {
             limits,
             prefix: key_prefix.to_owned(),
-            connection: Reconnecting::new(client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT),
+            connection: Reconnecting::new(client, tls, CONNECT_TIMEOUT, RESPONSE_TIMEOUT),
             check_request: Script::new(include_str!("lua/check_request.lua")),
             failed_auth: Script::new(include_str!("lua/failed_auth.lua")),
         })

@@ -21,6 +21,7 @@ use crate::domain::paging::Page;
 use crate::domain::scope::ScopeSet;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
+use crate::outbound::Outbound;
 pub use conversations::ConversationStore;
 pub use idempotency::IdempotencyStore;
 
@@ -233,13 +234,21 @@ pub struct PoolUsage {
 
 /// Opens the backend named by the URL scheme and applies pending migrations.
 pub async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    open_with(settings, &Outbound::from_settings(settings)?).await
+}
+
+/// [`open`], with the outbound TLS setup the rest of the process shares (PostgreSQL's
+/// `sslmode=verify-*` without `sslrootcert` trusts its roots).
+pub async fn open_with(settings: &Settings, outbound: &Outbound) -> anyhow::Result<Arc<dyn Store>> {
     let url = settings.database_url.expose();
     if url.starts_with("sqlite:") {
         let store =
             sqlite::SqliteStore::open(&sqlite::SqliteOptions::from_settings(settings)?).await?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = postgres::PgStore::open(&postgres::PgOptions::from_settings(settings)).await?;
+        let store =
+            postgres::PgStore::open(&postgres::PgOptions::from_settings(settings, outbound))
+                .await?;
         Ok(Arc::new(store))
     } else {
         anyhow::bail!("unsupported database URL scheme: expected sqlite:// or postgres://")

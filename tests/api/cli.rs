@@ -301,7 +301,10 @@ fn serve_bootstraps_an_empty_database_once_with_a_working_curl_line() {
     let response = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let response = reqwest::Client::new()
+            let response = omi_server::outbound::Outbound::system()
+                .http_client()
+                .build()
+                .unwrap()
                 .get(url)
                 .bearer_auth(key)
                 .send()
@@ -348,7 +351,10 @@ fn raw_keys_never_reach_the_log() {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let client = reqwest::Client::new();
+            let client = omi_server::outbound::Outbound::system()
+                .http_client()
+                .build()
+                .unwrap();
             for path in ["/v1/dev/key", "/v1/dev/nothing", "/v1/dev/keys"] {
                 client
                     .get(format!("{base}{path}"))
@@ -449,7 +455,10 @@ fn serve_exports_metrics_on_the_metrics_listener_and_stops_gracefully() {
     let (content_type, text) = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let client = reqwest::Client::new();
+            let client = omi_server::outbound::Outbound::system()
+                .http_client()
+                .build()
+                .unwrap();
             let health = client.get(format!("{api}/healthz")).send().await.unwrap();
             assert_eq!(health.status(), 200);
             let scrape = client

@@ -189,7 +189,10 @@ impl TestServer {
         TestServer {
             base_url,
             metrics_url,
-            client: reqwest::Client::new(),
+            client: omi_server::outbound::Outbound::system()
+                .http_client()
+                .build()
+                .unwrap(),
             state,
             dir,
             database: None,

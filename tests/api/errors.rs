@@ -257,7 +257,10 @@ fn a_panicking_handler_answers_500_and_logs_the_cause_under_the_request_id() {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             tokio::spawn(async move { axum::serve(listener, router).await });
-            let response = reqwest::Client::new()
+            let response = omi_server::outbound::Outbound::system()
+                .http_client()
+                .build()
+                .unwrap()
                 .get(format!("http://{addr}/boom"))
                 .header("X-Request-Id", "req-panic-1")
                 .timeout(Duration::from_secs(10))

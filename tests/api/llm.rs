@@ -1,5 +1,7 @@
 //! The llm processing backend against a fake OpenAI-compatible server: what it sends, how the
 //! model's answers are stored, and how each kind of failure falls back to the offline result.
+//! Run twice: over HTTP here, and over HTTPS (tests/llm_https.rs) with the fake's CA trusted
+//! through `OMI_EXTRA_CA_FILE`.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,7 @@ use omi_server::state;
 use serde_json::{Value, json};
 
 use crate::common::{TestServer, TestUser, test_settings};
-use crate::fake_llm::{FakeLlm, FakeReply};
+use crate::fake_llm::{FakeLlm, FakeReply, Transport};
 
 const TEXT_PATH: &str = "/v1/dev/user/conversations";
 const SEGMENTS_PATH: &str = "/v1/dev/user/conversations/from-segments";
@@ -45,8 +47,10 @@ fn good_answers() -> Vec<(Step, Value)> {
 
 async fn llm_server(fake: &FakeLlm, configure: impl FnOnce(&mut Settings)) -> TestServer {
     let base_url = fake.base_url.clone();
+    let ca_file = fake.ca_file();
     TestServer::start_with(move |s| {
         s.llm_base_url = Some(base_url);
+        s.extra_ca_file = ca_file;
         s.llm_model = Some(MODEL.to_string());
         s.llm_timeout_ms = 10_000;
         configure(s);
@@ -120,7 +124,7 @@ async fn offline_essence(path: &str, body: Value) -> Value {
 
 #[tokio::test]
 async fn a_good_answer_is_stored_as_the_model_gave_it() {
-    let fake = FakeLlm::answering(good_answers()).await;
+    let fake = FakeLlm::answering_over(crate::LLM_TRANSPORT, good_answers()).await;
     let server = llm_server(&fake, |s| s.llm_api_key = Some(Secret::new("sk-test"))).await;
     let alice = server.user("alice").await;
     let c = create(&server, &alice, TEXT_PATH, note()).await;
@@ -161,7 +165,7 @@ async fn a_good_answer_is_stored_as_the_model_gave_it() {
 
 #[tokio::test]
 async fn no_key_sends_no_authorization_header() {
-    let fake = FakeLlm::answering(good_answers()).await;
+    let fake = FakeLlm::answering_over(crate::LLM_TRANSPORT, good_answers()).await;
     let server = llm_server(&fake, |_| {}).await;
     let alice = server.user("alice").await;
     create(&server, &alice, TEXT_PATH, note()).await;
@@ -178,7 +182,7 @@ async fn fenced_json_and_json_inside_prose_are_read() {
     ];
     for wrap in wrapped {
         let answers = good_answers();
-        let fake = FakeLlm::start(move |request| {
+        let fake = FakeLlm::start_over(crate::LLM_TRANSPORT, move |request| {
             let (_, value) = answers.iter().find(|(s, _)| *s == request.step()).unwrap();
             FakeReply::Answer(wrap(value))
         })
@@ -199,11 +203,14 @@ async fn fenced_json_and_json_inside_prose_are_read() {
 async fn an_unknown_category_becomes_other() {
     let mut structure = good_structure();
     structure["category"] = json!("dentistry");
-    let fake = FakeLlm::answering(vec![
-        (Step::Structure, structure),
-        (Step::ActionItems, good_items()),
-        (Step::Memories, good_memories()),
-    ])
+    let fake = FakeLlm::answering_over(
+        crate::LLM_TRANSPORT,
+        vec![
+            (Step::Structure, structure),
+            (Step::ActionItems, good_items()),
+            (Step::Memories, good_memories()),
+        ],
+    )
     .await;
     let server = llm_server(&fake, |_| {}).await;
     let alice = server.user("alice").await;
@@ -214,17 +221,20 @@ async fn an_unknown_category_becomes_other() {
 
 #[tokio::test]
 async fn a_structure_missing_its_overview_falls_back_alone() {
-    let fake = FakeLlm::answering(vec![
-        (
-            Step::Structure,
-            json!({"title": "Only a Title", "category": "health"}),
-        ),
-        (Step::ActionItems, good_items()),
-        (
-            Step::Memories,
-            json!({"memories": [{"content": "Alice is allergic to penicillin"}]}),
-        ),
-    ])
+    let fake = FakeLlm::answering_over(
+        crate::LLM_TRANSPORT,
+        vec![
+            (
+                Step::Structure,
+                json!({"title": "Only a Title", "category": "health"}),
+            ),
+            (Step::ActionItems, good_items()),
+            (
+                Step::Memories,
+                json!({"memories": [{"content": "Alice is allergic to penicillin"}]}),
+            ),
+        ],
+    )
     .await;
     let server = llm_server(&fake, |_| {}).await;
     let alice = server.user("alice").await;
@@ -256,11 +266,14 @@ async fn past_and_naive_due_dates_are_dropped_and_zoned_ones_converted() {
         {"description": "Book the flights", "due_phrase": null, "due_at": "2030-02-01T10:00:00"},
         {"description": "Pay the rent", "due_phrase": null, "due_at": "2030-02-01T10:00:00+01:00"},
         {"description": "Email the landlord", "due_phrase": "by friday", "due_at": "2030-01-16T12:00:00Z"}]});
-    let fake = FakeLlm::answering(vec![
-        (Step::Structure, good_structure()),
-        (Step::ActionItems, items),
-        (Step::Memories, json!({"memories": []})),
-    ])
+    let fake = FakeLlm::answering_over(
+        crate::LLM_TRANSPORT,
+        vec![
+            (Step::Structure, good_structure()),
+            (Step::ActionItems, items),
+            (Step::Memories, json!({"memories": []})),
+        ],
+    )
     .await;
     let server = llm_server(&fake, |_| {}).await;
     let alice = server.user("alice").await;
@@ -295,7 +308,7 @@ async fn past_and_naive_due_dates_are_dropped_and_zoned_ones_converted() {
 
 #[tokio::test]
 async fn a_server_error_on_every_step_gives_the_offline_result() {
-    let fake = FakeLlm::start(|_| FakeReply::Status(500)).await;
+    let fake = FakeLlm::start_over(crate::LLM_TRANSPORT, |_| FakeReply::Status(500)).await;
     let server = llm_server(&fake, |_| {}).await;
     let alice = server.user("alice").await;
     let c = create(&server, &alice, TEXT_PATH, note()).await;
@@ -310,7 +323,7 @@ async fn a_server_error_on_every_step_gives_the_offline_result() {
 
 #[tokio::test]
 async fn a_rate_limited_step_falls_back_and_the_rest_is_the_models() {
-    let fake = FakeLlm::start(|request| match request.step() {
+    let fake = FakeLlm::start_over(crate::LLM_TRANSPORT, |request| match request.step() {
         Step::Memories => FakeReply::Status(429),
         Step::Structure => FakeReply::json(good_structure()),
         _ => FakeReply::json(good_items()),
@@ -334,7 +347,7 @@ async fn a_rate_limited_step_falls_back_and_the_rest_is_the_models() {
 
 #[tokio::test]
 async fn a_hung_model_costs_one_deadline_then_the_offline_result() {
-    let fake = FakeLlm::start(|_| {
+    let fake = FakeLlm::start_over(crate::LLM_TRANSPORT, |_| {
         FakeReply::Slow(
             Duration::from_secs(30),
             Box::new(FakeReply::json(good_structure())),
@@ -365,7 +378,11 @@ async fn a_refused_connection_gives_the_offline_result_and_readiness_stays() {
     let address = unused.local_addr().unwrap();
     drop(unused);
     let server = TestServer::start_with(|s| {
-        s.llm_base_url = Some(format!("http://{address}/v1"));
+        let scheme = match crate::LLM_TRANSPORT {
+            Transport::Http => "http",
+            Transport::Https => "https",
+        };
+        s.llm_base_url = Some(format!("{scheme}://{address}/v1"));
         s.llm_model = Some(MODEL.to_string());
     })
     .await;
@@ -396,7 +413,7 @@ fn segments(texts: &[(&str, bool)]) -> Value {
 
 #[tokio::test]
 async fn the_model_decides_only_the_cases_no_discard_rule_settles() {
-    let fake = FakeLlm::start(|request| match request.step() {
+    let fake = FakeLlm::start_over(crate::LLM_TRANSPORT, |request| match request.step() {
         Step::Discard if request.user().contains("weather") => {
             FakeReply::json(json!({"discard": true, "reason": "idle chatter"}))
         }
@@ -450,7 +467,7 @@ async fn the_model_decides_only_the_cases_no_discard_rule_settles() {
 #[tokio::test]
 async fn a_server_without_json_schema_is_asked_in_json_mode_from_then_on() {
     let answers = good_answers();
-    let fake = FakeLlm::start(move |request| {
+    let fake = FakeLlm::start_over(crate::LLM_TRANSPORT, move |request| {
         if request.response_format_type() == Some("json_schema") {
             return FakeReply::Status(400);
         }
@@ -484,7 +501,7 @@ async fn a_server_without_json_schema_is_asked_in_json_mode_from_then_on() {
 #[tokio::test]
 async fn a_server_without_any_response_format_gets_instructions_and_prose_is_parsed() {
     let answers = good_answers();
-    let fake = FakeLlm::start(move |request| {
+    let fake = FakeLlm::start_over(crate::LLM_TRANSPORT, move |request| {
         if request.body.get("response_format").is_some() {
             return FakeReply::Status(400);
         }
@@ -502,7 +519,7 @@ async fn a_server_without_any_response_format_gets_instructions_and_prose_is_par
 #[tokio::test]
 async fn requests_in_flight_never_exceed_the_concurrency_setting() {
     let answers = good_answers();
-    let fake = FakeLlm::start(move |request| {
+    let fake = FakeLlm::start_over(crate::LLM_TRANSPORT, move |request| {
         let (_, value) = answers.iter().find(|(s, _)| *s == request.step()).unwrap();
         FakeReply::Slow(
             Duration::from_millis(30),

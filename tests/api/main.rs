@@ -19,5 +19,8 @@ mod service;
 
 #[path = "../support/fake_llm.rs"]
 mod fake_llm;
+
+/// How `llm` reaches its fake model here (tests/llm_https.rs runs it again over HTTPS).
+pub const LLM_TRANSPORT: fake_llm::Transport = fake_llm::Transport::Http;
 #[path = "../support/tcp_proxy.rs"]
 mod tcp_proxy;

@@ -208,7 +208,10 @@ async fn metrics_are_off_by_default() {
 async fn the_metrics_listener_serves_only_get_metrics_and_does_not_count_itself() {
     let server = TestServer::start_with(metrics_on).await;
     let base = server.metrics_url.clone().unwrap();
-    let client = reqwest::Client::new();
+    let client = omi_server::outbound::Outbound::system()
+        .http_client()
+        .build()
+        .unwrap();
 
     let other = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(other.status(), 404);

@@ -1,5 +1,6 @@
 //! An in-process OpenAI-compatible chat-completions server on 127.0.0.1:0 that answers what a
-//! test tells it and records every request, shared by several test crates.
+//! test tells it and records every request, shared by several test crates. Over plain HTTP, or
+//! over HTTPS with a certificate from a CA made for it (its PEM in `ca_file`).
 
 #![allow(dead_code)]
 
@@ -68,6 +69,18 @@ pub fn step_of(body: &Value) -> Step {
         .expect("the system prompt is one of the steps'")
 }
 
+#[path = "tls.rs"]
+pub mod tls;
+
+/// How the fake is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Http,
+    /// HTTPS at `https://127.0.0.1:<port>/v1`, with a certificate for `127.0.0.1` and
+    /// `localhost` from a CA of its own.
+    Https,
+}
+
 type Answerer = dyn Fn(&Received) -> FakeReply + Send + Sync;
 
 #[derive(Clone)]
@@ -81,11 +94,25 @@ struct Shared {
 pub struct FakeLlm {
     /// Up to and including `/v1`, as `OMI_LLM_BASE_URL` takes it.
     pub base_url: String,
+    /// Over HTTPS: the CA that issued the fake's certificate (`ca.ca_file` is its PEM).
+    pub ca: Option<tls::TestCa>,
     shared: Shared,
 }
 
 impl FakeLlm {
     pub async fn start(answer: impl Fn(&Received) -> FakeReply + Send + Sync + 'static) -> Self {
+        Self::start_over(Transport::Http, answer).await
+    }
+
+    /// The PEM file of the CA to trust for this fake, over HTTPS.
+    pub fn ca_file(&self) -> Option<std::path::PathBuf> {
+        self.ca.as_ref().map(|ca| ca.ca_file.clone())
+    }
+
+    pub async fn start_over(
+        transport: Transport,
+        answer: impl Fn(&Received) -> FakeReply + Send + Sync + 'static,
+    ) -> Self {
         let shared = Shared {
             answer: Arc::new(answer),
             received: Arc::default(),
@@ -96,14 +123,37 @@ impl FakeLlm {
             .route("/v1/chat/completions", post(complete))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeLlm { base_url, shared }
+        let address = listener.local_addr().unwrap();
+        match transport {
+            Transport::Http => {
+                tokio::spawn(async move { axum::serve(listener, app).await });
+                FakeLlm {
+                    base_url: format!("http://{address}/v1"),
+                    ca: None,
+                    shared,
+                }
+            }
+            Transport::Https => {
+                let ca = tls::TestCa::new("omi-server test model CA");
+                let certificate = ca.issue(&["127.0.0.1", "localhost"]);
+                serve_tls(listener, certificate.server_config(), app);
+                FakeLlm {
+                    base_url: format!("https://{address}/v1"),
+                    ca: Some(ca),
+                    shared,
+                }
+            }
+        }
     }
 
     /// Answers each step with the given JSON (steps not listed get HTTP 500).
     pub async fn answering(answers: Vec<(Step, Value)>) -> Self {
-        Self::start(move |request| {
+        Self::answering_over(Transport::Http, answers).await
+    }
+
+    /// [`Self::answering`] over `transport`.
+    pub async fn answering_over(transport: Transport, answers: Vec<(Step, Value)>) -> Self {
+        Self::start_over(transport, move |request| {
             answers
                 .iter()
                 .find(|(step, _)| *step == request.step())
@@ -183,4 +233,32 @@ async fn respond(mut reply: FakeReply) -> Response {
             }
         }
     }
+}
+
+/// Serves `app` over TLS on `listener`: each accepted connection does its handshake in its own
+/// task (a failed handshake just ends that connection) and is then served as HTTP/1.1.
+pub fn serve_tls(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    app: Router,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
 }

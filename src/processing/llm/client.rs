@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::domain::credentials::Secret;
+use crate::outbound::with_causes;
 
 /// How the answer's shape is requested, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,10 +91,14 @@ pub struct ChatClient {
 }
 
 impl ChatClient {
-    pub fn new(base_url: &str, model: &str, api_key: Option<Secret>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|error| anyhow::anyhow!("building the HTTP client: {error}"))?;
+    /// `http` comes from the shared outbound setup ([`crate::outbound::Outbound::http_client`]),
+    /// so `https://` endpoints are verified like every other outbound connection.
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        model: &str,
+        api_key: Option<Secret>,
+    ) -> anyhow::Result<Self> {
         Ok(ChatClient {
             http,
             url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
@@ -146,7 +151,7 @@ impl ChatClient {
         let response = builder
             .send()
             .await
-            .map_err(|error| ClientError::Unreachable(error.to_string()))?;
+            .map_err(|error| ClientError::Unreachable(with_causes(&error)))?;
         let status = response.status();
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
@@ -229,7 +234,16 @@ mod tests {
 
     #[test]
     fn the_url_is_joined_without_a_double_slash() {
-        let client = ChatClient::new("http://127.0.0.1:11434/v1/", "m", None).unwrap();
+        let client = ChatClient::new(
+            crate::outbound::Outbound::system()
+                .http_client()
+                .build()
+                .unwrap(),
+            "http://127.0.0.1:11434/v1/",
+            "m",
+            None,
+        )
+        .unwrap();
         assert_eq!(client.url, "http://127.0.0.1:11434/v1/chat/completions");
         assert_eq!(client.mode(), OutputMode::JsonSchema);
     }

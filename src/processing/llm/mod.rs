@@ -31,7 +31,8 @@ use crate::domain::credentials::Secret;
 /// How to reach the model and how much of it one server may use.
 #[derive(Debug, Clone)]
 pub struct LlmConfig {
-    /// Up to and including `/v1`, e.g. `http://127.0.0.1:11434/v1`.
+    /// Up to and including `/v1`, e.g. `http://127.0.0.1:11434/v1` or
+    /// `https://api.openai.com/v1`.
     pub base_url: String,
     pub model: String,
     pub api_key: Option<Secret>,
@@ -39,6 +40,8 @@ pub struct LlmConfig {
     pub timeout: Duration,
     /// Requests to the model in flight at once, over all conversations.
     pub max_concurrency: usize,
+    /// The HTTP client, from the shared outbound setup.
+    pub http: reqwest::Client,
 }
 
 pub struct LlmProcessor {
@@ -62,7 +65,7 @@ enum StepError {
 impl LlmProcessor {
     pub fn new(config: LlmConfig) -> anyhow::Result<LlmProcessor> {
         Ok(LlmProcessor {
-            client: ChatClient::new(&config.base_url, &config.model, config.api_key)?,
+            client: ChatClient::new(config.http, &config.base_url, &config.model, config.api_key)?,
             offline: OfflineProcessor,
             slots: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             timeout: config.timeout,

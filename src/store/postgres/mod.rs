@@ -83,8 +83,8 @@ mod identity;
 mod memories;
 mod migrations;
 pub mod rows;
+pub mod tls;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -95,14 +95,16 @@ use deadpool_postgres::{
 };
 use tokio::time::Instant;
 use tokio::time::error::Elapsed;
-use tokio_postgres::config::SslMode;
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
 use tracing::instrument;
 
 use crate::config::Settings;
+use crate::outbound::Outbound;
 use crate::store::{Store, StoreError, StoreResult};
+
+use self::tls::PgUrl;
 
 /// How many times an operation runs when PostgreSQL reports a serialization failure or deadlock.
 const MAX_ATTEMPTS: u32 = 5;
@@ -112,14 +114,17 @@ pub struct PgOptions {
     pub url: String,
     pub pool_size: usize,
     pub timeout: Duration,
+    /// Trusted roots for `sslmode=verify-*` without `sslrootcert`.
+    pub outbound: Outbound,
 }
 
 impl PgOptions {
-    pub fn from_settings(settings: &Settings) -> Self {
+    pub fn from_settings(settings: &Settings, outbound: &Outbound) -> Self {
         PgOptions {
             url: settings.database_url.expose().to_string(),
             pool_size: settings.pg_pool_size.max(1),
             timeout: Duration::from_millis(settings.pg_timeout_ms.max(1)),
+            outbound: outbound.clone(),
         }
     }
 }
@@ -134,20 +139,16 @@ impl PgStore {
     /// Connects, and applies pending migrations under an advisory lock so that replicas starting
     /// together do not race.
     pub async fn open(options: &PgOptions) -> anyhow::Result<Self> {
-        let mut config = tokio_postgres::Config::from_str(&options.url)
-            .context("OMI_DATABASE_URL is not a valid PostgreSQL URL")?;
-        anyhow::ensure!(
-            config.get_ssl_mode() != SslMode::Require,
-            "this build connects to PostgreSQL without TLS: use a private network or a Unix \
-             socket, and drop sslmode=require from OMI_DATABASE_URL"
-        );
+        let url = PgUrl::parse(&options.url)?;
+        let tls = url.connector(&options.outbound)?;
+        let mut config = url.config.clone();
         config.connect_timeout(options.timeout);
         if config.get_application_name().is_none() {
             config.application_name("omi-server");
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -188,7 +189,10 @@ impl PgStore {
                 PoolError::Backend(error) => with_causes(error),
                 other => other.to_string(),
             };
-            anyhow::anyhow!("connecting to PostgreSQL: {reason}")
+            match url.explain(&reason) {
+                Some(advice) => anyhow::anyhow!("connecting to PostgreSQL: {advice}: {reason}"),
+                None => anyhow::anyhow!("connecting to PostgreSQL: {reason}"),
+            }
         })?;
         migrations::apply(&mut client).await?;
         drop(client);
