@@ -226,37 +226,40 @@ struct Floors {
     category: f64,
 }
 
+/// The project's own set: floors at the figures it had before the development set was added, so
+/// that work on other conversations never costs it anything.
 const OWN_SET: SetSpec = SetSpec {
     name: "own",
     file: "labelled_conversations.json",
     min_cases: 60,
     floors: Floors {
-        junk_discarded: 0.90,
-        action_precision: 0.85,
-        action_recall: 0.70,
-        due_exact: 0.90,
-        event_precision: 0.90,
-        event_recall: 0.0,
-        memory_precision: 0.90,
-        memory_recall: 0.0,
-        category: 0.70,
+        junk_discarded: 1.00,
+        action_precision: 1.00,
+        action_recall: 0.94,
+        due_exact: 1.00,
+        event_precision: 1.00,
+        event_recall: 0.78,
+        memory_precision: 1.00,
+        memory_recall: 1.00,
+        category: 0.83,
     },
 };
 
+/// The development set, written independently of the rules: floors at the figures reached.
 const DEV_SET: SetSpec = SetSpec {
     name: "dev",
     file: "labelled_conversations_dev.json",
     min_cases: 120,
     floors: Floors {
-        junk_discarded: 0.90,
-        action_precision: 0.80,
-        action_recall: 0.45,
-        due_exact: 0.85,
-        event_precision: 0.70,
-        event_recall: 0.75,
-        memory_precision: 0.90,
-        memory_recall: 0.80,
-        category: 0.55,
+        junk_discarded: 1.00,
+        action_precision: 1.00,
+        action_recall: 1.00,
+        due_exact: 1.00,
+        event_precision: 1.00,
+        event_recall: 1.00,
+        memory_precision: 1.00,
+        memory_recall: 1.00,
+        category: 0.92,
     },
 };
 
