@@ -262,7 +262,13 @@ static MIND_GERUND: LazyLock<Regex> =
 /// A request addressed through someone: "make sure you", "I'd like you to".
 static OTHER_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"(?i)\b(?:make sure (?:that )?you|be sure to|i['’]d like you to|i would like you to|i['’]d love (?:for )?you to|you['’]re going to need to|you gotta|you['’]ve got to)\s+",
+        r"(?i)\b(?:make sure (?:that )?you|be sure to|wondering if you could|i['’]d like you to|i would like you to|i['’]d love (?:for )?you to|you['’]re going to need to|you gotta|you['’]ve got to)\s+",
+    )
+});
+/// Conditions that are only politeness: the request stands.
+static POLITE_CONDITION: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)\b(?:if you (?:get|have|find) (?:a |the )?(?:chance|minute|moment|second|sec|time)|if you can|if possible|if you don['’]t mind|(?:i was |i['’]m |i am )?wondering if you could)\b",
     )
 });
 /// "You two", "you guys": the addressee, not part of the task.
@@ -531,6 +537,8 @@ struct TaskClause {
     body: usize,
     end: usize,
     role: Role,
+    /// What joined it to the clause before.
+    lead: Lead,
     /// Text that times this clause: its own words plus time fragments attached to it.
     timing: String,
     /// A condition ("if I have time") governs it.
@@ -542,10 +550,26 @@ fn classify(text: &str, fragment: &Fragment) -> Role {
     if body.is_empty() {
         return Role::Aside;
     }
-    let lower = body.to_lowercase();
+    // "if you get a chance, can you …": the courtesy is neither a condition nor the request.
+    let whole = &text[fragment.start..fragment.end];
+    let without_courtesy = if POLITE_CONDITION.is_match(whole) {
+        POLITE_CONDITION.replace_all(whole, "")
+    } else {
+        std::borrow::Cow::Borrowed(whole)
+    };
+    let courtesy = without_courtesy.len() != whole.len();
+    if courtesy && without_courtesy.trim().is_empty() {
+        return Role::Aside;
+    }
+    let lower = if courtesy {
+        without_courtesy.trim().to_lowercase()
+    } else {
+        body.to_lowercase()
+    };
     let opens_if = lower.starts_with("if ") || lower.starts_with("unless ");
     match fragment.lead {
         Lead::Because => Role::Aside,
+        Lead::If if courtesy => Role::Aside,
         Lead::If => Role::Condition,
         Lead::Temporal => Role::TimeClause,
         _ if opens_if => Role::Condition,
@@ -554,7 +578,10 @@ fn classify(text: &str, fragment: &Fragment) -> Role {
         Lead::And => {
             if lower.starts_with("to ") && lower.len() > 3 {
                 Role::ToInfinitive
-            } else if starts_with_subject(body) || has_trigger_word(body) {
+            } else if starts_with_subject(body)
+                || has_trigger_word(body)
+                || lower.starts_with("you ")
+            {
                 Role::Main
             } else {
                 Role::Continuation
@@ -601,6 +628,7 @@ fn task_clauses(text: &str) -> Vec<TaskClause> {
                     body: fragment.body,
                     end: fragment.end,
                     role: *role,
+                    lead: fragment.lead,
                     timing,
                     conditional: std::mem::take(&mut pending_condition),
                 });
@@ -615,6 +643,7 @@ fn task_clauses(text: &str) -> Vec<TaskClause> {
                     body: fragment.body,
                     end: fragment.end,
                     role: Role::Main,
+                    lead: fragment.lead,
                     timing: own.to_string(),
                     conditional: false,
                 }),
@@ -671,14 +700,20 @@ fn actions_from_utterance(
     items: &mut Vec<ExtractedActionItem>,
 ) {
     let text = utterance.text.as_str();
+    // Every task needs a timing cue in its own sentence or an explicit reminder phrase: a
+    // sentence with neither needs no clause analysis.
+    if !has_time_cue(&utterance.lower) && !has_reminder_phrase(&utterance.lower) {
+        return;
+    }
     let is_question = text.trim_end().ends_with('?');
     let mut reminder_context = false;
     let mut previous_trigger: Option<Trigger> = None;
-    let mut previous_day = None;
+    // The timing words of the clauses already seen, for the date a later clause leaves out
+    // ("tomorrow I drop the kids at 8, and then at noon …"); resolved only when needed.
+    let mut earlier_timings: Vec<String> = Vec::new();
     let mut untasked_timing: Option<String> = None;
     for clause in task_clauses(text) {
         let body = &text[clause.body..clause.end];
-        let day = find_day(&clause.timing, reference);
         let found = if clause.role == Role::ToInfinitive {
             previous_trigger.map(|t| (t, 3))
         } else {
@@ -697,7 +732,7 @@ fn actions_from_utterance(
             other => other,
         };
         let Some((trigger, start)) = found else {
-            previous_day = day.or(previous_day);
+            earlier_timings.push(clause.timing.clone());
             if clause.role == Role::Main {
                 untasked_timing = Some(clause.timing.clone());
             }
@@ -705,7 +740,11 @@ fn actions_from_utterance(
         };
         previous_trigger = Some(trigger);
         let mut timing = clause.timing.clone();
+        // Only a clause set beside the other, not one that follows from it ("… so I need to
+        // tell Dana" is not due when the meeting is).
+        let beside = matches!(clause.lead, Lead::Comma | Lead::RunOn | Lead::Semicolon);
         if !has_time_cue(&timing.to_lowercase())
+            && beside
             && let Some(earlier) = untasked_timing.take()
         {
             // "Practice moved to Wednesday at 6pm, I have to bring the snacks": the time of
@@ -737,12 +776,17 @@ fn actions_from_utterance(
             )
         {
             let due = if timed {
-                resolve_due_on(
-                    &clause.timing,
-                    reference,
-                    now,
-                    day.is_none().then_some(previous_day).flatten(),
-                )
+                let earlier_day = || {
+                    earlier_timings
+                        .iter()
+                        .rev()
+                        .find_map(|timing| find_day(timing, reference))
+                };
+                let day_hint = match find_day(&clause.timing, reference) {
+                    Some(_) => None,
+                    None => earlier_day(),
+                };
+                resolve_due_on(&clause.timing, reference, now, day_hint)
             } else {
                 None
             };
@@ -751,7 +795,7 @@ fn actions_from_utterance(
                 due_at: due,
             });
         }
-        previous_day = day.or(previous_day);
+        earlier_timings.push(clause.timing);
     }
 }
 
@@ -936,6 +980,8 @@ fn is_blocked(
     if COMPLETED.is_match(clause) || VAGUE.is_match(clause) {
         return true;
     }
+    // "if you get a chance", "I was wondering if you could": courtesy, not a condition.
+    let up_to_clause = &*POLITE_CONDITION.replace_all(up_to_clause, "");
     let hypothetical = HYPOTHETICAL.find_iter(up_to_clause).any(|m| {
         let word = m.as_str().to_lowercase();
         // "would you (mind)" and "I'd like you to" are polite requests, not hypotheticals.

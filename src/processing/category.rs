@@ -55,7 +55,7 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "latency!", "sql!", "iphone", "android!", "password", "wifi", "router", "update",
             "feature", "engineering", "engineer", "developer!", "tech!", "technology!", "machine",
             "model", "data", "migration!", "crash", "login",
-            "postmortem!", "post-mortem!", "hotfix!", "incident", "logs", "rollback!", "roll back", "vpn!", "sign-in", "token",
+            "postmortem!", "post mortem!", "hotfix!", "incident", "logs", "rollback!", "roll back", "vpn!", "sign in", "token",
         ]),
         (C::Business, &[
             "client!", "customer!", "sale!", "revenue!", "quarter", "q1!", "q2!", "q3!", "q4!",
@@ -73,7 +73,7 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "overtime!", "spreadsheet!", "memo!", "okr!", "quarterly", "sync", "1:1", "one-on-one!",
             "leave", "expense report!", "conference room!", "resume!", "cv!", "freelanc*",
             "coworking",
-            "sprint!", "retro!", "retrospective!", "ticket", "pto!", "workday", "all hands!", "all-hands!", "runbook", "on-call!", "front desk!", "cover letter!", "role", "self assessment!", "réunion!", "reunião!", "reunión!", "besprechung!", "maquette!", "mail", "bericht", "kollegen", "chef!",
+            "sprint!", "retro!", "retrospective!", "ticket", "pto!", "workday", "all hands!", "all-hands!", "runbook", "on call!", "front desk!", "cover letter!", "role", "self assessment!", "réunion!", "reunião!", "reunión!", "besprechung!", "maquette!", "mail", "bericht", "kollegen", "chef!",
         ]),
         (C::Entrepreneurship, &[
             "startup!", "founder!", "cofounder!", "co-founder!", "investor!", "vc!", "seed!",
@@ -280,11 +280,7 @@ pub fn categorize(text: &str) -> ConversationCategory {
     }
 }
 
-/// Every category's score for a text, in lexicon order, with the category.
-pub(super) fn category_scores(text: &str) -> Vec<(ConversationCategory, u32)> {
-    LEXICON.iter().map(|(c, _)| *c).zip(scores(text)).collect()
-}
-
+/// Every category's score for a text, in lexicon order.
 fn scores(text: &str) -> Vec<u32> {
     let lexicon = &*LEXICON_INDEX;
     let tokens = tokenize(text);

@@ -384,6 +384,7 @@ pub fn fragments(sentence: &str) -> Vec<Fragment> {
                 lead = Some(Lead::So);
             } else if (w == "if" || w == "unless")
                 && next.is_some_and(|n| PRONOUN_AFTER_TEMPORAL.contains(&n))
+                && lowers[i - 1] != "wondering"
             {
                 lead = Some(Lead::If);
             } else if TEMPORAL.contains(&w)
@@ -425,13 +426,13 @@ pub fn fragments(sentence: &str) -> Vec<Fragment> {
     // Bodies start after the joining words and fillers.
     for fragment in &mut out {
         // Bullets and dashes before the first word are not part of the body.
+        let first = ws.partition_point(|w| w.start < fragment.start);
         let mut body = ws
-            .iter()
-            .find(|w| w.start >= fragment.start)
+            .get(first)
             .map_or(fragment.start, |w| w.start.min(fragment.end));
-        for (w, l) in ws.iter().zip(&lowers) {
-            if w.start < fragment.start || w.start >= fragment.end {
-                continue;
+        for (w, l) in ws[first..].iter().zip(&lowers[first..]) {
+            if w.start >= fragment.end {
+                break;
             }
             let joiner = FILLERS.contains(&l.as_str())
                 || CONJUNCTIONS.iter().any(|(c, _)| c == l)
@@ -457,6 +458,10 @@ pub fn fragments(sentence: &str) -> Vec<Fragment> {
 /// Whether a fragment's own words hold nothing but a time ("tonight", "by friday at 3",
 /// "first thing monday").
 pub fn is_only_time(body: &str) -> bool {
+    // A time phrase is short; longer fragments are clauses.
+    if body.split_whitespace().nth(7).is_some() {
+        return false;
+    }
     let stripped = strip_time_expressions(body);
     if stripped.len() == body.trim().len() {
         return false;

@@ -402,7 +402,16 @@ fn fact_about_user(text: &str, user: &str) -> Option<String> {
         } else {
             "lives"
         };
-        return Some(format!("{user} {verb} {preposition} {}", object(&c, 2)?));
+        let place = object(&c, 2)?;
+        // "I live in fear of it": a state, not a place.
+        let first = place.split_whitespace().next().unwrap_or("").to_lowercase();
+        if matches!(
+            first.as_str(),
+            "fear" | "denial" | "hope" | "dread" | "terror" | "hell"
+        ) {
+            return None;
+        }
+        return Some(format!("{user} {verb} {preposition} {place}"));
     }
     if let Some(c) = BIRTHDAY.captures(text) {
         return Some(format!("{user}'s birthday is {}", object(&c, 1)?));
