@@ -715,7 +715,12 @@ fn actions_from_utterance(
     for clause in task_clauses(text) {
         let body = &text[clause.body..clause.end];
         let found = if clause.role == Role::ToInfinitive {
-            previous_trigger.map(|t| (t, 3))
+            let after_to = if body.to_lowercase().starts_with("to ") {
+                3
+            } else {
+                0
+            };
+            previous_trigger.map(|t| (t, after_to))
         } else {
             find_trigger(body, utterance, conversation)
         };
