@@ -588,9 +588,12 @@ fn classify(text: &str, fragment: &Fragment) -> Role {
             }
         }
         Lead::Comma => {
-            if starts_with_subject(body) || has_trigger_word(body) || starts_with_action_verb(body)
-            {
+            if starts_with_subject(body) || has_trigger_word(body) {
                 Role::Main
+            } else if starts_with_action_verb(body) {
+                // "I need to pick up groceries, drop off the kids …": the next action of a list
+                // under the same trigger.
+                Role::ToInfinitive
             } else {
                 Role::Aside
             }
@@ -688,6 +691,28 @@ fn task_clauses(text: &str) -> Vec<TaskClause> {
             Role::Aside => {}
         }
     }
+    // A list of actions under one trigger shares the time said at its end ("pick up groceries,
+    // drop off the kids and call the vet by 5pm").
+    for i in (0..clauses.len().saturating_sub(1)).rev() {
+        if clauses[i + 1].role == Role::ToInfinitive
+            && !has_time_cue(&clauses[i].timing.to_lowercase())
+            && has_time_cue(&clauses[i + 1].timing.to_lowercase())
+        {
+            let later = clauses[i + 1].timing.clone();
+            clauses[i].timing.push(' ');
+            clauses[i].timing.push_str(&later);
+        }
+    }
+    // … or the time said at its start ("tomorrow I have to finish the slides, send them …").
+    for i in 1..clauses.len() {
+        if clauses[i].role == Role::ToInfinitive
+            && !has_time_cue(&clauses[i].timing.to_lowercase())
+            && has_time_cue(&clauses[i - 1].timing.to_lowercase())
+        {
+            let earlier = clauses[i - 1].timing.clone();
+            clauses[i].timing = format!("{earlier} {}", clauses[i].timing);
+        }
+    }
     clauses
 }
 
@@ -720,7 +745,9 @@ fn actions_from_utterance(
             } else {
                 0
             };
-            previous_trigger.map(|t| (t, after_to))
+            previous_trigger
+                .map(|t| (t, after_to))
+                .or_else(|| find_trigger(body, utterance, conversation))
         } else {
             find_trigger(body, utterance, conversation)
         };
@@ -1085,7 +1112,7 @@ fn cut_at_aside(phrase: &str) -> &str {
             .trim_start_matches("and ")
             .trim_start_matches("or ");
         let n = item.split_whitespace().count();
-        (1..=3).contains(&n) && !starts_with_subject(item)
+        (1..=3).contains(&n) && !starts_with_subject(item) && !starts_with_action_verb(item)
     }) && (rest.contains(" and ")
         || rest.contains(" or ")
         || rest.starts_with("and ")
@@ -1386,6 +1413,41 @@ mod tests {
             (
                 "SPEAKER_00",
                 "Priya can you review the deck by Friday?",
+                false,
+            ),
+            ("SPEAKER_01", "Sure.", true),
+        ]);
+        assert!(items.is_empty());
+    }
+
+    #[test]
+    fn a_list_of_actions_under_one_trigger_shares_its_time() {
+        let items = from_text(
+            "I need to pick up groceries, drop off the kids and then call the vet by 5pm.",
+        );
+        let five = Some(Utc.with_ymd_and_hms(2025, 6, 10, 17, 0, 0).unwrap());
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].description, "Pick up groceries");
+        assert_eq!(items[0].due_at, five);
+        assert_eq!(items[1].description, "Drop off the kids");
+        assert_eq!(items[1].due_at, five);
+    }
+
+    #[test]
+    fn courtesy_is_not_a_condition_but_a_real_condition_blocks() {
+        let items = from_segments(&[
+            (
+                "SPEAKER_00",
+                "If you get a chance, can you email Bob by Friday?",
+                false,
+            ),
+            ("SPEAKER_01", "Sure.", true),
+        ]);
+        assert_eq!(items[0].description, "Email Bob");
+        let items = from_segments(&[
+            (
+                "SPEAKER_00",
+                "If it rains, can you bring the chairs in tomorrow?",
                 false,
             ),
             ("SPEAKER_01", "Sure.", true),
