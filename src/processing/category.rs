@@ -291,8 +291,13 @@ fn scores(text: &str) -> Vec<u32> {
     for (i, token) in tokens.iter().enumerate() {
         let stem = light_stem(token);
         // "grandma's", "boarding's": the word without its possessive or contracted "is".
-        let bare = token.strip_suffix("'s").unwrap_or(token);
-        for candidate in [token.as_str(), stem.as_str(), bare] {
+        let bare = token.strip_suffix("'s");
+        let candidates = [
+            Some(token.as_str()),
+            (stem != *token).then_some(stem.as_str()),
+            bare,
+        ];
+        for candidate in candidates.into_iter().flatten() {
             if let Some((&word, hits)) = lexicon.exact.get_key_value(candidate) {
                 for &(index, weight) in hits {
                     if seen.insert((index, word)) {

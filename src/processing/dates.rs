@@ -95,6 +95,15 @@ static AFTERNOON: LazyLock<Regex> = LazyLock::new(|| regex(r"\bafternoon\b"));
 static EVENING: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?:evening|night)\b"));
 /// Past references make a sentence time-bound without giving a future due date; memories use
 /// this to stay timeless.
+/// A superset of every time expression above, matched as plain substrings in one pass: a
+/// sentence without any of these holds no time, and most sentences are ruled out here without
+/// running the patterns one by one.
+static TIME_HINT: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"\d|to(?:day|night|morrow)|tmr|morning|afternoon|evening|night|noon|midday|midnight|week|eow|eod|cob|close of business|month|day|hour|hr|min|asap|a\.s\.a\.p|urgent|as soon as|right away|immediately|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mañana|morgen|demain|amanh|hoy|heute|aujourd|hoje|noche|soir|lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|segunda|ter[çc]a|quarta|quinta|sexta|uhr",
+    )
+});
+
 /// Time words in other languages that the patterns above would misread ("guten morgen" is a
 /// greeting, "por la mañana" a morning), rewritten before matching.
 fn normalise_foreign(lower: &str) -> std::borrow::Cow<'_, str> {
@@ -214,6 +223,9 @@ pub fn find_day(sentence: &str, reference: DateTime<Utc>) -> Option<NaiveDate> {
 
 /// True when the sentence holds any time expression, resolvable or not (including urgency).
 pub fn has_time_cue(lower: &str) -> bool {
+    if !TIME_HINT.is_match(lower) {
+        return false;
+    }
     let lower = &*normalise_foreign(lower);
     // Any ordinary day works as the reference: only whether something is found matters.
     let any_day = NaiveDate::from_ymd_opt(2000, 1, 3).expect("valid date");
@@ -226,6 +238,9 @@ pub fn has_time_cue(lower: &str) -> bool {
 
 /// True when the sentence names both a day and a clock time: what a calendar event needs.
 pub fn has_date_and_clock_time(lower: &str) -> bool {
+    if !TIME_HINT.is_match(lower) {
+        return false;
+    }
     let lower = &*normalise_foreign(lower);
     let any_day = NaiveDate::from_ymd_opt(2000, 1, 3).expect("valid date");
     find_date(lower, any_day).is_some() && find_clock_time(lower).is_some()
