@@ -23,6 +23,7 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "knee", "cholesterol!", "diabete*", "x-ray!", "mri!", "sick", "ill", "covid", "vitamin",
             "weight", "doctor's", "dermatolog*", "cardio*", "dr!", "patient", "stretch*", "peanut",
             "shellfish",
+            "meds!", "consulta!", "clínica!", "clinica!", "doutora!", "doutor!", "doctora!", "médico!", "medico!", "arzt!", "ärztin!", "médecin!", "dentista!", "medicamento!",
         ]),
         (C::Finance, &[
             "budget!", "invoice!", "tax!", "taxe", "bank!", "loan!", "mortgage", "credit!", "debt!",
@@ -31,6 +32,7 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "account", "accountant!", "refund", "price", "cost", "money!", "dollar", "euro", "fund",
             "retirement!", "401k!", "ira", "spending", "finance!", "financial!", "reimburse*",
             "receipt", "subscription", "free trial!",
+            "steuererklärung!", "finanzamt!", "impuestos!", "impôts!", "banco", "rechnung", "factura", "fatura",
         ]),
         (C::Legal, &[
             "lawyer!", "attorney!", "contract!", "lawsuit!", "court!", "legal!", "sue", "judge",
@@ -43,6 +45,7 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "essay!", "grade", "semester!", "tutor*", "learn", "learning", "lesson!", "syllabus!",
             "thesis!", "degree", "quiz!", "midterm!", "final", "textbook!", "curriculum!",
             "scholarship!", "campus",
+            "rubric!", "period", "lesson plan!", "idioma", "lernen", "apprendre", "learn italian!", "learn spanish!", "learn french!",
         ]),
         (C::Technology, &[
             "code!", "coding!", "software!", "bug!", "deploy*", "server!", "database!", "api!",
@@ -51,7 +54,8 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "kubernetes!", "docker!", "repo!", "repository!", "pull", "merge", "outage!",
             "latency!", "sql!", "iphone", "android!", "password", "wifi", "router", "update",
             "feature", "engineering", "engineer", "developer!", "tech!", "technology!", "machine",
-            "model", "data", "ticket", "sprint!", "migration!", "crash", "login",
+            "model", "data", "migration!", "crash", "login",
+            "postmortem!", "post mortem!", "hotfix!", "incident", "logs", "rollback!", "roll back", "vpn!", "sign in", "token",
         ]),
         (C::Business, &[
             "client!", "customer!", "sale!", "revenue!", "quarter", "q1!", "q2!", "q3!", "q4!",
@@ -59,36 +63,42 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "proposal!", "kpi!", "roadmap!", "market", "partner*", "negotiat*", "pricing!", "board",
             "profit!", "growth", "b2b!", "campaign", "brand", "product", "forecast!",
             "procurement!", "sales!",
+            "newsletter!", "ctr!", "instagram", "copy",
         ]),
         (C::Work, &[
             "meeting!", "manager!", "boss!", "colleague!", "coworker!", "deadline!", "project",
             "team", "office!", "report", "presentation!", "slide!", "deck!", "standup!",
             "stand-up!", "promotion", "performance", "review", "hr!", "onboarding!", "shift",
-            "work", "job!", "interview", "hire", "hiring!", "email", "agenda!", "task", "workload!",
+            "work", "job!", "interview!", "hire", "hiring!", "email", "agenda!", "task", "workload!",
             "overtime!", "spreadsheet!", "memo!", "okr!", "quarterly", "sync", "1:1", "one-on-one!",
             "leave", "expense report!", "conference room!", "resume!", "cv!", "freelanc*",
             "coworking",
+            "sprint!", "retro!", "retrospective!", "ticket", "pto!", "workday", "all hands!", "all-hands!", "runbook", "on call!", "front desk!", "cover letter!", "role", "self assessment!", "réunion!", "reunião!", "reunión!", "besprechung!", "maquette!", "mail", "bericht", "kollegen", "chef!",
         ]),
         (C::Entrepreneurship, &[
             "startup!", "founder!", "cofounder!", "co-founder!", "investor!", "vc!", "seed!",
             "fundraising!", "fundraise!", "mvp!", "pivot!", "valuation!", "equity!", "runway!",
             "incubator!", "accelerator!", "bootstrap*", "entrepreneur*", "traction", "pitch deck!",
+            "mrr!", "arr!", "cap table!", "investors!", "beta", "users",
         ]),
         (C::Parenting, &[
-            "kid", "kids", "baby!", "toddler!", "daycare!", "diaper!", "parenting!", "nanny!",
+            "kid", "kids!", "baby!", "toddler!", "daycare!", "diaper!", "parenting!", "nanny!",
             "babysitter!", "pediatrician!", "teething!", "bedtime", "school", "homework", "nap",
             "stroller!", "playdate!", "preschool!", "kindergarten!", "son", "daughter",
             "parent teacher!",
+            "field trip!", "times tables!", "teacher", "math facts!",
         ]),
         (C::Family, &[
             "mom", "mother", "dad", "father", "parent", "brother", "sister", "sibling", "grandma!",
             "grandpa!", "grandmother!", "grandfather!", "aunt", "uncle", "cousin", "family!",
             "relative", "in-law*", "reunion", "thanksgiving", "niece", "nephew", "husband", "wife",
+            "nonna!", "nonno!", "zia", "tía", "tia", "mija", "mijo", "mamá", "mama", "papá", "abuela!", "abuelo!", "hermana", "hermano", "madre", "padre", "mutter", "vater", "oma!", "opa!", "mère", "père", "mãe", "família!", "familia!", "famille!",
         ]),
         (C::Romantic, &[
             "dating!", "girlfriend!", "boyfriend!", "anniversary!", "valentine!", "romantic!",
-            "romance!", "love", "crush!", "partner", "relationship", "kiss!", "proposal",
-            "engagement", "wedding!", "honeymoon!", "tinder!", "bumble!",
+            "romance!", "crush!", "partner", "relationship", "kiss!", "proposal",
+            "engagement", "wedding", "honeymoon!", "tinder!", "bumble!",
+            "florist!", "seating chart!", "caterer!",
         ]),
         (C::Travel, &[
             "flight!", "airport!", "hotel!", "trip!", "vacation!", "passport!", "visa", "luggage!",
@@ -100,6 +110,7 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "party!", "friend", "friends", "hangout!", "brunch", "bbq!", "barbecue!", "drinks",
             "bar", "pub", "birthday", "dinner", "lunch", "coffee", "catch", "invite", "guest",
             "celebrate", "celebration", "gathering!", "neighbor", "neighbour", "chat", "weekend",
+            "nos vemos!", "venue", "reunion", "quedamos!", "on se voit!", "cumpleaños", "geburtstag", "anniversaire", "aniversário",
         ]),
         (C::Sports, &[
             "game", "match", "team", "score", "soccer!", "football!", "basketball!", "tennis!",
@@ -107,15 +118,18 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "league!", "playoff*", "championship!", "tournament!", "nba!", "nfl!", "olympic*",
             "cycling", "swim*", "yoga", "goal", "player", "stadium!", "training", "warmup*",
             "warm-up*", "hike", "hiking",
+            "5k!", "10k!", "pace", "splits", "half marathon!", "long run!",
         ]),
         (C::Politics, &[
             "election!", "vote", "voting!", "senator!", "congress!", "parliament!", "president",
             "government!", "policy", "campaign", "democrat*", "republican*", "politic*",
             "minister!", "law", "legislation!", "ballot!", "mayor", "governor!", "referendum!",
+            "council!", "city council!", "public comment!", "clerk", "debate!", "candidate*!", "bike lane",
         ]),
         (C::News, &[
             "news!", "headline!", "article", "journalist!", "reporter!", "breaking!", "announced",
             "announcement", "press", "newspaper!", "podcast", "report",
+            "nachrichten!", "noticias!", "notícias!", "infos",
         ]),
         (C::Entertainment, &[
             "movie!", "film!", "show", "series", "netflix!", "episode!", "season", "tv", "actor",
@@ -129,9 +143,10 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "vinyl!", "rehearsal!", "choir!", "jazz!", "rock", "rap!", "violin!",
         ]),
         (C::Weather, &[
-            "weather!", "rain!", "raining!", "snow!", "storm!", "forecast", "temperature!",
+            "weather", "rain!", "raining!", "snow!", "storm!", "forecast", "temperature!",
             "sunny!", "cloudy!", "humid!", "wind", "windy!", "hurricane!", "heatwave!", "freezing!",
             "umbrella!", "degree", "thunder*", "tornado!",
+            "wetter!", "wetterbericht!", "regnen!", "regen!", "frost!", "schnee!", "lluvia!", "llover!", "pluie!", "chuva!", "gewitter!",
         ]),
         (C::Science, &[
             "research!", "experiment!", "hypothesi*", "lab!", "laboratory!", "physics!",
@@ -158,11 +173,13 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "anxiety!", "anxious!", "stress", "stressed", "depress*", "therapist!", "psycholog*",
             "emotion*", "feeling", "mental!", "burnout!", "mindfulness!", "trauma!", "behavior",
             "behaviour", "cognitive!", "habit", "overwhelmed!", "self-esteem!", "panic!", "lonely",
+            "therapy!", "boundary!", "boundaries!", "confrontation!", "journaling", "thought record!", "session",
         ]),
         (C::Real, &[
             "apartment!", "house", "realtor!", "mortgage!", "listing!", "property!", "landlord!",
             "tenant!", "lease!", "real estate!", "down payment!", "open house!", "condo!",
             "renovation", "bedroom", "neighborhood", "escrow!", "appraisal!", "rent",
+            "realty!", "pre approval!", "preapproval!", "two bedroom!", "ashby",
         ]),
         (C::Architecture, &[
             "architect!", "architecture!", "blueprint!", "floor plan!", "facade!", "building",
@@ -172,16 +189,19 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "design!", "designer!", "figma!", "mockup!", "wireframe!", "prototype", "logo!",
             "font!", "typography!", "color", "colour", "layout!", "ux!", "ui!", "palette!",
             "sketch", "branding!", "illustration!",
+            "repaint!", "paint", "sage green!",
         ]),
         (C::Literature, &[
             "book", "novel!", "author!", "poem!", "poetry!", "reading", "chapter!", "writer",
             "literature!", "fiction!", "library", "publish*", "manuscript!", "bookclub!",
             "book club!", "shakespeare!", "memoir!",
+            "narrator*!", "pages", "character", "piranesi!",
         ]),
         (C::History, &[
             "history!", "historical!", "century!", "ancient!", "war", "empire!", "medieval!",
             "museum", "archaeolog*", "civilization!", "revolution", "dynasty!", "wwii!", "ww2!",
             "roman", "historian!",
+            "guild*!", "merchant", "1300s!", "kontor!",
         ]),
         (C::Economics, &[
             "economy!", "economic*", "inflation!", "recession!", "gdp!", "interest rate!",
@@ -194,11 +214,12 @@ const LEXICON: &[(ConversationCategory, &[&str])] = {
             "deforestation!", "conservation!", "garden", "gardening", "tree", "planet",
         ]),
         (C::Personal, &[
-            "grocery", "groceries!", "errand!", "laundry!", "chore*", "clean", "cleaning",
+            "grocery", "groceries!", "errand!", "laundry", "chore*", "clean", "cleaning",
             "haircut!", "cook", "cooking", "recipe!", "journal!", "diary!", "hobby!", "pet", "dog",
             "cat", "vet!", "car", "mechanic!", "oil change!", "shopping", "buy", "milk", "plumber!",
             "package", "dry cleaning!", "faucet!", "leak*", "plant", "food", "license", "dmv!",
             "car service!",
+            "u haul!", "moving", "internet", "meds", "plombier!", "fontanero!", "klempner!", "encanador!", "fuite", "évier",
         ]),
     ]
 };
@@ -246,6 +267,21 @@ static LEXICON_INDEX: LazyLock<Lexicon> = LazyLock::new(|| {
 /// Scores every category by its keywords and returns the best one, or `other` when nothing
 /// reaches the threshold. Ties go to the category listed first in the lexicon.
 pub fn categorize(text: &str) -> ConversationCategory {
+    let scores = scores(text);
+    let (best, &score) = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+        .expect("lexicon is not empty");
+    if score >= SCORE_THRESHOLD {
+        LEXICON[best].0
+    } else {
+        ConversationCategory::Other
+    }
+}
+
+/// Every category's score for a text, in lexicon order.
+fn scores(text: &str) -> Vec<u32> {
     let lexicon = &*LEXICON_INDEX;
     let tokens = tokenize(text);
     let mut scores = vec![0u32; LEXICON.len()];
@@ -254,7 +290,14 @@ pub fn categorize(text: &str) -> ConversationCategory {
     let mut seen: HashSet<(usize, &str)> = HashSet::new();
     for (i, token) in tokens.iter().enumerate() {
         let stem = light_stem(token);
-        for candidate in [token.as_str(), stem.as_str()] {
+        // "grandma's", "boarding's": the word without its possessive or contracted "is".
+        let bare = token.strip_suffix("'s");
+        let candidates = [
+            Some(token.as_str()),
+            (stem != *token).then_some(stem.as_str()),
+            bare,
+        ];
+        for candidate in candidates.into_iter().flatten() {
             if let Some((&word, hits)) = lexicon.exact.get_key_value(candidate) {
                 for &(index, weight) in hits {
                     if seen.insert((index, word)) {
@@ -279,64 +322,110 @@ pub fn categorize(text: &str) -> ConversationCategory {
             }
         }
     }
-    let (best, &score) = scores
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
-        .expect("lexicon is not empty");
-    if score >= SCORE_THRESHOLD {
-        LEXICON[best].0
-    } else {
-        ConversationCategory::Other
-    }
+    scores
 }
 
-/// Keywords whose emoji says more than the category's; the first one present wins.
-const EMOJI_OVERRIDES: &[(&str, &str)] = &[
-    ("birthday", "🎉"),
-    ("dentist", "🦷"),
-    ("dental", "🦷"),
-    ("flight", "✈️"),
-    ("airport", "✈️"),
-    ("wedding", "💍"),
-    ("baby", "👶"),
-    ("doctor", "🩺"),
-    ("interview", "🤝"),
-    ("exam", "📝"),
-    ("gym", "🏋️"),
-    ("workout", "🏋️"),
-    ("dog", "🐶"),
-    ("cat", "🐱"),
-    ("coffee", "☕"),
-    ("pizza", "🍕"),
-    ("dinner", "🍽️"),
-    ("lunch", "🥪"),
-    ("grocery", "🛒"),
-    ("groceries", "🛒"),
-    ("car", "🚗"),
-    ("rain", "🌧️"),
-    ("snow", "❄️"),
-    ("bug", "🐛"),
-    ("vacation", "🏖️"),
-    ("beach", "🏖️"),
-    ("movie", "🎬"),
-    ("concert", "🎤"),
-    ("book", "📖"),
-    ("soccer", "⚽"),
-    ("basketball", "🏀"),
-    ("tennis", "🎾"),
-    ("party", "🎉"),
-    ("anniversary", "💕"),
-    ("meeting", "📅"),
-];
+/// Keywords whose emoji says more than the category's, with the categories each one may
+/// refine: "dinner" is the topic of a social evening, but only an aside in a doctor's advice
+/// or a work meeting, where the category's own emoji fits better. The first one present wins.
+const EMOJI_OVERRIDES: &[(&str, &str, &[ConversationCategory])] = {
+    use ConversationCategory as C;
+    const LEISURE: &[C] = &[
+        C::Social,
+        C::Romantic,
+        C::Family,
+        C::Personal,
+        C::Travel,
+        C::Other,
+    ];
+    const PEOPLE: &[C] = &[
+        C::Social,
+        C::Family,
+        C::Personal,
+        C::Parenting,
+        C::Romantic,
+        C::Other,
+    ];
+    const WORK: &[C] = &[C::Work, C::Business, C::Entrepreneurship, C::Other];
+    const TRIPS: &[C] = &[
+        C::Travel,
+        C::Work,
+        C::Business,
+        C::Personal,
+        C::Family,
+        C::Other,
+    ];
+    &[
+        ("birthday", "🎉", PEOPLE),
+        ("dentist", "🦷", &[C::Health, C::Personal, C::Other]),
+        ("dental", "🦷", &[C::Health, C::Personal, C::Other]),
+        ("flight", "✈️", TRIPS),
+        ("airport", "✈️", TRIPS),
+        (
+            "wedding",
+            "💍",
+            &[C::Romantic, C::Family, C::Social, C::Other],
+        ),
+        ("baby", "👶", &[C::Parenting, C::Family, C::Other]),
+        ("doctor", "🩺", &[C::Health, C::Personal, C::Other]),
+        ("interview", "🤝", WORK),
+        ("exam", "📝", &[C::Education, C::Health, C::Other]),
+        ("gym", "🏋️", &[C::Health, C::Sports, C::Personal, C::Other]),
+        (
+            "workout",
+            "🏋️",
+            &[C::Health, C::Sports, C::Personal, C::Other],
+        ),
+        ("dog", "🐶", &[C::Personal, C::Family, C::Other]),
+        ("cat", "🐱", &[C::Personal, C::Family, C::Other]),
+        ("coffee", "☕", LEISURE),
+        ("pizza", "🍕", LEISURE),
+        ("dinner", "🍽️", LEISURE),
+        ("lunch", "🥪", LEISURE),
+        ("grocery", "🛒", &[C::Personal, C::Family, C::Other]),
+        ("groceries", "🛒", &[C::Personal, C::Family, C::Other]),
+        ("car", "🚗", &[C::Personal, C::Travel, C::Other]),
+        ("rain", "🌧️", &[C::Weather, C::Travel, C::Social, C::Other]),
+        ("snow", "❄️", &[C::Weather, C::Travel, C::Social, C::Other]),
+        ("bug", "🐛", &[C::Technology, C::Work]),
+        (
+            "vacation",
+            "🏖️",
+            &[C::Travel, C::Personal, C::Family, C::Other],
+        ),
+        (
+            "beach",
+            "🏖️",
+            &[C::Travel, C::Personal, C::Family, C::Social, C::Other],
+        ),
+        ("movie", "🎬", &[C::Entertainment, C::Social, C::Other]),
+        (
+            "concert",
+            "🎤",
+            &[C::Music, C::Entertainment, C::Social, C::Other],
+        ),
+        ("book", "📖", &[C::Literature, C::Education, C::Other]),
+        ("soccer", "⚽", &[C::Sports, C::Parenting, C::Other]),
+        ("basketball", "🏀", &[C::Sports, C::Parenting, C::Other]),
+        ("tennis", "🎾", &[C::Sports, C::Other]),
+        ("party", "🎉", PEOPLE),
+        (
+            "anniversary",
+            "💕",
+            &[C::Romantic, C::Family, C::Social, C::Other],
+        ),
+        ("meeting", "📅", WORK),
+    ]
+};
 
-/// The emoji for a conversation: a keyword override when one is present, else the category's.
+/// The emoji for a conversation: a keyword override when one is present and fits the
+/// category, else the category's.
 pub fn emoji_for(text: &str, category: ConversationCategory) -> &'static str {
     let tokens: HashSet<String> = tokenize(text).into_iter().collect();
     EMOJI_OVERRIDES
         .iter()
-        .find(|(word, _)| tokens.contains(*word))
-        .map_or(category.emoji(), |(_, emoji)| emoji)
+        .find(|(word, _, fits)| fits.contains(&category) && tokens.contains(*word))
+        .map_or(category.emoji(), |(_, emoji, _)| emoji)
 }
 
 #[cfg(test)]
@@ -380,6 +469,21 @@ mod tests {
         let category = categorize(text);
         assert_eq!(category, ConversationCategory::Health);
         assert_eq!(emoji_for(text, category), "🦷");
+    }
+
+    #[test]
+    fn a_meal_mentioned_in_a_work_meeting_does_not_override_its_emoji() {
+        let text = "Standup: I need to finish the api docs by Wednesday, and I'll review the \
+                    pull request after lunch before the team meeting.";
+        let category = categorize(text);
+        assert_eq!(category, ConversationCategory::Work);
+        assert_eq!(emoji_for(text, category), "📅");
+        let advice = "My doctor wants me to walk for twenty minutes after dinner.";
+        assert_eq!(emoji_for(advice, ConversationCategory::Health), "🩺");
+        assert_eq!(
+            emoji_for("Dinner with Sam on Friday", ConversationCategory::Social),
+            "🍽️"
+        );
     }
 
     #[test]

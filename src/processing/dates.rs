@@ -13,7 +13,8 @@ use chrono::{
 use regex::{Captures, Regex};
 
 const MONTH: &str = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
-const WEEKDAY: &str = r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday)";
+/// Weekday names in English, Spanish, German, French and Portuguese.
+const WEEKDAY: &str = r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday|lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|segunda-feira|ter[çc]a(?:-feira)?|quarta-feira|quinta-feira|sexta(?:-feira)?)";
 const NUMBER: &str = r"(\d{1,3}|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty[- ]five|forty|fifty|sixty|ninety|a couple of|couple of)";
 const MERIDIEM: &str = r"(a\.?m\.?|p\.?m\.?)";
 
@@ -37,10 +38,15 @@ static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
 static DAY_OF_MONTH: LazyLock<Regex> =
     LazyLock::new(|| regex(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b"));
 static DAY_AFTER_TOMORROW: LazyLock<Regex> = LazyLock::new(|| regex(r"\bday after tomorrow\b"));
-static TOMORROW: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?:tomorrow|tmrw|tmr)\b"));
-static TODAY: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"\b(?:today|tonight|this (?:morning|afternoon|evening))\b"));
-static TONIGHT: LazyLock<Regex> = LazyLock::new(|| regex(r"\btonight\b"));
+static TOMORROW: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\b(?:tomorrow|tmrw|tmr|mañana|morgen|demain|amanhã)\b"));
+static TODAY: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"\b(?:today|tonight|this (?:morning|afternoon|evening)|hoy|heute|aujourd'hui|hoje|esta noche|ce soir)\b",
+    )
+});
+static TONIGHT: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\b(?:tonight|esta noche|heute abend|ce soir|hoje à noite)\b"));
 static NEXT_WEEK_WEEKDAY: LazyLock<Regex> = LazyLock::new(|| {
     regex(&format!(
         r"\b(?:{WEEKDAY}\s+(?:of\s+)?next\s+week|next\s+week\s+(?:on\s+)?{WEEKDAY})\b"
@@ -55,9 +61,12 @@ static END_OF_WEEK: LazyLock<Regex> =
 static END_OF_MONTH: LazyLock<Regex> = LazyLock::new(|| regex(r"\bend of (?:the |this )?month\b"));
 static RELATIVE_OFFSET: LazyLock<Regex> = LazyLock::new(|| {
     regex(&format!(
-        r"\bin\s+{NUMBER}\s+(minutes?|mins?|hours?|hrs?|days?|weeks?)\b"
+        r"\b(?:in|within)\s+(?:the\s+next\s+)?{NUMBER}\s+(minutes?|mins?|hours?|hrs?|days?|weeks?)\b"
     ))
 });
+/// "within the next hour", "in the next hour", "within the hour": one hour.
+static NEXT_HOUR: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\b(?:in|within)\s+the\s+(?:next\s+)?hour\b"));
 static HALF_AN_HOUR: LazyLock<Regex> = LazyLock::new(|| regex(r"\bin\s+half\s+an\s+hour\b"));
 static URGENT: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"\b(?:asap|a\.s\.a\.p\.?|urgent(?:ly)?|as soon as possible|right away|immediately)")
@@ -69,11 +78,14 @@ static CLOCK_WITH_MERIDIEM: LazyLock<Regex> = LazyLock::new(|| {
 });
 static CLOCK_AFTER_PREPOSITION: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"(?:\b(?:at|by|around|until|till|before|from)|@)\s+(\d{1,2})(?::(\d{2}))?(\s*o'?clock)?\b",
+        r"(?:\b(?:at|by|around|until|till|before|from|a las|à|às)|@)\s+(\d{1,2})(?::(\d{2}))?(\s*o'?clock)?\b",
     )
 });
 static CLOCK_HH_MM: LazyLock<Regex> = LazyLock::new(|| regex(r"(?:^|[^\d/:.])(\d{1,2}):(\d{2})\b"));
 static CLOCK_OCLOCK: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(\d{1,2})\s*o'?clock\b"));
+/// "8h", "15h30" (French, Portuguese), "18 uhr" (German): a 24-hour clock.
+static CLOCK_H: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\b(\d{1,2})\s?(?:h|uhr)(?:\s?(\d{2}))?\b"));
 static NOON: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?:noon|midday)\b"));
 static MIDNIGHT: LazyLock<Regex> = LazyLock::new(|| regex(r"\bmidnight\b"));
 static END_OF_DAY: LazyLock<Regex> =
@@ -83,6 +95,30 @@ static AFTERNOON: LazyLock<Regex> = LazyLock::new(|| regex(r"\bafternoon\b"));
 static EVENING: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?:evening|night)\b"));
 /// Past references make a sentence time-bound without giving a future due date; memories use
 /// this to stay timeless.
+/// A superset of every time expression above, matched as plain substrings in one pass: a
+/// sentence without any of these holds no time, and most sentences are ruled out here without
+/// running the patterns one by one.
+static TIME_HINT: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"\d|to(?:day|night|morrow)|tmr|morning|afternoon|evening|night|noon|midday|midnight|week|eow|eod|cob|close of business|month|day|hour|hr|min|asap|a\.s\.a\.p|urgent|as soon as|right away|immediately|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mañana|morgen|demain|amanh|hoy|heute|aujourd|hoje|noche|soir|lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|segunda|ter[çc]a|quarta|quinta|sexta|uhr",
+    )
+});
+
+/// Time words in other languages that the patterns above would misread ("guten morgen" is a
+/// greeting, "por la mañana" a morning), rewritten before matching.
+fn normalise_foreign(lower: &str) -> std::borrow::Cow<'_, str> {
+    if !lower.contains("morgen") && !lower.contains("mañana") {
+        return std::borrow::Cow::Borrowed(lower);
+    }
+    std::borrow::Cow::Owned(
+        lower
+            .replace("guten morgen", "guten tag")
+            .replace("de la mañana", "morning")
+            .replace("por la mañana", "morning")
+            .replace("mañana por la morning", "tomorrow morning"),
+    )
+}
+
 static PAST_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     regex(
         r"\b(?:yesterday|last (?:night|week|month|year|monday|tuesday|wednesday|thursday|friday|saturday|sunday)|ago|right now|this week|this month|this year|next (?:month|year)|soon|later)\b",
@@ -99,15 +135,17 @@ static TIME_PHRASE: LazyLock<Regex> = LazyLock::new(|| {
         format!(r"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}(?:,?\s+\d{{4}})?"),
         r"the\s+\d{1,2}(?:st|nd|rd|th)".to_string(),
         r"(?:the\s+)?day after tomorrow".to_string(),
-        r"(?:tomorrow|tmrw|tmr)(?:\s+(?:morning|afternoon|evening|night))?".to_string(),
-        r"today|tonight|this (?:morning|afternoon|evening)".to_string(),
+        r"(?:tomorrow|tmrw|tmr|mañana|morgen|demain|amanhã)(?:\s+(?:morning|afternoon|evening|night))?".to_string(),
+        r"today|tonight|this (?:morning|afternoon|evening)|hoy|heute(?: abend)?|aujourd'hui|hoje(?: à noite)?|esta noche|ce soir".to_string(),
         format!(r"{WEEKDAY}\s+(?:of\s+)?next\s+week"),
         format!(r"next\s+week\s+(?:on\s+)?{WEEKDAY}"),
         format!(r"{WEEKDAY}(?:\s+(?:morning|afternoon|evening|night))?"),
         r"next week".to_string(),
         r"(?:this|the|over the|on the|by the) weekend".to_string(),
         r"(?:the\s+)?end of (?:the |this )?(?:week|month|day)|end of today|eod|eow|close of business|cob".to_string(),
-        format!(r"in\s+{NUMBER}\s+(?:minutes?|mins?|hours?|hrs?|days?|weeks?)"),
+        format!(r"(?:in|within)\s+(?:the\s+next\s+)?{NUMBER}\s+(?:minutes?|mins?|hours?|hrs?|days?|weeks?)"),
+        r"(?:in|within)\s+the\s+(?:next\s+)?hour".to_string(),
+        r"\d{1,2}\s?(?:h|uhr)(?:\s?\d{2})?".to_string(),
         r"in\s+half\s+an\s+hour".to_string(),
         r"asap|a\.s\.a\.p\.?|urgently|as soon as possible|right away|immediately".to_string(),
         format!(r"\d{{1,2}}(?::\d{{2}})?\s*{MERIDIEM}"),
@@ -118,11 +156,11 @@ static TIME_PHRASE: LazyLock<Regex> = LazyLock::new(|| {
     ];
     let joined = alternatives.join("|");
     regex(&format!(
-        r"(?i)(?:\s*,)?\s*\b(?:(?:by|on|at|before|until|till|around|this|next|due|from|no later than|first thing)\s+)*(?:{joined})(?:\s+(?:at|by|around)\s+\d{{1,2}}(?::\d{{2}})?(?:\s*{MERIDIEM})?)?\b\.?"
+        r"(?i)(?:\s*,)?\s*\b(?:(?:by|on|at|before|until|till|around|this|next|due|from|for|no later than|first thing|bis|am|um|le|para el|para la|para|el|la|à|às|a las|avant|antes del|antes de|pour)\s+)*(?:{joined})(?:\s+(?:at|by|around)\s+\d{{1,2}}(?::\d{{2}})?(?:\s*{MERIDIEM})?)?\b\.?"
     ))
 });
 static BARE_AT_HOUR: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"(?i)\s*\b(?:at|by|around)\s+\d{1,2}(?::\d{2})?\b"));
+    LazyLock::new(|| regex(r"(?i)\s*\b(?:at|by|around|a las|à|às)\s+\d{1,2}(?::\d{2})?\b"));
 
 /// Resolves the time expression found in `sentence` to an instant, or `None` when there is
 /// none or it lies before `now`.
@@ -131,14 +169,64 @@ pub fn resolve_due(
     reference: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
+    resolve_due_on(sentence, reference, now, None)
+}
+
+/// [`resolve_due`] for one clause of a longer sentence: when the clause gives a time of day but
+/// no date ("and then at noon …"), `day` (the date named earlier in the sentence) is its date.
+pub fn resolve_due_on(
+    sentence: &str,
+    reference: DateTime<Utc>,
+    now: DateTime<Utc>,
+    day: Option<NaiveDate>,
+) -> Option<DateTime<Utc>> {
     let lower = sentence.to_lowercase();
-    let resolved = resolve_lowercase(&lower, reference.naive_utc())?;
+    let lower = normalise_foreign(&lower);
+    let reference = reference.naive_utc();
+    let resolved = match day {
+        Some(day) if find_date(&lower, reference.date()).is_none() => {
+            let clock = find_clock_time(&lower);
+            let part_of_day = find_part_of_day(&lower);
+            match (clock, part_of_day) {
+                (None, None) => resolve_lowercase(&lower, reference)?,
+                (clock, part) => {
+                    let time = clock
+                        .map(|c| c.resolve(part))
+                        .or(part)
+                        .unwrap_or_else(end_of_day);
+                    let day = if clock.is_some_and(|c| c.is_midnight) {
+                        day.checked_add_days(Days::new(1))?
+                    } else {
+                        day
+                    };
+                    day.and_time(time)
+                }
+            }
+        }
+        _ => resolve_lowercase(&lower, reference)?,
+    };
     let resolved = resolved.and_utc();
     (resolved >= now).then_some(resolved)
 }
 
+/// The date a sentence names, resolved against the reference day ("tomorrow", "on the 3rd").
+pub fn find_day(sentence: &str, reference: DateTime<Utc>) -> Option<NaiveDate> {
+    let lower = sentence.to_lowercase();
+    let lower = normalise_foreign(&lower);
+    let reference = reference.date_naive();
+    let found = find_date(&lower, reference)?;
+    if found.kind == DateKind::MonthDay && found.date < reference {
+        return found.date.with_year(found.date.year() + 1);
+    }
+    Some(found.date)
+}
+
 /// True when the sentence holds any time expression, resolvable or not (including urgency).
 pub fn has_time_cue(lower: &str) -> bool {
+    if !TIME_HINT.is_match(lower) {
+        return false;
+    }
+    let lower = &*normalise_foreign(lower);
     // Any ordinary day works as the reference: only whether something is found matters.
     let any_day = NaiveDate::from_ymd_opt(2000, 1, 3).expect("valid date");
     find_date(lower, any_day).is_some()
@@ -150,6 +238,10 @@ pub fn has_time_cue(lower: &str) -> bool {
 
 /// True when the sentence names both a day and a clock time: what a calendar event needs.
 pub fn has_date_and_clock_time(lower: &str) -> bool {
+    if !TIME_HINT.is_match(lower) {
+        return false;
+    }
+    let lower = &*normalise_foreign(lower);
     let any_day = NaiveDate::from_ymd_opt(2000, 1, 3).expect("valid date");
     find_date(lower, any_day).is_some() && find_clock_time(lower).is_some()
 }
@@ -394,14 +486,17 @@ fn next_weekday_after(reference: NaiveDate, weekday: Weekday) -> NaiveDate {
 }
 
 fn weekday_from_name(name: &str) -> Option<Weekday> {
+    let name = name.trim_end_matches("-feira");
     Some(match name {
-        "monday" => Weekday::Mon,
-        "tuesday" => Weekday::Tue,
-        "wednesday" => Weekday::Wed,
-        "thursday" => Weekday::Thu,
-        "friday" => Weekday::Fri,
-        "saturday" => Weekday::Sat,
-        "sunday" => Weekday::Sun,
+        "monday" | "lunes" | "montag" | "lundi" | "segunda" => Weekday::Mon,
+        "tuesday" | "martes" | "dienstag" | "mardi" | "terça" | "terca" => Weekday::Tue,
+        "wednesday" | "miércoles" | "miercoles" | "mittwoch" | "mercredi" | "quarta" => {
+            Weekday::Wed
+        }
+        "thursday" | "jueves" | "donnerstag" | "jeudi" | "quinta" => Weekday::Thu,
+        "friday" | "viernes" | "freitag" | "vendredi" | "sexta" => Weekday::Fri,
+        "saturday" | "sábado" | "sabado" | "samstag" | "samedi" => Weekday::Sat,
+        "sunday" | "domingo" | "sonntag" | "dimanche" => Weekday::Sun,
         _ => return None,
     })
 }
@@ -517,9 +612,29 @@ fn find_clock_time(lower: &str) -> Option<ClockTime> {
     if let Some(c) = CLOCK_HH_MM.captures(lower) {
         return build(num(&c, 1)?, num(&c, 2)?, None);
     }
+    if let Some(c) = CLOCK_H.captures(lower) {
+        let minute = c.get(2).map_or(Some(0), |m| m.as_str().parse().ok())?;
+        let hour = num(&c, 1)?;
+        if hour <= 23 && minute < 60 {
+            // A 24-hour clock: "8h" is 08:00 and "15h" 15:00, no am/pm rule.
+            return Some(ClockTime {
+                hour,
+                minute,
+                meridiem: (hour != 0 && hour < 12).then_some(Meridiem::Am),
+                is_midnight: false,
+            });
+        }
+    }
     for c in CLOCK_AFTER_PREPOSITION.captures_iter(lower) {
         let whole = c.get(0)?;
         if c.get(3).is_none() && is_quantity_suffix(&lower[whole.end()..]) {
+            continue;
+        }
+        // "call 1-800-555-0199": a phone number, not a time.
+        let mut after = lower[whole.end()..].chars();
+        if matches!(after.next(), Some('-' | '.'))
+            && after.next().is_some_and(|d| d.is_ascii_digit())
+        {
             continue;
         }
         let minute = c.get(2).map_or(Some(0), |m| m.as_str().parse().ok())?;
@@ -552,6 +667,9 @@ fn find_part_of_day(lower: &str) -> Option<NaiveTime> {
 fn find_offset(lower: &str) -> Option<Duration> {
     if HALF_AN_HOUR.is_match(lower) {
         return Some(Duration::minutes(30));
+    }
+    if NEXT_HOUR.is_match(lower) {
+        return Some(Duration::hours(1));
     }
     let c = RELATIVE_OFFSET.captures(lower)?;
     let amount = number_value(&c[1])?;

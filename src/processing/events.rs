@@ -21,18 +21,20 @@ fn regex(pattern: &str) -> Regex {
 
 static APPOINTMENT_NOUN: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"(?i)\b(meeting|appointment|appt|interview|flight|dinner|lunch|breakfast|brunch|call with|video call|phone call|doctor|dentist|class|lesson|session|party|concert|reservation|check-?up|haircut|conference|webinar|standup|stand-up|sync|demo|presentation|wedding|ceremony|rehearsal|workshop|exam|surgery|therapy|massage|game|match|recital|screening|date with|viewing|tour|orientation|consultation|practice|vet|open house|cleaning|recital)s?\b",
+        r"(?i)\b(meeting|appointment|appt|interview|flight|consulta|cita|termin|rendez-vous|réunion|reunião|reunión|dinner|lunch|breakfast|brunch|call with|video call|phone call|doctor|dentist|class|lesson|session|party|concert|reservation|check-?up|haircut|conference|webinar|standup|stand-up|sync|demo|presentation|wedding|ceremony|rehearsal|workshop|exam|surgery|therapy|massage|game|match|recital|screening|date with|viewing|tour|orientation|consultation|practice|vet|open house|cleaning|recital)s?\b",
     )
 });
 /// The words after the noun that belong to the title ("with Sarah", "to Denver").
 static TITLE_TAIL: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"^\s+((?:with|to|at|for|about|on)\s+(?:the\s+|my\s+|our\s+)?[\p{L}\d'&-]+(?:\s+(?:and\s+)?[\p{Lu}\d][\p{L}\d'&-]*)*)",
+        r"^\s+((?:with|to|at|for|about|on|com|con|mit|avec)\s+(?:(?:the|my|our|a|o|la|el|le|der|die|dem|den)\s+)?(?:(?:doutora|doutor|doctora|doctor|docteur|dr\.?|mrs?\.?|ms\.?)\s+)?[\p{L}\d'&-]+(?:\s+(?:and\s+)?[\p{Lu}\d][\p{L}\d'&-]*)*)",
     )
 });
 /// Who is involved: the user speaks, or someone talks to or with them.
 static INVOLVES_LISTENER: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"(?i)\b(?:you|your|we|us|our|let['’]s|everyone|everybody|the whole team|all of us)\b")
+    regex(
+        r"(?i)\b(?:you|your|we|us|our|let['’]s|everyone|everybody|the whole team|all of us|sua|seu|você|vous|votre|tu|tú|usted|du|dein\w*|ihr\w*|nos|nous)\b",
+    )
 });
 static BLOCKED: LazyLock<Regex> = LazyLock::new(|| {
     regex(
@@ -72,7 +74,14 @@ fn event_from_utterance(
     if !involves_user || utterance.text.trim_end().ends_with('?') {
         return None;
     }
-    let noun = APPOINTMENT_NOUN.find(&utterance.text)?;
+    // "dry cleaning" and "the conference room" name no appointment.
+    let noun = APPOINTMENT_NOUN.find_iter(&utterance.text).find(|m| {
+        let before = utterance.text[..m.start()].to_lowercase();
+        let after = utterance.text[m.end()..].to_lowercase();
+        !before.trim_end().ends_with("dry")
+            && !after.trim_start().starts_with("room")
+            && !after.trim_start().starts_with("form")
+    })?;
     // "dentist appointment", "team lunch meeting": the whole compound names the event.
     let mut noun_end = noun.end();
     while let Some(next) = APPOINTMENT_NOUN.find_at(&utterance.text, noun_end) {
@@ -106,9 +115,44 @@ fn event_title(text: &str, noun_start: usize, noun_end: usize) -> String {
         title.push_str(qualifier);
         title.push(' ');
     }
-    title.push_str(&text[noun_start..noun_end]);
+    let noun = &text[noun_start..noun_end];
+    // "call with the mortgage advisor": the noun ends in "with", the person follows.
+    let (noun, joined) = match noun
+        .strip_suffix(" with")
+        .or_else(|| noun.strip_suffix(" With"))
+    {
+        Some(head) => (head, true),
+        None => (noun, false),
+    };
+    title.push_str(noun);
     let rest = strip_time_expressions(&text[noun_end..]);
-    let rest = format!(" {rest}");
+    let rest = if joined {
+        let words: Vec<&str> = rest
+            .split_whitespace()
+            .take_while(|w| {
+                !matches!(
+                    w.to_lowercase().as_str(),
+                    "on" | "at"
+                        | "in"
+                        | "about"
+                        | "for"
+                        | "to"
+                        | "and"
+                        | "but"
+                        | "so"
+                        | "tomorrow"
+                        | "today"
+                )
+            })
+            .take(4)
+            .collect();
+        return title_case(trim_sentence_punctuation(&truncate_words(
+            &format!("{title} with {}", words.join(" ")),
+            8,
+        )));
+    } else {
+        format!(" {rest}")
+    };
     if let Some(tail) = TITLE_TAIL.captures(&rest) {
         title.push(' ');
         title.push_str(&tail[1]);

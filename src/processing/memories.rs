@@ -16,8 +16,8 @@ fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid memory regex")
 }
 
-/// The object of a fact: up to the end of its clause.
-const OBJECT: &str = r"([^.,;!?]+)";
+/// The object of a fact: up to the end of its clause ("St." and "Dr." do not end it).
+const OBJECT: &str = r"((?:\b(?:[Ss]t|[Dd]r|[Mm]t|[Ff]t|[Mm]rs?|[Mm]s)\.|[^.,;!?])+)";
 
 static NAME: LazyLock<Regex> =
     LazyLock::new(|| regex(r"(?i)\bmy name is ([\p{L}'-]+(?:\s+[\p{Lu}][\p{L}'-]+)?)"));
@@ -37,10 +37,10 @@ static CONDITION: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 static ROLE: LazyLock<Regex> =
-    LazyLock::new(|| regex(&format!(r"(?i)\bi(?:['’]m| am) (an?) {OBJECT}")));
+    LazyLock::new(|| regex(&format!(r"(?i)\bi(?:['’]m| am) (an?|the) {OBJECT}")));
 static LIVE: LazyLock<Regex> = LazyLock::new(|| {
     regex(&format!(
-        r"(?i)\bi(?: live|['’]m based| am based| grew up) in {OBJECT}"
+        r"(?i)\bi(?: live|['’]m based| am based| grew up) (in|on) {OBJECT}"
     ))
 });
 static ORIGIN: LazyLock<Regex> =
@@ -54,6 +54,12 @@ static RELATION_NAME: LazyLock<Regex> = LazyLock::new(|| {
     regex(
         r"(?i)\bmy (wife|husband|partner|son|daughter|brother|sister|mom|mother|dad|father|boss|dog|cat|girlfriend|boyfriend|best friend|kid|baby|fiancée?|grandma|grandmother|grandpa|grandfather|manager|puppy|kitten)(?:['’]s name is| is (?:called|named)) ([\p{L}'-]+)",
     )
+});
+/// "my brother Luis lives in Madrid": a named relative and one fact about them.
+static RELATION_FACT: LazyLock<Regex> = LazyLock::new(|| {
+    regex(&format!(
+        r"(?i)\bmy (wife|husband|partner|son|daughter|brother|sister|mom|mother|dad|father|girlfriend|boyfriend|best friend|grandma|grandmother|grandpa|grandfather|cousin|aunt|uncle|niece|nephew) (?-i:([\p{{Lu}}][\p{{L}}'-]+)) (lives in|lives on|works at|works as|works for|is an?|studies) {OBJECT}"
+    ))
 });
 static BIRTHDAY: LazyLock<Regex> =
     LazyLock::new(|| regex(&format!(r"(?i)\bmy birthday is (?:on )?{OBJECT}")));
@@ -163,6 +169,12 @@ const ROLE_WORDS: &[&str] = &[
     "climber",
     "gamer",
     "mathematician",
+    "cto",
+    "ceo",
+    "cfo",
+    "coo",
+    "cofounder",
+    "co-founder",
 ];
 /// Words that turn "I'm a …" into a state of mind rather than a role.
 const NOT_ROLES: &[&str] = &[
@@ -212,7 +224,7 @@ const VAGUE_OBJECTS: &[&str] = &[
 
 static ATTRIBUTED_TO_ROLE: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"(?i)\b(my (?:doctor|dentist|coach|mentor|therapist|trainer|boss|manager|teacher|professor|mom|dad|mother|father|grandma|grandpa|grandmother|grandfather|nutritionist|dietitian|physio|physiotherapist|advisor|accountant|lawyer|financial advisor|friend|sister|brother|yoga teacher|personal trainer))\s+(says|said|recommends|recommended|suggests|suggested|advised|advises|always says|swears|told me|thinks)\s+(?:that\s+)?(.+)",
+        r"(?i)\b(my (?:[a-z]{3,}(?:ologist|ician|trist)|doctor|dentist|coach|mentor|therapist|trainer|boss|manager|teacher|professor|mom|dad|mother|father|grandma|grandpa|grandmother|grandfather|nutritionist|dietitian|physio|physiotherapist|advisor|accountant|lawyer|financial advisor|friend|sister|brother|yoga teacher|personal trainer))\s+(says|said|recommends|recommended|suggests|suggested|advised|advises|always says|swears|told me|thinks)\s+(?:that\s+)?(.+)",
     )
 });
 static ATTRIBUTED_TO_NAME: LazyLock<Regex> = LazyLock::new(|| {
@@ -367,6 +379,15 @@ fn fact_about_user(text: &str, user: &str) -> Option<String> {
             capitalize_first(&c[2])
         ));
     }
+    if let Some(c) = RELATION_FACT.captures(text) {
+        return Some(format!(
+            "{user}'s {} {} {} {}",
+            c[1].to_lowercase(),
+            &c[2],
+            c[3].to_lowercase(),
+            object(&c, 4)?
+        ));
+    }
     if let Some(c) = WORK.captures(text) {
         return Some(format!(
             "{user} works {} {}",
@@ -375,12 +396,22 @@ fn fact_about_user(text: &str, user: &str) -> Option<String> {
         ));
     }
     if let Some(c) = LIVE.captures(text) {
+        let preposition = c[1].to_lowercase();
         let verb = if c[0].to_lowercase().contains("grew up") {
-            "grew up in"
+            "grew up"
         } else {
-            "lives in"
+            "lives"
         };
-        return Some(format!("{user} {verb} {}", object(&c, 1)?));
+        let place = object(&c, 2)?;
+        // "I live in fear of it": a state, not a place.
+        let first = place.split_whitespace().next().unwrap_or("").to_lowercase();
+        if matches!(
+            first.as_str(),
+            "fear" | "denial" | "hope" | "dread" | "terror" | "hell"
+        ) {
+            return None;
+        }
+        return Some(format!("{user} {verb} {preposition} {place}"));
     }
     if let Some(c) = BIRTHDAY.captures(text) {
         return Some(format!("{user}'s birthday is {}", object(&c, 1)?));
@@ -390,6 +421,11 @@ fn fact_about_user(text: &str, user: &str) -> Option<String> {
     }
     if let Some(c) = ROLE.captures(text) {
         let role = object(&c, 2)?;
+        // "the cto and maya's the ceo": the role is the user's up to the next subject.
+        let role = match role.find(" and ") {
+            Some(i) => role[..i].to_string(),
+            None => role,
+        };
         if is_role(&role) {
             return Some(format!("{user} is {} {role}", c[1].to_lowercase()));
         }
@@ -461,6 +497,12 @@ fn object(c: &Captures<'_>, group: usize) -> Option<String> {
 
 fn is_role(role: &str) -> bool {
     let lower = role.to_lowercase();
+    // "a nurse at St. Mary's", "an engineer in Berlin": the role is what comes before the place.
+    let lower = [" at ", " in ", " for ", " with ", " from ", " on "]
+        .iter()
+        .filter_map(|p| lower.find(p))
+        .min()
+        .map_or(lower.clone(), |i| lower[..i].to_string());
     if NOT_ROLES.iter().any(|n| lower.starts_with(n)) || lower.split_whitespace().count() > 4 {
         return false;
     }
@@ -620,6 +662,27 @@ mod tests {
             vec!["Alex's sister is named Maria"]
         );
         assert_eq!(memories("I'm a nurse."), vec!["Alex is a nurse"]);
+    }
+
+    #[test]
+    fn ordinary_ways_of_stating_a_fact_are_recognised() {
+        assert_eq!(memories("I'm a pharmacist."), vec!["Alex is a pharmacist"]);
+        assert_eq!(
+            memories("My brother Luis lives in Madrid."),
+            vec!["Alex's brother Luis lives in Madrid"]
+        );
+        assert_eq!(
+            memories("that's me. i'm the cto and maya's the ceo"),
+            vec!["Alex is the cto"]
+        );
+        assert_eq!(
+            memories("i live on elm street, right by the park"),
+            vec!["Alex lives on elm street"]
+        );
+        assert_eq!(
+            memories("just so you know i'm a nurse at st. mary's so my income is steady"),
+            vec!["Alex is a nurse at st. mary's"]
+        );
     }
 
     #[test]

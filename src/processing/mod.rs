@@ -8,6 +8,7 @@
 
 mod action_items;
 mod category;
+mod clauses;
 mod dates;
 mod discard;
 mod events;

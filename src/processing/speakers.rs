@@ -38,6 +38,8 @@ pub struct Conversation {
     pub is_text_form: bool,
     /// True when every sentence comes from one speaker, so imperatives are notes to self.
     pub single_speaker: bool,
+    /// The user's display name, to tell a request addressed to them from one to someone else.
+    pub user_name: String,
 }
 
 static GENERIC_SPEAKER_LABEL: LazyLock<Regex> = LazyLock::new(|| {
@@ -123,6 +125,7 @@ impl Conversation {
             full_text,
             is_text_form,
             single_speaker: is_text_form || single_speaker,
+            user_name: input.user_display_name.clone(),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::processing::speakers::{SpeakerRole, UserRoles, is_generic_label};
 use crate::processing::text::cut_at_word_boundary;
 use crate::processing::{ConversationCategory, ConversationInput, InputKind};
 
-pub const PROMPT_VERSION: &str = "v1";
+pub const PROMPT_VERSION: &str = "v2";
 
 /// One step of processing that the model may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Step {
         Step::Memories,
     ];
 
-    /// The schema name sent in `response_format`, e.g. `omi_structure_v1`.
+    /// The schema name sent in `response_format`, e.g. `omi_structure_v2`.
     pub fn schema_name(self) -> String {
         let step = match self {
             Step::Discard => "discard",
@@ -100,8 +100,12 @@ Default to nothing: one missed marginal task is better than several invented one
 only when all of these hold:
 - The user owns it: the user says \"I need to\", \"I have to\", \"I'll\", \"I should\", \"we need \
 to\", \"remind me to\", \"don't forget to\", or gives themselves an instruction (\"call the \
-bank\"), or another speaker asks the user to do it (\"can you send me...\"). What other speakers \
-say they will do themselves is not the user's task. In a note, the author is the user.
+bank\"), or reports a request (\"He asked me to send the signed lease by Monday\"), or another \
+speaker asks the user to do it (\"Can you get me the budget sheet before Wednesday?\", \"Please \
+reserve the meeting room for Tuesday at 3pm\", \"Could you look over my draft within the next \
+hour?\", \"I need you to...\", \"make sure you...\"). A request that names someone else (\"Priya, \
+can you...\") is not the user's. What other speakers say they will do themselves is not the \
+user's task. In a note, the author is the user.
 - It is a concrete action (call, email, send, buy, pay, book, schedule, submit, review, pick up, \
 renew, cancel, fix, order, return, ...).
 - It has a timing cue (a day, a date, a time, \"urgent\", \"ASAP\") or an explicit reminder \
@@ -109,11 +113,20 @@ phrase (\"remind me\", \"don't forget\", \"note to self\").
 - It is not already done (\"I already sent it\"), not hypothetical (\"if I had time I would\"), \
 not vague (\"maybe sometime\"), not a question that asks nothing of the user.
 
-For each task return \"description\": the action as a short imperative phrase, capitalised, at \
-most 15 words, without the time words (\"Call the dentist about the crown\"); \"due_phrase\": the \
-exact words of the conversation giving the time (\"tomorrow at 3pm\", \"by friday\"), or null; and \
-\"due_at\": that moment as an ISO 8601 date-time in UTC ending in Z, read relative to the reference \
-time given with the transcript, or null. At most 5 tasks, one per topic.
+One sentence can hold several tasks, each with its own time: \"Tonight I have to call the bank, \
+and on Friday I need to return the rental car\" is two tasks, \"Call the bank\" due tonight and \
+\"Return the rental car\" due Friday. Never give one clause's time to another; a reason (\"because \
+finance closes early today\") times nothing.
+
+For each task return \"description\": the verb phrase of its own clause as a short imperative \
+phrase, capitalised, at most 15 words, without the time words and without the rest of the \
+sentence (\"Text Omar back, he's been waiting all day\" is \"Text Omar back\"); replace \"it\" or \
+\"that\" by the thing it stands for when the sentence names it (\"the car needs an oil change so I \
+gotta book that for Saturday\" is \"Book the oil change\"); \"due_phrase\": the exact words of \
+the conversation giving the time (\"tomorrow at 3pm\", \"by friday\"), or null; and \"due_at\": \
+that moment as an ISO 8601 date-time in UTC ending in Z, read relative to the reference time \
+given with the transcript, or null. At most 5 tasks, one per topic. Conversations in other \
+languages follow the same rules; keep the description in the conversation's language.
 
 Answer in JSON: {\"action_items\": [...]} (an empty list when there is no task).";
 
@@ -123,9 +136,10 @@ user wrote.
 
 Be strict: at most 2 memories, usually none. Only what the user says counts; what other speakers \
 say about themselves is not a memory of the user. Two kinds:
-- \"system\": a stable fact about the user stated by the user: their name, job or employer, where \
-they live, allergies, strong preferences (\"I love\", \"I hate\", \"I can't stand\"), the name of a \
-relative or partner, their birthday. Write it in the third person with the user's name given with \
+- \"system\": a stable fact about the user stated by the user: their name, job or employer (\"I'm \
+a pharmacist\", \"I'm the CTO\"), where they live (\"I live on Elm Street\"), allergies, strong \
+preferences (\"I love\", \"I hate\", \"I can't stand\"), the name of a \
+relative or partner (\"my brother Luis lives in Madrid\"), their birthday. Write it in the third person with the user's name given with \
 the transcript (\"Alex is allergic to peanuts\").
 - \"interesting\": advice or an insight the user reports from a named source (\"my doctor says \
 ...\", \"according to Sam ...\"), written \"Source: insight\" (\"Dr. Lee: stretch before running\").
@@ -325,7 +339,7 @@ mod tests {
         assert!(
             names
                 .iter()
-                .all(|n| n.ends_with("_v1") && n.starts_with("omi_"))
+                .all(|n| n.ends_with(&format!("_{PROMPT_VERSION}")) && n.starts_with("omi_"))
         );
         let unique: std::collections::HashSet<&String> = names.iter().collect();
         assert_eq!(unique.len(), Step::ALL.len());
