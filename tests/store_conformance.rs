@@ -1332,6 +1332,7 @@ async fn conversation_updates_change_title_discarded_and_folder(store: Arc<dyn S
         |title: Option<&str>, discarded: Option<bool>, folder: FolderChange| ConversationUpdate {
             title: title.map(str::to_string),
             discarded,
+            starred: None,
             folder,
             reprocessed: None,
             updated_at: time::now(),

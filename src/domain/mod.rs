@@ -3,6 +3,7 @@
 pub mod action_items;
 pub mod categories;
 pub mod conversations;
+pub mod daily_summaries;
 pub mod folders;
 pub mod goals;
 pub mod ids;
@@ -10,6 +11,7 @@ pub mod keys;
 pub mod memories;
 pub mod paging;
 pub mod patch;
+pub mod people;
 pub mod query;
 pub mod text;
 pub mod time;

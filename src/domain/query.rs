@@ -15,7 +15,8 @@ impl<'de> Deserialize<'de> for QueryBool {
     }
 }
 
-fn parse_bool(text: &str) -> Option<bool> {
+/// The boolean forms a query parameter may take (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+pub fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" => Some(false),

@@ -11,6 +11,7 @@ mod category;
 mod dates;
 mod discard;
 mod events;
+pub mod insights;
 pub mod llm;
 mod memories;
 mod offline;

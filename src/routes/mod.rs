@@ -9,6 +9,7 @@ pub mod action_items;
 pub mod conversations;
 pub mod folders;
 pub mod goals;
+pub mod insights;
 pub mod keys;
 pub mod memories;
 pub mod service;
@@ -113,5 +114,6 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(goals::router(guards))
         .merge(conversations::router(guards))
         .merge(folders::router(guards))
+        .merge(insights::router(guards))
         .merge(service::documented_router())
 }

@@ -2,6 +2,7 @@
 //! (SQLite or PostgreSQL) is chosen once from the database URL.
 
 pub mod conversations;
+pub mod insights;
 pub mod postgres;
 pub mod sqlite;
 
@@ -20,6 +21,7 @@ use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 pub use conversations::ConversationStore;
+pub use insights::InsightStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -195,7 +197,14 @@ pub trait GoalStore: Send + Sync {
 /// Everything the server needs from a database.
 #[async_trait]
 pub trait Store:
-    IdentityStore + MemoryStore + ActionItemStore + GoalStore + ConversationStore + Send + Sync
+    IdentityStore
+    + MemoryStore
+    + ActionItemStore
+    + GoalStore
+    + ConversationStore
+    + InsightStore
+    + Send
+    + Sync
 {
     /// For `/readyz`: answers when the database does.
     async fn ping(&self) -> StoreResult<()>;

@@ -7,6 +7,7 @@ mod conversations;
 mod errors;
 mod folders;
 mod goals;
+mod insights;
 mod keys;
 mod llm;
 mod memories;

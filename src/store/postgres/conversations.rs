@@ -31,7 +31,7 @@ use crate::store::conversations::{
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.created_at, c.started_at, c.finished_at, c.title, \
      c.overview, c.emoji, c.category, c.events, c.language, c.source, c.discarded, \
-     c.processed_by, c.folder_id, f.name, c.geolocation, c.text IS NOT NULL";
+     c.processed_by, c.folder_id, f.name, c.geolocation, c.text IS NOT NULL, c.starred";
 
 const CONVERSATION_FROM: &str =
     "FROM conversations c LEFT JOIN folders f ON f.id = c.folder_id AND f.user_id = c.user_id";
@@ -84,6 +84,7 @@ fn conversation_from_row(row: &Row) -> Loaded {
             source: row.get(10),
             status: STATUS_COMPLETED.to_string(),
             discarded: row.get(11),
+            starred: row.get(17),
             processed_by: row.get(12),
             folder_id: row.get(13),
             folder_name: row.get(14),
@@ -452,7 +453,8 @@ async fn apply_update(
     execute(
         client,
         "UPDATE conversations SET title = COALESCE($3, title),
-             discarded = COALESCE($4, discarded), updated_at = $5
+             discarded = COALESCE($4, discarded), updated_at = $5,
+             starred = COALESCE($6, starred)
          WHERE user_id = $1 AND id = $2",
         &[
             &user_id,
@@ -460,6 +462,7 @@ async fn apply_update(
             &update.title,
             &update.discarded,
             &update.updated_at,
+            &update.starred,
         ],
     )
     .await?;
@@ -512,6 +515,9 @@ fn list_query<'a>(
     }
     if let Some(folder_id) = &filter.folder_id {
         condition("c.folder_id = $?", folder_id);
+    }
+    if let Some(starred) = &filter.starred {
+        condition("c.starred = $?", starred);
     }
     params.push(&page.limit);
     params.push(&page.offset);

@@ -44,6 +44,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "conversation_items_index",
         include_str!("../../../migrations/postgres/0007_conversation_items_index.sql"),
     ),
+    (
+        8,
+        "conversation_starred",
+        include_str!("../../../migrations/postgres/0008_conversation_starred.sql"),
+    ),
+    (
+        9,
+        "insights",
+        include_str!("../../../migrations/postgres/0009_insights.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

@@ -79,6 +79,7 @@ mod action_items;
 mod conversations;
 mod goals;
 mod identity;
+mod insights;
 mod memories;
 mod migrations;
 pub mod rows;

@@ -41,6 +41,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "conversation_items_index",
         include_str!("../../../migrations/sqlite/0007_conversation_items_index.sql"),
     ),
+    (
+        8,
+        "conversation_starred",
+        include_str!("../../../migrations/sqlite/0008_conversation_starred.sql"),
+    ),
+    (
+        9,
+        "insights",
+        include_str!("../../../migrations/sqlite/0009_insights.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

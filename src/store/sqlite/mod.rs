@@ -13,6 +13,7 @@ mod checkpointer;
 mod conversations;
 mod goals;
 mod identity;
+mod insights;
 pub mod memories;
 mod migrations;
 mod pool;
