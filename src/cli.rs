@@ -7,17 +7,19 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app;
-use crate::auth::credentials::{Secret, generate_account_token};
-use crate::auth::keys;
-use crate::auth::scope::ScopeSet;
 use crate::config::{Cli, Command, KeysCommand, Settings, SummariesCommand, UsersCommand};
+use crate::domain::credentials::{Secret, generate_account_token};
 use crate::domain::daily_summaries::parse_day;
 use crate::domain::ids::new_id;
 use crate::domain::keys::CreatedDevApiKey;
+use crate::domain::scope::ScopeSet;
 use crate::domain::time;
 use crate::domain::users::{BOOTSTRAP_DISPLAY_NAME, BOOTSTRAP_USER_NAME, User, parse_user_name};
+use crate::error::ApiError;
 use crate::processing::insights::parse_timezone;
 use crate::service::daily_summaries::{self, Generated};
+use crate::service::keys::{self, KeyError};
+use crate::state;
 use crate::store::{self, NewUser, Store, StoreError};
 
 /// A failure reported to the operator as `error: ...` with exit code 1.
@@ -38,7 +40,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys(command) => keys_command(&cli.settings, command).await,
         Command::Summaries(command) => summaries(&cli.settings, command).await,
         Command::Openapi => {
-            println!("{}", crate::openapi::document_json());
+            println!("{}", crate::openapi::render(app::openapi_document()));
             Ok(())
         }
         Command::Mcp { stdio: _ } => mcp_stdio(cli.settings).await,
@@ -54,7 +56,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), CliError> {
     let listen = settings.listen;
-    let state = app::build_state(settings).await?;
+    let state = state::build_state(settings).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| CliError(format!("cannot listen on {listen}: {error}")))?;
@@ -101,7 +103,7 @@ pub async fn bootstrap_if_empty(store: &dyn Store) -> Result<Option<BootstrapSec
         .collect();
     let key = keys::create_key(store, &user.id, "default", Some(&all_scopes))
         .await
-        .map_err(|error| CliError(error.detail().to_string()))?;
+        .map_err(key_failure)?;
     Ok(Some(BootstrapSecrets { account_token, key }))
 }
 
@@ -152,9 +154,9 @@ async fn mcp_stdio(settings: Settings) -> Result<(), CliError> {
         .map(|key| key.trim().to_string())
         .filter(|key| !key.is_empty())
         .ok_or_else(|| CliError("OMI_API_KEY must hold a developer key (omi_dev_...)".into()))?;
-    let state = app::build_state(settings).await?;
+    let state = state::build_state(settings).await?;
     let store = state.store.clone();
-    let outcome = crate::mcp::serve_stdio(state, Secret::new(key)).await;
+    let outcome = crate::mcp::serve_stdio(app::api_router(state), Secret::new(key)).await;
     store.close().await?;
     Ok(outcome?)
 }
@@ -276,7 +278,6 @@ fn print_created_key(created: &CreatedDevApiKey, json: bool) {
 
 async fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), CliError> {
     let store = open_store(settings).await?;
-    let api = |error: crate::error::ApiError| CliError(error.detail().to_string());
     match command {
         KeysCommand::Create {
             user,
@@ -294,12 +295,14 @@ async fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), C
             });
             let created = keys::create_key(&*store, &user.id, &name, scopes.as_deref())
                 .await
-                .map_err(api)?;
+                .map_err(key_failure)?;
             print_created_key(&created, json);
         }
         KeysCommand::List { user, json } => {
             let user = find_user(&*store, &user).await?;
-            let list = keys::list_keys(&*store, &user.id).await.map_err(api)?;
+            let list = keys::list_keys(&*store, &user.id)
+                .await
+                .map_err(key_failure)?;
             if json {
                 print_json(&list);
             } else {
@@ -319,14 +322,14 @@ async fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), C
             let owner = key_owner(&*store, &key_id).await?;
             keys::revoke_key(&*store, &owner, &key_id)
                 .await
-                .map_err(api)?;
+                .map_err(key_failure)?;
             println!("Revoked key {key_id}.");
         }
         KeysCommand::Rotate { key_id, json } => {
             let owner = key_owner(&*store, &key_id).await?;
             let rotated = keys::rotate_key(&*store, &owner, &key_id)
                 .await
-                .map_err(api)?;
+                .map_err(key_failure)?;
             print_created_key(&rotated, json);
         }
     }
@@ -361,6 +364,14 @@ async fn summaries(settings: &Settings, command: SummariesCommand) -> Result<(),
     }
     store.close().await?;
     Ok(())
+}
+
+/// A refused request reads as the API words it; a database failure shows its real cause.
+fn key_failure(error: KeyError) -> CliError {
+    match error {
+        KeyError::Store(cause) => CliError(format!("{cause:#}")),
+        refused => CliError(ApiError::from(refused).detail().to_string()),
+    }
 }
 
 async fn key_owner(store: &dyn Store, key_id: &str) -> Result<String, CliError> {

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::auth::credentials::Secret;
+use crate::domain::credentials::Secret;
 
 #[derive(Debug, Parser)]
 #[command(

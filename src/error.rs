@@ -105,6 +105,12 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, details::INTERNAL).with_cause(cause)
     }
 
+    /// The answer for a path no route matches: 404 `Not Found` (API.md §1.1). Usable as a
+    /// router fallback.
+    pub async fn unmatched_route() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, details::NOT_FOUND)
+    }
+
     pub fn with_cause(mut self, cause: impl Into<anyhow::Error>) -> Self {
         self.cause = Some(cause.into());
         self

@@ -1,14 +1,14 @@
 //! omi-server: a self-hostable implementation of the Omi Developer API.
 //!
-//! Data flows one way: route -> (authentication, rate limit) -> domain constructor ->
-//! store / processor -> response type. See the module docs for what each part owns.
+//! Data flows one way: route -> (authentication, rate limit) -> service -> domain constructor ->
+//! store / processor -> response type. Modules sit on floors and import only from their own
+//! floor or below (docs/ARCHITECTURE.md; `tests/layers.rs` checks it).
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod conversations;
 pub mod domain;
 pub mod error;
 pub mod extract;
@@ -19,5 +19,6 @@ pub mod processing;
 pub mod ratelimit;
 pub mod routes;
 pub mod service;
+pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -1,5 +1,6 @@
-//! The OpenAPI 3.1 document, generated from the same route list as the router
-//! ([`crate::routes::api`]). Error answers that every route of a kind can give (401, 403, 413,
+//! The OpenAPI 3.1 document: the base (info, tags, shared schemas) the route list starts from,
+//! and the completion of what the route list generates (`crate::app` splits the served router
+//! into routes and document). Error answers that every route of a kind can give (401, 403, 413,
 //! 415, 422, 429, 500, 503) are added here from what each operation declares (its security,
 //! body and parameters), so a route lists only what is particular to it.
 
@@ -40,18 +41,14 @@ pub fn base() -> Document {
     document
 }
 
-/// The complete document as JSON text.
-pub fn document_json() -> String {
-    serde_json::to_string_pretty(&document()).expect("the document serializes")
+/// The document as the server serves it and the command line prints it.
+pub fn render(document: Value) -> String {
+    serde_json::to_string_pretty(&document).expect("the document serializes")
 }
 
-pub fn document() -> Value {
-    let router = crate::routes::api(&crate::routes::Guards::default());
-    let raw = serde_json::to_value(router.into_openapi()).expect("the document serializes");
-    complete(raw)
-}
-
-fn complete(mut document: Value) -> Value {
+/// The generated document with the security schemes and shared error answers added.
+pub fn complete(generated: Document) -> Value {
+    let mut document = serde_json::to_value(generated).expect("the document serializes");
     add_security_schemes(&mut document);
     if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {

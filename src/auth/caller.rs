@@ -8,8 +8,8 @@ use std::ops::Deref;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use crate::auth::scope::Scope;
 use crate::domain::keys::DevApiKey;
+use crate::domain::scope::Scope;
 use crate::domain::users::User;
 use crate::error::ApiError;
 

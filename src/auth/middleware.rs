@@ -9,13 +9,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::auth::client_addr::client_address;
-use crate::auth::credentials::{Credential, classify, hash_secret};
 use crate::auth::{AccountCaller, Caller};
+use crate::domain::credentials::{Credential, classify, hash_secret};
 use crate::error::{ApiError, details};
 use crate::metrics::{DecisionKind, DecisionOutcome};
 use crate::ratelimit::{decision_headers, failed_auth_headers, rate_limited_detail};
+use crate::state::AppState;
 use crate::store::AuthenticatedKey;
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).

@@ -3,10 +3,6 @@
 
 pub mod caller;
 pub mod client_addr;
-pub mod credentials;
-pub mod keys;
 pub mod middleware;
-pub mod scope;
-pub mod usage;
 
 pub use caller::{AccountCaller, Authorized, Caller, scopes};

@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 use crate::domain::action_items::ActionItem;
 use crate::domain::ids::new_id;
 use crate::domain::time::{Timestamp, serde_rfc3339};
-use crate::error::ApiError;
 
 pub const MAX_TEXT_CHARS: usize = 100_000;
 pub const MAX_SEGMENTS: usize = 500;
@@ -107,6 +106,31 @@ impl ConversationSource {
     }
 }
 
+/// Why a conversation request was refused; the route words it as the contract says
+/// (API.md §5, §11.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationFieldError {
+    LatitudeOutOfRange,
+    LongitudeOutOfRange,
+    NoSegments,
+    TooManySegments,
+    /// The segment at this index ends at or before its start.
+    SegmentEndNotAfterStart(usize),
+    SegmentStartNegative(usize),
+    SegmentTextEmpty(usize),
+    /// The times, or the defaults derived from them, do not fit a timestamp.
+    TimesOutOfRange,
+    FinishedNotAfterStarted,
+    EmptyText,
+    TextTooLong,
+    /// A free-text field (`language`, `client_session_id`, `title`) blank after trimming.
+    Blank(&'static str),
+    TooLong {
+        field: &'static str,
+        max_chars: usize,
+    },
+}
+
 /// Where the conversation took place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Geolocation {
@@ -123,16 +147,12 @@ pub struct Geolocation {
 }
 
 impl Geolocation {
-    pub fn validated(self) -> Result<Geolocation, ApiError> {
+    pub fn validated(self) -> Result<Geolocation, ConversationFieldError> {
         if !(-90.0..=90.0).contains(&self.latitude) {
-            return Err(ApiError::validation(
-                "geolocation.latitude must be between -90 and 90",
-            ));
+            return Err(ConversationFieldError::LatitudeOutOfRange);
         }
         if !(-180.0..=180.0).contains(&self.longitude) {
-            return Err(ApiError::validation(
-                "geolocation.longitude must be between -180 and 180",
-            ));
+            return Err(ConversationFieldError::LongitudeOutOfRange);
         }
         Ok(self)
     }
@@ -165,16 +185,14 @@ pub struct NewSegment {
 
 /// The count first, then each segment in order; within one: times, then start, then text
 /// (API.md §5). The first failure is the answer.
-pub fn validate_segments(segments: Vec<SegmentInput>) -> Result<Vec<NewSegment>, ApiError> {
+pub fn validate_segments(
+    segments: Vec<SegmentInput>,
+) -> Result<Vec<NewSegment>, ConversationFieldError> {
     if segments.is_empty() {
-        return Err(ApiError::unprocessable(
-            "transcript_segments cannot be empty",
-        ));
+        return Err(ConversationFieldError::NoSegments);
     }
     if segments.len() > MAX_SEGMENTS {
-        return Err(ApiError::unprocessable(format!(
-            "Maximum {MAX_SEGMENTS} transcript segments allowed"
-        )));
+        return Err(ConversationFieldError::TooManySegments);
     }
     segments
         .into_iter()
@@ -183,22 +201,19 @@ pub fn validate_segments(segments: Vec<SegmentInput>) -> Result<Vec<NewSegment>,
         .collect()
 }
 
-fn validate_segment(index: usize, segment: SegmentInput) -> Result<NewSegment, ApiError> {
+fn validate_segment(
+    index: usize,
+    segment: SegmentInput,
+) -> Result<NewSegment, ConversationFieldError> {
     if segment.end <= segment.start {
-        return Err(ApiError::unprocessable(format!(
-            "Segment {index}: end time must be after start time"
-        )));
+        return Err(ConversationFieldError::SegmentEndNotAfterStart(index));
     }
     if segment.start < 0.0 {
-        return Err(ApiError::unprocessable(format!(
-            "Segment {index}: start time cannot be negative"
-        )));
+        return Err(ConversationFieldError::SegmentStartNegative(index));
     }
     let text = segment.text.trim();
     if text.is_empty() {
-        return Err(ApiError::unprocessable(format!(
-            "Segment {index}: text cannot be empty"
-        )));
+        return Err(ConversationFieldError::SegmentTextEmpty(index));
     }
     let speaker = segment
         .speaker
@@ -265,7 +280,7 @@ pub fn resolve_times(
     finished_at: Option<Timestamp>,
     rule: DurationRule,
     now: Timestamp,
-) -> Result<ConversationTimes, ApiError> {
+) -> Result<ConversationTimes, ConversationFieldError> {
     let duration = match rule {
         DurationRule::Text => Duration::seconds(DEFAULT_TEXT_DURATION_SECONDS),
         DurationRule::Segments { largest_end_micros } => Duration::microseconds(largest_end_micros),
@@ -277,15 +292,13 @@ pub fn resolve_times(
         (None, None) => now.checked_add_signed(duration).map(|f| (now, f)),
     }
     // Segment times of billions of years do not fit a timestamp.
-    .ok_or_else(|| ApiError::validation("conversation times are out of range"))?;
+    .ok_or(ConversationFieldError::TimesOutOfRange)?;
     let in_order = match rule {
         DurationRule::Text => finished_at >= started_at,
         DurationRule::Segments { .. } => finished_at > started_at,
     };
     if !in_order {
-        return Err(ApiError::unprocessable(
-            "finished_at must be after started_at",
-        ));
+        return Err(ConversationFieldError::FinishedNotAfterStarted);
     }
     Ok(ConversationTimes {
         started_at,
@@ -300,46 +313,48 @@ pub fn largest_end_micros(segments: &[NewSegment]) -> i64 {
 }
 
 /// Text to process: 1..100,000 characters after trimming.
-pub fn parse_text(raw: &str) -> Result<String, ApiError> {
+pub fn parse_text(raw: &str) -> Result<String, ConversationFieldError> {
     let text = raw.trim();
     if text.is_empty() {
-        return Err(ApiError::unprocessable("text cannot be empty"));
+        return Err(ConversationFieldError::EmptyText);
     }
     if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::unprocessable(
-            "text cannot exceed 100,000 characters",
-        ));
+        return Err(ConversationFieldError::TextTooLong);
     }
     Ok(text.to_string())
 }
 
 /// Free text of 1..16 characters after trimming; absent means `en`.
-pub fn parse_language(raw: Option<&str>) -> Result<String, ApiError> {
+pub fn parse_language(raw: Option<&str>) -> Result<String, ConversationFieldError> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_LANGUAGE.to_string());
     };
     bounded("language", raw, MAX_LANGUAGE_CHARS)
 }
 
-pub fn parse_client_session_id(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn parse_client_session_id(
+    raw: Option<&str>,
+) -> Result<Option<String>, ConversationFieldError> {
     raw.map(|raw| bounded("client_session_id", raw, MAX_CLIENT_SESSION_ID_CHARS))
         .transpose()
 }
 
 /// A new title: 1..500 characters after trimming.
-pub fn parse_title(raw: &str) -> Result<String, ApiError> {
+pub fn parse_title(raw: &str) -> Result<String, ConversationFieldError> {
     bounded("title", raw, MAX_TITLE_CHARS)
 }
 
-fn bounded(field: &str, raw: &str, max_chars: usize) -> Result<String, ApiError> {
+fn bounded(
+    field: &'static str,
+    raw: &str,
+    max_chars: usize,
+) -> Result<String, ConversationFieldError> {
     let value = raw.trim();
     if value.is_empty() {
-        return Err(ApiError::validation(format!("{field} cannot be empty")));
+        return Err(ConversationFieldError::Blank(field));
     }
     if value.chars().count() > max_chars {
-        return Err(ApiError::validation(format!(
-            "{field} must be at most {max_chars} characters"
-        )));
+        return Err(ConversationFieldError::TooLong { field, max_chars });
     }
     Ok(value.to_string())
 }
@@ -431,8 +446,8 @@ mod tests {
         }
     }
 
-    fn detail(result: Result<Vec<NewSegment>, ApiError>) -> String {
-        result.unwrap_err().detail().to_string()
+    fn refusal(result: Result<Vec<NewSegment>, ConversationFieldError>) -> ConversationFieldError {
+        result.unwrap_err()
     }
 
     #[test]
@@ -443,35 +458,35 @@ mod tests {
             segment("late", 5.0, 4.0),
         ];
         assert_eq!(
-            detail(validate_segments(segments)),
-            "Segment 1: text cannot be empty"
+            refusal(validate_segments(segments)),
+            ConversationFieldError::SegmentTextEmpty(1)
         );
     }
 
     #[test]
     fn within_a_segment_times_are_checked_before_text() {
         assert_eq!(
-            detail(validate_segments(vec![segment("", 2.0, 2.0)])),
-            "Segment 0: end time must be after start time"
+            refusal(validate_segments(vec![segment("", 2.0, 2.0)])),
+            ConversationFieldError::SegmentEndNotAfterStart(0)
         );
         assert_eq!(
-            detail(validate_segments(vec![segment("", -1.0, 2.0)])),
-            "Segment 0: start time cannot be negative"
+            refusal(validate_segments(vec![segment("", -1.0, 2.0)])),
+            ConversationFieldError::SegmentStartNegative(0)
         );
     }
 
     #[test]
     fn segment_counts_are_bounded() {
         assert_eq!(
-            detail(validate_segments(Vec::new())),
-            "transcript_segments cannot be empty"
+            refusal(validate_segments(Vec::new())),
+            ConversationFieldError::NoSegments
         );
         let many = (0..501)
             .map(|i| segment("x", i as f64, i as f64 + 1.0))
             .collect();
         assert_eq!(
-            detail(validate_segments(many)),
-            "Maximum 500 transcript segments allowed"
+            refusal(validate_segments(many)),
+            ConversationFieldError::TooManySegments
         );
     }
 
@@ -532,10 +547,8 @@ mod tests {
             parse_datetime("2025-01-01T10:01:30.5Z").unwrap()
         );
         assert_eq!(
-            resolve_times(Some(at), Some(at), rule, at)
-                .unwrap_err()
-                .detail(),
-            "finished_at must be after started_at"
+            resolve_times(Some(at), Some(at), rule, at),
+            Err(ConversationFieldError::FinishedNotAfterStarted)
         );
     }
 
@@ -545,10 +558,8 @@ mod tests {
             largest_end_micros: i64::MAX,
         };
         assert_eq!(
-            resolve_times(None, None, rule, crate::domain::time::now())
-                .unwrap_err()
-                .detail(),
-            "Validation error: conversation times are out of range"
+            resolve_times(None, None, rule, crate::domain::time::now()),
+            Err(ConversationFieldError::TimesOutOfRange)
         );
     }
 
@@ -566,17 +577,18 @@ mod tests {
 
     #[test]
     fn texts_and_languages_are_bounded() {
+        assert_eq!(parse_text("   "), Err(ConversationFieldError::EmptyText));
         assert_eq!(
-            parse_text("   ").unwrap_err().detail(),
-            "text cannot be empty"
-        );
-        assert_eq!(
-            parse_text(&"a".repeat(MAX_TEXT_CHARS + 1))
-                .unwrap_err()
-                .detail(),
-            "text cannot exceed 100,000 characters"
+            parse_text(&"a".repeat(MAX_TEXT_CHARS + 1)),
+            Err(ConversationFieldError::TextTooLong)
         );
         assert_eq!(parse_language(None).unwrap(), "en");
-        assert!(parse_language(Some(&"x".repeat(17))).is_err());
+        assert_eq!(
+            parse_language(Some(&"x".repeat(17))),
+            Err(ConversationFieldError::TooLong {
+                field: "language",
+                max_chars: 16
+            })
+        );
     }
 }

@@ -3,9 +3,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::scope::{ScopeSet, invalid_scopes_detail};
+use crate::domain::credentials::Secret;
+use crate::domain::scope::ScopeSet;
 use crate::domain::time::{Timestamp, serde_rfc3339, serde_rfc3339_option};
-use crate::error::ApiError;
 
 pub const MAX_KEYS_PER_USER: usize = 100;
 pub const MAX_KEY_NAME_CHARS: usize = 100;
@@ -35,36 +35,43 @@ pub struct CreatedDevApiKey {
     /// The raw key. It cannot be shown again.
     #[schema(value_type = String)]
     #[serde(rename = "key", serialize_with = "serialize_secret")]
-    pub raw_key: crate::auth::credentials::Secret,
+    pub raw_key: Secret,
 }
 
 fn serialize_secret<S: serde::Serializer>(
-    secret: &crate::auth::credentials::Secret,
+    secret: &Secret,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(secret.expose())
 }
 
+/// Why a key request was refused; the caller words it (API.md §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFieldError {
+    EmptyName,
+    NameTooLong,
+    /// A scope name outside the eight of API.md §2.2.
+    UnknownScope,
+}
+
 /// Trims and bounds a key name.
-pub fn parse_key_name(raw: &str) -> Result<String, ApiError> {
+pub fn parse_key_name(raw: &str) -> Result<String, KeyFieldError> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(ApiError::unprocessable("Key name cannot be empty"));
+        return Err(KeyFieldError::EmptyName);
     }
     if name.chars().count() > MAX_KEY_NAME_CHARS {
-        return Err(ApiError::validation(format!(
-            "name must be at most {MAX_KEY_NAME_CHARS} characters"
-        )));
+        return Err(KeyFieldError::NameTooLong);
     }
     Ok(name.to_string())
 }
 
-/// `None` (absent or null) gets the read-only default; an unknown name is a 400.
-pub fn parse_scopes(requested: Option<&[String]>) -> Result<ScopeSet, ApiError> {
+/// `None` (absent or null) gets the read-only default.
+pub fn parse_scopes(requested: Option<&[String]>) -> Result<ScopeSet, KeyFieldError> {
     match requested {
         None => Ok(ScopeSet::default_read_only()),
         Some(names) => ScopeSet::parse(names.iter().map(String::as_str))
-            .map_err(|_| ApiError::bad_request(invalid_scopes_detail())),
+            .map_err(|_| KeyFieldError::UnknownScope),
     }
 }
 
@@ -75,28 +82,24 @@ mod tests {
     #[test]
     fn key_names_are_trimmed_and_must_not_be_blank() {
         assert_eq!(parse_key_name("  laptop ").unwrap(), "laptop");
-        let err = parse_key_name("   ").unwrap_err();
-        assert_eq!(err.detail(), "Key name cannot be empty");
-        assert_eq!(err.status().as_u16(), 422);
+        assert_eq!(parse_key_name("   "), Err(KeyFieldError::EmptyName));
     }
 
     #[test]
     fn key_names_longer_than_100_chars_are_refused() {
         assert!(parse_key_name(&"x".repeat(100)).is_ok());
         assert_eq!(
-            parse_key_name(&"x".repeat(101))
-                .unwrap_err()
-                .status()
-                .as_u16(),
-            422
+            parse_key_name(&"x".repeat(101)),
+            Err(KeyFieldError::NameTooLong)
         );
     }
 
     #[test]
-    fn unknown_scopes_are_a_bad_request() {
-        let err = parse_scopes(Some(&["nope".to_string()])).unwrap_err();
-        assert_eq!(err.status().as_u16(), 400);
-        assert!(err.detail().starts_with("Invalid scopes. Available: "));
+    fn unknown_scopes_are_refused() {
+        assert_eq!(
+            parse_scopes(Some(&["nope".to_string()])),
+            Err(KeyFieldError::UnknownScope)
+        );
     }
 
     #[test]

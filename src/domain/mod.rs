@@ -3,6 +3,7 @@
 pub mod action_items;
 pub mod categories;
 pub mod conversations;
+pub mod credentials;
 pub mod daily_summaries;
 pub mod folders;
 pub mod goals;
@@ -12,7 +13,7 @@ pub mod memories;
 pub mod paging;
 pub mod patch;
 pub mod people;
-pub mod query;
+pub mod scope;
 pub mod text;
 pub mod time;
 pub mod users;

@@ -23,10 +23,10 @@ use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-use crate::app::AppState;
-use crate::auth::credentials::Secret;
 use crate::auth::middleware::{authenticate_dev_key, peer_of};
+use crate::domain::credentials::Secret;
 use crate::error::ApiError;
+use crate::state::AppState;
 use hosts::AllowedHosts;
 pub use server::OmiMcp;
 
@@ -83,9 +83,9 @@ async fn check_host_and_key(State(gate): State<Gate>, request: Request, next: Ne
     }
 }
 
-/// Serves MCP on stdin/stdout with `key` until the client closes the stream.
-pub async fn serve_stdio(state: AppState, key: Secret) -> anyhow::Result<()> {
-    let api = crate::app::api_router(state);
+/// Serves MCP on stdin/stdout with `key` until the client closes the stream; `api` is the REST
+/// application the tool calls go through.
+pub async fn serve_stdio(api: Router, key: Secret) -> anyhow::Result<()> {
     let server = OmiMcp::with_key(api, key);
     server
         .check_key()

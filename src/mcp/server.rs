@@ -18,9 +18,9 @@ use rmcp::{RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
-use crate::auth::credentials::Secret;
 use crate::auth::middleware::bearer_token;
-use crate::auth::scope::Scope;
+use crate::domain::credentials::Secret;
+use crate::domain::scope::Scope;
 use crate::mcp::calls::{
     self, INVALID_ARGUMENTS, encode_cursor, invalid_arguments, prepare_page, rest_failure,
 };

@@ -9,7 +9,7 @@ use rmcp::model::{Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
-use crate::auth::scope::Scope;
+use crate::domain::scope::Scope;
 
 /// How the arguments other than the path id travel to the route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

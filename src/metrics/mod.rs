@@ -96,7 +96,7 @@ struct Source {
 pub fn router(metrics: Arc<Metrics>, store: Arc<dyn Store>) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
-        .fallback(crate::routes::service::not_found)
+        .fallback(ApiError::unmatched_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(Source { metrics, store })
 }

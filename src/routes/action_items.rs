@@ -7,20 +7,20 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Authorized, scopes};
 use crate::domain::action_items::{
     ActionItem, ActionItemChanges, ActionItemFilter, ActionItemProblem, MAX_BATCH_ITEMS,
     parse_description, parse_due_at,
 };
 use crate::domain::ids::is_plausible_id;
-use crate::domain::paging::{Page, QueryInt};
 use crate::domain::patch::Patch;
-use crate::domain::query::QueryBool;
 use crate::domain::time::{self, Timestamp};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery, parse_json_element};
+use crate::routes::params::QueryBool;
+use crate::routes::params::{self, QueryInt};
 use crate::routes::{ApiRouter, Guards, SuccessResponse, cannot_be_null, created_between};
+use crate::state::AppState;
 
 const RESOURCE: &str = "Action item";
 const DEFAULT_LIMIT: i64 = 100;
@@ -194,7 +194,7 @@ pub async fn list_action_items(
     ApiQuery(query): ApiQuery<ListActionItemsQuery>,
 ) -> ApiResult<Json<Vec<ActionItem>>> {
     let filter = query.filter()?;
-    let page = Page::new(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
+    let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
     let items = state
         .store
         .list_action_items(&auth.user_id, filter, page)

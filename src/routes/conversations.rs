@@ -8,24 +8,24 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Authorized, scopes};
-use crate::conversations::{self as pipeline, Created, Draft};
 use crate::domain::conversations::{
-    Conversation, ConversationSource, DurationRule, Geolocation, STATUS_COMPLETED, SegmentInput,
-    largest_end_micros, parse_client_session_id, parse_language, parse_text, parse_title,
-    resolve_times, validate_segments,
+    Conversation, ConversationFieldError, ConversationSource, DurationRule, Geolocation,
+    MAX_SEGMENTS, STATUS_COMPLETED, SegmentInput, largest_end_micros, parse_client_session_id,
+    parse_language, parse_text, parse_title, resolve_times, validate_segments,
 };
 use crate::domain::folders::SystemFolderSpec;
 use crate::domain::ids::is_plausible_id;
-use crate::domain::paging::{Page, QueryInt};
 use crate::domain::patch::Patch;
-use crate::domain::query::{QueryBool, parse_bool};
 use crate::domain::time::{self, Timestamp, parse_datetime};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::processing::{ConversationCategory, system_folder_for};
+use crate::routes::params::{self, QueryInt};
+use crate::routes::params::{QueryBool, parse_bool};
 use crate::routes::{ApiRouter, Guards, SuccessResponse, created_between};
+use crate::service::conversations::{self as pipeline, ConversationError, Created, Draft};
+use crate::state::AppState;
 use crate::store::conversations::{
     ConversationBody, ConversationFilter, ConversationUpdate, FolderChange,
 };
@@ -376,7 +376,7 @@ pub async fn list_conversations(
     } else {
         MAX_LIMIT
     };
-    let page = Page::new(query.limit, query.offset, DEFAULT_LIMIT, max_limit);
+    let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, max_limit);
     if filter
         .folder_id
         .as_deref()
@@ -584,6 +584,60 @@ pub async fn delete_conversation(
         return Err(ApiError::not_found(RESOURCE));
     }
     Ok(SuccessResponse::done())
+}
+
+/// The contract's wording for a refused conversation field (API.md §5, §11.9).
+impl From<ConversationFieldError> for ApiError {
+    fn from(error: ConversationFieldError) -> Self {
+        use ConversationFieldError as E;
+        match error {
+            E::LatitudeOutOfRange => {
+                ApiError::validation("geolocation.latitude must be between -90 and 90")
+            }
+            E::LongitudeOutOfRange => {
+                ApiError::validation("geolocation.longitude must be between -180 and 180")
+            }
+            E::NoSegments => ApiError::unprocessable("transcript_segments cannot be empty"),
+            E::TooManySegments => ApiError::unprocessable(format!(
+                "Maximum {MAX_SEGMENTS} transcript segments allowed"
+            )),
+            E::SegmentEndNotAfterStart(index) => ApiError::unprocessable(format!(
+                "Segment {index}: end time must be after start time"
+            )),
+            E::SegmentStartNegative(index) => {
+                ApiError::unprocessable(format!("Segment {index}: start time cannot be negative"))
+            }
+            E::SegmentTextEmpty(index) => {
+                ApiError::unprocessable(format!("Segment {index}: text cannot be empty"))
+            }
+            E::TimesOutOfRange => ApiError::validation("conversation times are out of range"),
+            E::FinishedNotAfterStarted => {
+                ApiError::unprocessable("finished_at must be after started_at")
+            }
+            E::EmptyText => ApiError::unprocessable("text cannot be empty"),
+            E::TextTooLong => ApiError::unprocessable("text cannot exceed 100,000 characters"),
+            E::Blank(field) => ApiError::validation(format!("{field} cannot be empty")),
+            E::TooLong { field, max_chars } => {
+                ApiError::validation(format!("{field} must be at most {max_chars} characters"))
+            }
+        }
+    }
+}
+
+/// The contract's answer for a failed creation or reprocessing (API.md §5, §11.8).
+impl From<ConversationError> for ApiError {
+    fn from(error: ConversationError) -> Self {
+        match error {
+            ConversationError::InProgress => {
+                ApiError::conflict("Conversation creation already in progress")
+            }
+            ConversationError::NotFound => ApiError::not_found("Conversation"),
+            ConversationError::TaskFailed(cause) => {
+                ApiError::internal(anyhow::anyhow!("creation task failed: {cause}"))
+            }
+            ConversationError::Store(error) => error.into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Authorized, scopes};
 use crate::domain::folders::Folder;
 use crate::error::ApiResult;
 use crate::routes::{ApiRouter, Guards};
+use crate::state::AppState;
 
 pub fn router(guards: &Guards) -> ApiRouter {
     OpenApiRouter::new().routes(guards.developer(routes!(list_folders)))

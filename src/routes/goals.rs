@@ -7,20 +7,20 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Authorized, scopes};
 use crate::domain::goals::{
-    Goal, GoalChanges, GoalProgress, GoalType, MAX_ACTIVE_GOALS, NewGoal, history_start,
-    is_goal_id, parse_title, parse_unit,
+    Goal, GoalChanges, GoalFieldError, GoalProgress, GoalType, MAX_ACTIVE_GOALS, MAX_TITLE_CHARS,
+    MAX_UNIT_CHARS, NewGoal, history_start, is_goal_id, parse_title, parse_unit,
 };
-use crate::domain::paging::{Page, QueryInt, clamp};
 use crate::domain::patch::Patch;
-use crate::domain::query::{QueryBool, QueryFloat};
 use crate::domain::time;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::params::{self, QueryInt, clamp};
+use crate::routes::params::{QueryBool, QueryFloat};
 use crate::routes::{ApiRouter, Guards};
 use crate::routes::{SuccessResponse, cannot_be_null};
+use crate::state::AppState;
 use crate::store::StoreError;
 
 const RESOURCE: &str = "Goal";
@@ -194,7 +194,7 @@ pub async fn list_goals(
     auth: Authorized<scopes::GoalsRead>,
     ApiQuery(query): ApiQuery<ListGoalsQuery>,
 ) -> ApiResult<Json<Vec<Goal>>> {
-    let page = Page::new(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
+    let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
     let include_inactive = query.include_inactive.is_some_and(|QueryBool(value)| value);
     let goals = state
         .store
@@ -359,5 +359,20 @@ pub async fn delete_goal(
         Ok(SuccessResponse::done())
     } else {
         Err(ApiError::not_found(RESOURCE))
+    }
+}
+
+/// The contract's wording for a refused goal field (API.md §7).
+impl From<GoalFieldError> for ApiError {
+    fn from(error: GoalFieldError) -> Self {
+        match error {
+            GoalFieldError::EmptyTitle => ApiError::unprocessable("title cannot be empty"),
+            GoalFieldError::TitleTooLong => ApiError::validation(format!(
+                "title must be at most {MAX_TITLE_CHARS} characters"
+            )),
+            GoalFieldError::UnitTooLong => {
+                ApiError::validation(format!("unit must be at most {MAX_UNIT_CHARS} characters"))
+            }
+        }
     }
 }

@@ -7,17 +7,17 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Authorized, scopes};
 use crate::domain::daily_summaries::{DailySummary, SummaryFilter, parse_day};
 use crate::domain::ids::is_plausible_id;
-use crate::domain::paging::{Page, QueryInt};
 use crate::domain::people::{NO_PROFILE_MESSAGE, Person, Profile};
 use crate::domain::time;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::ApiQuery;
+use crate::routes::params::{self, QueryInt};
 use crate::routes::{ApiRouter, Guards};
 use crate::service;
+use crate::state::AppState;
 
 const SUMMARY_RESOURCE: &str = "Daily summary";
 pub const DEFAULT_SUMMARY_LIMIT: i64 = 30;
@@ -84,7 +84,7 @@ pub async fn list_daily_summaries(
     ApiQuery(query): ApiQuery<ListDailySummariesQuery>,
 ) -> ApiResult<Json<DailySummaryList>> {
     let filter = summary_filter(query.start_date.as_deref(), query.end_date.as_deref())?;
-    let page = Page::new(
+    let page = params::page(
         query.limit,
         query.offset,
         DEFAULT_SUMMARY_LIMIT,

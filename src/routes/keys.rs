@@ -8,12 +8,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::auth::{AccountCaller, Caller, keys};
-use crate::domain::keys::{CreatedDevApiKey, DevApiKey};
-use crate::error::{ApiResult, ErrorResponse};
+use crate::auth::{AccountCaller, Caller};
+use crate::domain::keys::{CreatedDevApiKey, DevApiKey, KeyFieldError, MAX_KEYS_PER_USER};
+use crate::domain::scope::invalid_scopes_detail;
+use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::ApiJson;
 use crate::routes::{ApiRouter, Guards};
+use crate::service::keys::{self, KeyError};
+use crate::state::AppState;
 
 pub fn router(guards: &Guards) -> ApiRouter {
     OpenApiRouter::new()
@@ -109,4 +111,27 @@ pub async fn delete_key(
     responses((status = 200, description = "The calling key", body = DevApiKey)))]
 pub async fn current_key(caller: Caller) -> Json<DevApiKey> {
     Json(caller.key)
+}
+
+/// The contract's answer for each way a key operation fails (API.md §2.3).
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::Field(KeyFieldError::EmptyName) => {
+                ApiError::unprocessable("Key name cannot be empty")
+            }
+            KeyError::Field(KeyFieldError::NameTooLong) => ApiError::validation(format!(
+                "name must be at most {} characters",
+                crate::domain::keys::MAX_KEY_NAME_CHARS
+            )),
+            KeyError::Field(KeyFieldError::UnknownScope) => {
+                ApiError::bad_request(invalid_scopes_detail())
+            }
+            KeyError::LimitReached => {
+                ApiError::unprocessable(format!("Maximum {MAX_KEYS_PER_USER} API keys per user"))
+            }
+            KeyError::NotFound => ApiError::not_found("API key"),
+            KeyError::Store(error) => error.into(),
+        }
+    }
 }

@@ -11,19 +11,19 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Authorized, scopes};
 use crate::domain::ids::is_plausible_id;
 use crate::domain::memories::{
     MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Memory, MemoryCategory, MemoryChanges,
     MemoryFieldError, NewMemory, Visibility, collapse_same_content, memory_content, memory_tags,
 };
-use crate::domain::paging::{Page, QueryInt};
 use crate::domain::patch::Patch;
 use crate::domain::time::now;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery, parse_json_element};
+use crate::routes::params::{self, QueryInt};
 use crate::routes::{ApiRouter, Guards, SuccessResponse, cannot_be_null};
+use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 25;
 const MAX_LIMIT: i64 = 1000;
@@ -129,7 +129,7 @@ pub async fn list_memories(
     ApiQuery(query): ApiQuery<ListMemoriesQuery>,
 ) -> ApiResult<Json<Vec<Memory>>> {
     let categories = categories_filter(query.categories.as_deref())?;
-    let page = Page::new(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
+    let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
     let memories = state
         .store
         .list_memories(&auth.user_id, &categories, page)

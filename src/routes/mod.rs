@@ -12,6 +12,7 @@ pub mod goals;
 pub mod insights;
 pub mod keys;
 pub mod memories;
+pub mod params;
 pub mod service;
 
 use axum::Json;
@@ -20,10 +21,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
-use crate::app::AppState;
 use crate::auth::middleware::{require_account_token, require_dev_key};
 use crate::domain::time::{Timestamp, parse_end_bound_exclusive, parse_start_bound};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub type ApiRouter = OpenApiRouter<AppState>;
 pub type ApiRoutes = UtoipaMethodRouter<AppState>;

@@ -1,5 +1,7 @@
 //! Service routes without authentication: health, readiness, the API document and its reference
-//! page (API.md §9), plus the 404 fallback.
+//! page (API.md §9).
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -11,8 +13,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::{ApiError, details};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServiceStatus {
@@ -27,10 +29,15 @@ pub fn documented_router() -> OpenApiRouter<AppState> {
         .routes(routes!(readyz))
 }
 
-/// The document and the page that renders it.
-pub fn router() -> axum::Router<AppState> {
+/// The document (rendered once, by the caller that built the routes) and the page that
+/// renders it.
+pub fn router(openapi_json: String) -> axum::Router<AppState> {
+    let openapi_json = Arc::new(openapi_json);
     axum::Router::new()
-        .route("/v1/openapi.json", get(openapi_json))
+        .route(
+            "/v1/openapi.json",
+            get(move || openapi_document(openapi_json.clone())),
+        )
         .route("/docs", get(docs))
 }
 
@@ -63,18 +70,14 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<ServiceStatus>
     }))
 }
 
-async fn openapi_json(State(state): State<AppState>) -> Response {
+async fn openapi_document(document: Arc<String>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        state.openapi_json.as_str().to_owned(),
+        document.as_str().to_owned(),
     )
         .into_response()
 }
 
 async fn docs() -> Html<&'static str> {
     Html(include_str!("../../assets/docs.html"))
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, details::NOT_FOUND)
 }

@@ -1,5 +1,10 @@
-//! Use cases shared by the HTTP routes, the MCP tools and the command line: they read and
-//! write through the store and build their results with the pure rules of `processing`.
+//! Use cases shared by the HTTP routes, MCP and the command line: creating and reprocessing
+//! conversations, managing developer keys, recording key usage. Each returns its own error
+//! enum, with the store's error kept as the cause, and leaves the wording to its caller: the
+//! routes turn it into the contract's `detail`, the command line prints the cause.
 
+pub mod conversations;
 pub mod daily_summaries;
+pub mod keys;
 pub mod people;
+pub mod usage;

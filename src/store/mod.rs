@@ -11,13 +11,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
-use crate::auth::scope::ScopeSet;
 use crate::config::Settings;
 use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
 use crate::domain::goals::{Goal, GoalChanges, GoalProgress};
 use crate::domain::keys::DevApiKey;
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
+use crate::domain::scope::ScopeSet;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 pub use conversations::ConversationStore;

@@ -10,10 +10,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use omi_server::app::{self, AppState};
-use omi_server::auth::credentials::Secret;
+use omi_server::app;
 use omi_server::config::Settings;
+use omi_server::domain::credentials::Secret;
 use omi_server::processing::Processor;
+use omi_server::state::{self, AppState};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -146,14 +147,16 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: TempDir, settings: Settings) -> Self {
-        let state = app::build_state(settings).await.expect("state");
+        let state = state::build_state(settings).await.expect("state");
         Self::serve(dir, state).await
     }
 
     /// A server whose conversations are processed by `processor`.
     pub async fn start_with_processor(processor: Arc<dyn Processor>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut state = app::build_state(test_settings(&dir)).await.expect("state");
+        let mut state = state::build_state(test_settings(&dir))
+            .await
+            .expect("state");
         state.processor = processor;
         Self::serve(dir, state).await
     }
@@ -222,7 +225,7 @@ impl TestServer {
             key: String::new(),
             key_id: String::new(),
         };
-        let all: Vec<&str> = omi_server::auth::scope::Scope::ALL
+        let all: Vec<&str> = omi_server::domain::scope::Scope::ALL
             .iter()
             .map(|s| s.as_str())
             .collect();

@@ -97,6 +97,7 @@ async fn creating_from_text_processes_before_answering() {
             "source",
             "status",
             "discarded",
+            "starred",
             "processed_by",
             "folder_id",
             "folder_name",

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use omi_server::app;
-use omi_server::auth::credentials::Secret;
 use omi_server::config::Settings;
+use omi_server::domain::credentials::Secret;
 use omi_server::processing::llm::prompts::Step;
+use omi_server::state;
 use serde_json::{Value, json};
 
 use crate::common::{TestServer, TestUser, test_settings};
@@ -527,13 +527,13 @@ async fn the_llm_settings_are_checked_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(&dir);
     settings.llm_base_url = Some("http://127.0.0.1:11434/v1".into());
-    let error = app::build_state(settings.clone()).await.err().unwrap();
+    let error = state::build_state(settings.clone()).await.err().unwrap();
     assert!(error.to_string().contains("OMI_LLM_MODEL"), "{error}");
     settings.llm_model = Some(MODEL.into());
     settings.llm_base_url = Some("ftp://models".into());
-    let error = app::build_state(settings.clone()).await.err().unwrap();
+    let error = state::build_state(settings.clone()).await.err().unwrap();
     assert!(error.to_string().contains("OMI_LLM_BASE_URL"), "{error}");
     settings.llm_base_url = Some("http://127.0.0.1:11434/v1".into());
-    let state = app::build_state(settings).await.unwrap();
+    let state = state::build_state(settings).await.unwrap();
     assert_eq!(state.processor.name(), "llm");
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use omi_server::auth::credentials::Secret;
 use omi_server::config::{MetricsListen, Settings};
+use omi_server::domain::credentials::Secret;
 use reqwest::Method;
 use serde_json::json;
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use omi_server::auth::credentials::Secret;
+use omi_server::domain::credentials::Secret;
 use reqwest::Method;
 use serde_json::json;
 

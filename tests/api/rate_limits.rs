@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use omi_server::auth::credentials::Secret;
+use omi_server::domain::credentials::Secret;
 use reqwest::Method;
 
 use crate::common::{Reply, TestServer};

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::credentials::Secret;
+use crate::domain::credentials::Secret;
 
 /// How the answer's shape is requested, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -26,7 +26,7 @@ use super::{
     ConversationInput, OfflineProcessor, ProcessedConversation, ProcessingContext, ProcessingError,
     Processor, Provenance, Source,
 };
-use crate::auth::credentials::Secret;
+use crate::domain::credentials::Secret;
 
 /// How to reach the model and how much of it one server may use.
 #[derive(Debug, Clone)]

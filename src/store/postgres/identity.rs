@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::{PgStore, execute, lock_user, query, query_opt};
-use crate::auth::scope::{Scope, ScopeSet};
 use crate::domain::keys::DevApiKey;
+use crate::domain::scope::{Scope, ScopeSet};
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 use crate::store::{AuthenticatedKey, IdentityStore, NewApiKey, NewUser, StoreError, StoreResult};

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteStore, map_error};
-use crate::auth::scope::ScopeSet;
 use crate::domain::keys::DevApiKey;
+use crate::domain::scope::ScopeSet;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
 use crate::domain::users::User;
 use crate::store::{AuthenticatedKey, IdentityStore, NewApiKey, NewUser, StoreError, StoreResult};

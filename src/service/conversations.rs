@@ -16,15 +16,14 @@ use crate::domain::ids::new_id;
 use crate::domain::memories::{Memory, MemoryCategory, Visibility, memory_id_for, scoring};
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{self, Timestamp, truncate_to_micros};
-use crate::error::{ApiError, ApiResult};
 use crate::processing::{
     ConversationInput, InputKind, MemoryKind, ProcessedConversation, ProcessingContext, Processor,
     Segment, TextSource, finalize, minimal_structure, system_folder_for,
 };
-use crate::store::Store;
 use crate::store::conversations::{
     Claim, ConversationBody, NewConversation, ProcessedRecord, StoredInput, StructuredRecord,
 };
+use crate::store::{Store, StoreError};
 
 /// A claim that has not produced a conversation after this long is abandoned (API.md §11.8).
 pub const CLAIM_TIMEOUT_SECONDS: i64 = 120;
@@ -33,7 +32,23 @@ pub const OPEN_ITEM_WINDOW_DAYS: i64 = 7;
 /// The processor bounds descriptions and memories to this many words; the lookup of existing
 /// texts also tries candidates cut there, so that it finds what `finalize` will compare.
 const MAX_EXTRACTED_WORDS: usize = 15;
-const CONVERSATION_RESOURCE: &str = "Conversation";
+
+/// Why a creation or a reprocessing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    /// Another request with the same `client_session_id` is still running (API.md §11.8).
+    #[error("a creation with this client_session_id is still in progress")]
+    InProgress,
+    /// Missing, or owned by another user: never reveal which.
+    #[error("conversation not found")]
+    NotFound,
+    #[error("the creation task failed: {0}")]
+    TaskFailed(String),
+    #[error("the database failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+pub type ConversationResult<T> = Result<T, ConversationError>;
 
 /// A validated creation request.
 #[derive(Debug, Clone)]
@@ -61,11 +76,11 @@ pub async fn create(
     processor: Arc<dyn Processor>,
     user_id: &str,
     draft: Draft,
-) -> ApiResult<Created> {
+) -> ConversationResult<Created> {
     let user_id = user_id.to_string();
     tokio::spawn(async move { create_claimed(&*store, &processor, &user_id, draft).await })
         .await
-        .map_err(|error| ApiError::internal(anyhow::anyhow!("creation task failed: {error}")))?
+        .map_err(|error| ConversationError::TaskFailed(error.to_string()))?
 }
 
 async fn create_claimed(
@@ -73,7 +88,7 @@ async fn create_claimed(
     processor: &Arc<dyn Processor>,
     user_id: &str,
     draft: Draft,
-) -> ApiResult<Created> {
+) -> ConversationResult<Created> {
     let now = time::now();
     let id = new_id();
     let Some(client_session_id) = draft.client_session_id.clone() else {
@@ -97,7 +112,7 @@ async fn create_claimed(
     result
 }
 
-fn answer_for(claim: Claim) -> ApiResult<Created> {
+fn answer_for(claim: Claim) -> ConversationResult<Created> {
     match claim {
         Claim::Completed {
             conversation_id,
@@ -106,9 +121,7 @@ fn answer_for(claim: Claim) -> ApiResult<Created> {
             id: conversation_id,
             discarded,
         }),
-        Claim::InProgress | Claim::Claimed => Err(ApiError::conflict(
-            "Conversation creation already in progress",
-        )),
+        Claim::InProgress | Claim::Claimed => Err(ConversationError::InProgress),
     }
 }
 
@@ -119,7 +132,7 @@ async fn process_and_store(
     id: String,
     draft: Draft,
     now: Timestamp,
-) -> ApiResult<Created> {
+) -> ConversationResult<Created> {
     let display_name = store
         .find_user(user_id)
         .await?
@@ -159,11 +172,11 @@ pub async fn reprocess(
     processor: &Arc<dyn Processor>,
     user_id: &str,
     conversation_id: &str,
-) -> ApiResult<ProcessedRecord> {
+) -> ConversationResult<ProcessedRecord> {
     let stored = store
         .conversation_input(user_id, conversation_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(CONVERSATION_RESOURCE))?;
+        .ok_or(ConversationError::NotFound)?;
     let input = processing_input(&stored);
     Ok(process(
         store,
@@ -227,7 +240,7 @@ async fn process(
     input: &ConversationInput,
     now: Timestamp,
     keep: bool,
-) -> Result<ProcessedRecord, crate::store::StoreError> {
+) -> Result<ProcessedRecord, StoreError> {
     let ctx = ProcessingContext { now };
     let mut processed = run_processor(processor, input, &ctx).await;
     if keep && processed.discarded {
