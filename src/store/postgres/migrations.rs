@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "insights",
         include_str!("../../../migrations/postgres/0009_insights.sql"),
     ),
+    (
+        10,
+        "goals_v2",
+        include_str!("../../../migrations/postgres/0010_goals_v2.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "insights",
         include_str!("../../../migrations/sqlite/0009_insights.sql"),
     ),
+    (
+        10,
+        "goals_v2",
+        include_str!("../../../migrations/sqlite/0010_goals_v2.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
