@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -89,8 +89,13 @@ fn cors_layer(settings: &Settings) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 telemetry::REQUEST_ID,
+                HeaderName::from_static(routes::idempotency::HEADER),
             ])
-            .expose_headers([telemetry::REQUEST_ID, header::RETRY_AFTER]),
+            .expose_headers([
+                telemetry::REQUEST_ID,
+                header::RETRY_AFTER,
+                HeaderName::from_static(routes::idempotency::REPLAYED),
+            ]),
     )
 }
 

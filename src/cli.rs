@@ -44,6 +44,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(())
         }
         Command::Mcp { stdio: _ } => mcp_stdio(cli.settings).await,
+        Command::Backup { out } => backup(&cli.settings, &out).await,
+        Command::Restore { from } => restore(&cli.settings, &from).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -159,6 +161,63 @@ async fn mcp_stdio(settings: Settings) -> Result<(), CliError> {
     let outcome = crate::mcp::serve_stdio(app::api_router(state), Secret::new(key)).await;
     store.close().await?;
     Ok(outcome?)
+}
+
+/// The SQLite file behind the settings; PostgreSQL has its own tools.
+fn sqlite_file(settings: &Settings) -> Result<std::path::PathBuf, CliError> {
+    let url = settings.database_url.expose();
+    if !url.starts_with("sqlite:") {
+        return Err(CliError(
+            "backup and restore handle the SQLite database; for PostgreSQL use pg_dump and \
+             pg_restore (README, \"Backups\")"
+                .into(),
+        ));
+    }
+    Ok(store::sqlite::path_from_url(url)?)
+}
+
+async fn backup(settings: &Settings, out: &std::path::Path) -> Result<(), CliError> {
+    let database = sqlite_file(settings)?;
+    eprintln!("backing up {} to {} ...", database.display(), out.display());
+    let (database, out) = (database.clone(), out.to_path_buf());
+    let report =
+        tokio::task::spawn_blocking(move || store::sqlite::backup::backup(&database, &out))
+            .await
+            .map_err(|error| CliError(error.to_string()))??;
+    println!(
+        "backup written: {} ({} bytes, schema version {}, integrity ok) in {:.1} s",
+        report.path.display(),
+        report.bytes,
+        report.schema_version,
+        report.elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn restore(settings: &Settings, from: &std::path::Path) -> Result<(), CliError> {
+    let database = sqlite_file(settings)?;
+    eprintln!(
+        "restoring {} into {} ...",
+        from.display(),
+        database.display()
+    );
+    let (database, from) = (database.clone(), from.to_path_buf());
+    let (report, kept) =
+        tokio::task::spawn_blocking(move || store::sqlite::backup::restore(&from, &database))
+            .await
+            .map_err(|error| CliError(error.to_string()))??;
+    if let Some(kept) = kept {
+        println!("the replaced database is kept as {}", kept.display());
+    }
+    println!(
+        "restored: {} ({} bytes, schema version {}, integrity ok) in {:.1} s; `omi-server serve` \
+         applies any newer migrations",
+        report.path.display(),
+        report.bytes,
+        report.schema_version,
+        report.elapsed.as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, CliError> {

@@ -280,6 +280,19 @@ pub enum Command {
     Summaries(SummariesCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Write a consistent, verified copy of the SQLite database while the server runs.
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Replace the SQLite database with a backup (stop the server first); the replaced database
+    /// is kept beside it.
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// Serve the MCP tools to a local assistant that launches this process (key in OMI_API_KEY).
     Mcp {
         /// Speak MCP on stdin/stdout (the HTTP endpoint is /v1/mcp on `serve`).

@@ -55,8 +55,11 @@ pub fn complete(generated: Document) -> Value {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
-            for (_, operation) in item.iter_mut() {
+            for (method, operation) in item.iter_mut() {
                 if let Some(operation) = operation.as_object_mut() {
+                    if method == "post" && path.starts_with("/v1/dev/user/") {
+                        add_idempotency_key(operation);
+                    }
                     add_error_responses(path, operation);
                 }
             }
@@ -90,6 +93,35 @@ fn error_response(description: &str) -> Value {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
     })
+}
+
+/// The optional `Idempotency-Key` header every developer POST takes, and its two refusals.
+fn add_idempotency_key(operation: &mut Map<String, Value>) {
+    let parameters = operation
+        .entry("parameters")
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .expect("parameters is an array");
+    parameters.push(json!({
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "Makes a retry safe: the first successful answer is kept 24 hours per \
+            developer key, method, path and key, and replayed (with `Idempotent-Replayed: true`) \
+            to a retry with the same body. Refused requests are not kept.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
+    }));
+    let responses = operation
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses is an object");
+    responses.entry("409").or_insert_with(|| {
+        error_response("A request with this Idempotency-Key is still in progress")
+    });
+    responses.entry("422").or_insert_with(|| {
+        error_response("Idempotency-Key reused with a different request, or malformed")
+    });
 }
 
 fn add_error_responses(path: &str, operation: &mut Map<String, Value>) {

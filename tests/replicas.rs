@@ -483,3 +483,58 @@ async fn a_client_session_id_creates_one_conversation_across_replicas() {
     assert_eq!(listed.len(), 1, "one conversation: {listed:?}");
     assert_eq!(&listed[0]["id"], ids[0]);
 }
+
+#[tokio::test]
+async fn an_idempotency_key_creates_once_across_replicas() {
+    if !postgres_configured("replicas::idempotency_key") {
+        return;
+    }
+    let cluster = Cluster::start(&[]).await;
+    let body = json!({"description": "Renew the passport"});
+    let attempts = (0..10).map(|i| {
+        let replica = if i % 2 == 0 { &cluster.a } else { &cluster.b };
+        let (cluster, body) = (&cluster, body.clone());
+        async move {
+            let response = cluster
+                .http
+                .post(format!("{}/v1/dev/user/action-items", replica.base_url))
+                .bearer_auth(&cluster.key)
+                .header("Idempotency-Key", "passport-1")
+                .json(&body)
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            let replayed = response.headers().contains_key("idempotent-replayed");
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, replayed, body)
+        }
+    });
+    let replies = futures::future::join_all(attempts).await;
+    let created: Vec<&Value> = replies
+        .iter()
+        .filter(|(status, replayed, _)| *status == 200 && !replayed)
+        .map(|(_, _, body)| &body["id"])
+        .collect();
+    assert_eq!(created.len(), 1, "exactly one request ran: {replies:?}");
+    for (status, _, body) in &replies {
+        match status {
+            200 => assert_eq!(&body["id"], created[0]),
+            409 => assert_eq!(
+                body["detail"],
+                "A request with this Idempotency-Key is still in progress"
+            ),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    let (_, listed) = cluster
+        .call(
+            &cluster.b,
+            reqwest::Method::GET,
+            "/v1/dev/user/action-items",
+            &cluster.key,
+            None,
+        )
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}

@@ -1581,7 +1581,7 @@ conformance!(
 );
 
 /// The migrations before goals v2, as released.
-const BEFORE_GOALS_V2: [(i32, &str, &str, &str); 9] = [
+const BEFORE_GOALS_V2: [(i32, &str, &str, &str); 10] = [
     (
         1,
         "identity",
@@ -1626,15 +1626,21 @@ const BEFORE_GOALS_V2: [(i32, &str, &str, &str); 9] = [
     ),
     (
         8,
-        "conversation_starred",
-        include_str!("../migrations/sqlite/0008_conversation_starred.sql"),
-        include_str!("../migrations/postgres/0008_conversation_starred.sql"),
+        "idempotency",
+        include_str!("../migrations/sqlite/0008_idempotency.sql"),
+        include_str!("../migrations/postgres/0008_idempotency.sql"),
     ),
     (
         9,
+        "conversation_starred",
+        include_str!("../migrations/sqlite/0009_conversation_starred.sql"),
+        include_str!("../migrations/postgres/0009_conversation_starred.sql"),
+    ),
+    (
+        10,
         "insights",
-        include_str!("../migrations/sqlite/0009_insights.sql"),
-        include_str!("../migrations/postgres/0009_insights.sql"),
+        include_str!("../migrations/sqlite/0010_insights.sql"),
+        include_str!("../migrations/postgres/0010_insights.sql"),
     ),
 ];
 

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod daily_summaries;
 pub mod folders;
 pub mod goals;
+pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod memories;

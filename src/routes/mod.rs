@@ -9,6 +9,7 @@ pub mod action_items;
 pub mod conversations;
 pub mod folders;
 pub mod goals;
+pub mod idempotency;
 pub mod insights;
 pub mod keys;
 pub mod memories;
@@ -42,13 +43,18 @@ impl Guards {
         Guards { state: Some(state) }
     }
 
-    /// Developer-key authentication and rate limiting.
+    /// Developer-key authentication and rate limiting, then `Idempotency-Key` on POSTs.
     pub fn developer(&self, (schemas, paths, methods): ApiRoutes) -> ApiRoutes {
         match &self.state {
             Some(state) => (
                 schemas,
                 paths,
-                methods.route_layer(from_fn_with_state(state.clone(), require_dev_key)),
+                methods
+                    .route_layer(from_fn_with_state(
+                        state.clone(),
+                        idempotency::idempotent_posts,
+                    ))
+                    .route_layer(from_fn_with_state(state.clone(), require_dev_key)),
             ),
             None => (schemas, paths, methods),
         }

@@ -27,6 +27,37 @@ pub enum Claim {
     InProgress,
 }
 
+/// A stored claim of a client session id, with the current `discarded` of its conversation
+/// (falling back to the recorded one when the conversation was deleted since). Both backends
+/// read it and decide with it alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRow {
+    pub conversation_id: String,
+    pub claimed_at: Timestamp,
+    pub completed: bool,
+    pub discarded: bool,
+}
+
+impl ClaimRow {
+    /// Whether the claim still stands: its creation finished, or it was made after
+    /// `abandoned_before` (API.md §11.8). A claim that does not stand may be taken over.
+    pub fn stands(&self, abandoned_before: Timestamp) -> bool {
+        self.completed || self.claimed_at >= abandoned_before
+    }
+
+    /// The answer a repeat of the creation gets from a claim that stands.
+    pub fn outcome(self) -> Claim {
+        if self.completed {
+            Claim::Completed {
+                conversation_id: self.conversation_id,
+                discarded: self.discarded,
+            }
+        } else {
+            Claim::InProgress
+        }
+    }
+}
+
 /// The generated part of a conversation, as processing left it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StructuredRecord {

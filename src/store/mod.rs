@@ -1,7 +1,9 @@
 //! Storage behind traits, one sub-trait per resource, so handlers never see SQL and a backend
 //! (SQLite or PostgreSQL) is chosen once from the database URL.
 
+pub mod columns;
 pub mod conversations;
+pub mod idempotency;
 pub mod insights;
 pub mod postgres;
 pub mod sqlite;
@@ -21,6 +23,7 @@ use crate::domain::scope::ScopeSet;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 pub use conversations::ConversationStore;
+pub use idempotency::IdempotencyStore;
 pub use insights::InsightStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +205,7 @@ pub trait Store:
     + ActionItemStore
     + GoalStore
     + ConversationStore
+    + IdempotencyStore
     + InsightStore
     + Send
     + Sync

@@ -495,3 +495,47 @@ fn serve_refuses_a_bad_or_busy_metrics_address_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_database_failure_while_creating_a_key_prints_its_real_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    json_of(&omi(&dir, &["users", "create", "alice", "--json"]));
+    // The user is found, then the key's write fails inside the database.
+    let db = rusqlite::Connection::open(dir.path().join("omi.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse_keys BEFORE INSERT ON api_keys
+         BEGIN SELECT RAISE(ABORT, 'the disk refused the key'); END;",
+    )
+    .unwrap();
+    drop(db);
+    let failed = omi(
+        &dir,
+        &["keys", "create", "--user", "alice", "--name", "laptop"],
+    );
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("the disk refused the key"), "{stderr}");
+    assert!(!stderr.contains("Internal server error"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_database_is_named_with_its_cause() {
+    let failed = Command::new(env!("CARGO_BIN_EXE_omi-server"))
+        .args(["keys", "list", "--user", "alice"])
+        .env(
+            "OMI_DATABASE_URL",
+            "postgres://omi@127.0.0.1:1/omi?connect_timeout=2",
+        )
+        .env("OMI_PG_TIMEOUT_MS", "2000")
+        .env("OMI_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("Internal server error"), "{stderr}");
+    assert!(
+        stderr.to_lowercase().contains("connect") || stderr.contains("refused"),
+        "{stderr}"
+    );
+}

@@ -1,12 +1,14 @@
 //! Black-box API tests: real HTTP against the server bound to 127.0.0.1:0.
 
 mod action_items;
+mod backup;
 mod cli;
 mod common;
 mod conversations;
 mod errors;
 mod folders;
 mod goals;
+mod idempotency;
 mod insights;
 mod keys;
 mod llm;

@@ -5,12 +5,13 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tracing::instrument;
 
-use super::rows::{ACTION_ITEM_COLUMNS, action_item_from_row, insert_action_item};
+use super::rows::{action_item_from_row, insert_action_item};
 use super::{PgStore, execute, query, query_opt};
 use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::Timestamp;
+use crate::store::columns::ACTION_ITEM_COLUMNS;
 use crate::store::{ActionItemStore, StoreResult};
 
 /// The list order; `action_items_list_order` holds exactly these terms after `user_id` (and
@@ -105,7 +106,7 @@ impl ActionItemStore for PgStore {
         let (sql, params) = list_query(&user_id, &filter, &page);
         with_connection!(self, |client| {
             let rows = query(client, &sql, &params).await?;
-            Ok(rows.iter().map(action_item_from_row).collect())
+            rows.iter().map(action_item_from_row).collect()
         })
     }
 
@@ -116,7 +117,7 @@ impl ActionItemStore for PgStore {
         );
         with_connection!(self, |client| {
             let row = query_opt(client, &sql, &[&id, &user_id]).await?;
-            Ok(row.as_ref().map(action_item_from_row))
+            row.as_ref().map(action_item_from_row).transpose()
         })
     }
 
@@ -137,7 +138,7 @@ impl ActionItemStore for PgStore {
             let Some(row) = query_opt(tx, &sql, &[&id, &user_id]).await? else {
                 return Ok(None);
             };
-            let mut item = action_item_from_row(&row);
+            let mut item = action_item_from_row(&row)?;
             item.apply(&changes, at);
             save(tx, user_id, &item).await?;
             Ok(Some(item))

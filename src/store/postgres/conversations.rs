@@ -13,7 +13,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use tracing::instrument;
 
-use super::rows::{ACTION_ITEM_COLUMNS, action_item_from_row, insert_action_item, insert_memory};
+use super::rows::{action_item_from_row, insert_action_item, insert_memory};
 use super::{PgStore, execute, query, query_opt};
 use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::{
@@ -24,20 +24,15 @@ use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
 use crate::store::StoreResult;
+use crate::store::columns::ACTION_ITEM_COLUMNS;
+use crate::store::columns::{CONVERSATION_COLUMNS, SEGMENT_COLUMNS};
 use crate::store::conversations::{
-    Claim, ConversationBody, ConversationFilter, ConversationStore, ConversationUpdate,
+    Claim, ClaimRow, ConversationBody, ConversationFilter, ConversationStore, ConversationUpdate,
     ExistingTexts, FolderChange, NewConversation, ProcessedRecord, StoredInput, StructuredRecord,
 };
 
-const CONVERSATION_COLUMNS: &str = "c.id, c.created_at, c.started_at, c.finished_at, c.title, \
-     c.overview, c.emoji, c.category, c.events, c.language, c.source, c.discarded, \
-     c.processed_by, c.folder_id, f.name, c.geolocation, c.text IS NOT NULL, c.starred";
-
 const CONVERSATION_FROM: &str =
     "FROM conversations c LEFT JOIN folders f ON f.id = c.folder_id AND f.user_id = c.user_id";
-
-const SEGMENT_COLUMNS: &str = "s.conversation_id, s.id, s.text, s.speaker, s.speaker_id, \
-     s.is_user, s.person_id, s.start_seconds, s.end_seconds";
 
 /// The claim of a client session id with the current `discarded` of its conversation (falling
 /// back to the recorded one when the conversation was deleted since), locked until the
@@ -63,36 +58,36 @@ struct Loaded {
 }
 
 /// Reads `CONVERSATION_COLUMNS`.
-fn conversation_from_row(row: &Row) -> Loaded {
-    let events: serde_json::Value = row.get(8);
-    let geolocation: Option<serde_json::Value> = row.get(15);
-    Loaded {
+fn conversation_from_row(row: &Row) -> StoreResult<Loaded> {
+    let events: serde_json::Value = row.try_get(8)?;
+    let geolocation: Option<serde_json::Value> = row.try_get(15)?;
+    Ok(Loaded {
         conversation: Conversation {
-            id: row.get(0),
-            created_at: row.get(1),
-            started_at: row.get(2),
-            finished_at: row.get(3),
+            id: row.try_get(0)?,
+            created_at: row.try_get(1)?,
+            started_at: row.try_get(2)?,
+            finished_at: row.try_get(3)?,
             structured: Structured {
-                title: row.get(4),
-                overview: row.get(5),
-                emoji: row.get(6),
-                category: row.get(7),
+                title: row.try_get(4)?,
+                overview: row.try_get(5)?,
+                emoji: row.try_get(6)?,
+                category: row.try_get(7)?,
                 action_items: Vec::new(),
                 events: serde_json::from_value(events).unwrap_or_default(),
             },
-            language: row.get(9),
-            source: row.get(10),
+            language: row.try_get(9)?,
+            source: row.try_get(10)?,
             status: STATUS_COMPLETED.to_string(),
-            discarded: row.get(11),
-            starred: row.get(17),
-            processed_by: row.get(12),
-            folder_id: row.get(13),
-            folder_name: row.get(14),
+            discarded: row.try_get(11)?,
+            starred: row.try_get(17)?,
+            processed_by: row.try_get(12)?,
+            folder_id: row.try_get(13)?,
+            folder_name: row.try_get(14)?,
             geolocation: geolocation.and_then(|g| serde_json::from_value(g).ok()),
             transcript_segments: None,
         },
-        from_text: row.get(16),
-    }
+        from_text: row.try_get(16)?,
+    })
 }
 
 /// Fills in each conversation's current action items and, when asked, its transcript: two
@@ -147,7 +142,7 @@ async fn action_items_by_conversation(
     );
     let mut grouped: HashMap<String, Vec<ActionItem>> = HashMap::new();
     for row in query(client, &sql, &[&user_id, &ids]).await? {
-        let item = action_item_from_row(&row);
+        let item = action_item_from_row(&row)?;
         if let Some(conversation_id) = item.conversation_id.clone() {
             grouped.entry(conversation_id).or_default().push(item);
         }
@@ -166,7 +161,8 @@ async fn segments_by_conversation(
         &[&user_id],
     )
     .await?
-    .map(|row| row.get(0))
+    .map(|row| row.try_get(0))
+    .transpose()?
     .unwrap_or_default();
     let sql = format!(
         "SELECT {SEGMENT_COLUMNS} FROM transcript_segments s
@@ -175,22 +171,22 @@ async fn segments_by_conversation(
     );
     let mut grouped: HashMap<String, Vec<TranscriptSegment>> = HashMap::new();
     for row in query(client, &sql, &[&user_id, &ids]).await? {
-        let speaker: String = row.get(3);
-        let speaker_id: i64 = row.get(4);
-        let is_user: bool = row.get(5);
+        let speaker: String = row.try_get(3)?;
+        let speaker_id: i64 = row.try_get(4)?;
+        let is_user: bool = row.try_get(5)?;
         grouped
-            .entry(row.get(0))
+            .entry(row.try_get(0)?)
             .or_default()
             .push(TranscriptSegment {
-                id: row.get(1),
-                text: row.get(2),
+                id: row.try_get(1)?,
+                text: row.try_get(2)?,
                 speaker_name: speaker_name(&speaker, speaker_id, is_user, &display_name),
                 speaker,
                 speaker_id,
                 is_user,
-                person_id: row.get(6),
-                start: row.get(7),
-                end: row.get(8),
+                person_id: row.try_get(6)?,
+                start: row.try_get(7)?,
+                end: row.try_get(8)?,
             });
     }
     Ok(grouped)
@@ -206,27 +202,20 @@ async fn segments_of(
          WHERE s.conversation_id = $2 AND s.user_id = $1 ORDER BY s.position"
     );
     let rows = query(client, &sql, &[&user_id, &conversation_id]).await?;
-    Ok(rows
-        .iter()
-        .map(|row| NewSegment {
-            id: row.get(1),
-            text: row.get(2),
-            speaker: row.get(3),
-            speaker_id: row.get(4),
-            is_user: row.get(5),
-            person_id: row.get(6),
-            start: row.get(7),
-            end: row.get(8),
+    rows.iter()
+        .map(|row| {
+            Ok(NewSegment {
+                id: row.try_get(1)?,
+                text: row.try_get(2)?,
+                speaker: row.try_get(3)?,
+                speaker_id: row.try_get(4)?,
+                is_user: row.try_get(5)?,
+                person_id: row.try_get(6)?,
+                start: row.try_get(7)?,
+                end: row.try_get(8)?,
+            })
         })
-        .collect())
-}
-
-/// A claim row as `CLAIM_SQL` reads it.
-struct ClaimRow {
-    conversation_id: String,
-    claimed_at: Timestamp,
-    completed: bool,
-    discarded: bool,
+        .collect()
 }
 
 async fn claim_row(
@@ -235,25 +224,15 @@ async fn claim_row(
     client_session_id: &str,
 ) -> StoreResult<Option<ClaimRow>> {
     let row = query_opt(client, CLAIM_SQL, &[&user_id, &client_session_id]).await?;
-    Ok(row.map(|row| ClaimRow {
-        conversation_id: row.get(0),
-        claimed_at: row.get(1),
-        completed: row.get(2),
-        discarded: row.get(3),
-    }))
-}
-
-impl ClaimRow {
-    fn outcome(self) -> Claim {
-        if self.completed {
-            Claim::Completed {
-                conversation_id: self.conversation_id,
-                discarded: self.discarded,
-            }
-        } else {
-            Claim::InProgress
-        }
-    }
+    row.map(|row| {
+        Ok(ClaimRow {
+            conversation_id: row.try_get(0)?,
+            claimed_at: row.try_get(1)?,
+            completed: row.try_get(2)?,
+            discarded: row.try_get(3)?,
+        })
+    })
+    .transpose()
 }
 
 /// Creates the user's three system folders unless they exist (the unique key on
@@ -266,7 +245,7 @@ async fn system_folder_id(
 ) -> StoreResult<String> {
     let find = "SELECT id FROM folders WHERE user_id = $1 AND system_key = $2";
     if let Some(row) = query_opt(client, find, &[&user_id, &wanted.key]).await? {
-        return Ok(row.get(0));
+        return Ok(row.try_get(0)?);
     }
     for spec in SystemFolderSpec::all() {
         execute(
@@ -292,7 +271,10 @@ async fn system_folder_id(
     }
     // READ COMMITTED: this statement sees a folder another transaction committed meanwhile.
     let row = query_opt(client, find, &[&user_id, &wanted.key]).await?;
-    Ok(row.map(|row| row.get(0)).unwrap_or_default())
+    Ok(row
+        .map(|row| row.try_get(0))
+        .transpose()?
+        .unwrap_or_default())
 }
 
 async fn insert_extracted(
@@ -559,7 +541,7 @@ impl ConversationStore for PgStore {
                 // Released between the insert and the read: the next repeat claims it.
                 return Ok(Claim::InProgress);
             };
-            if row.completed || row.claimed_at >= abandoned_before {
+            if row.stands(abandoned_before) {
                 return Ok(row.outcome());
             }
             execute(
@@ -612,7 +594,10 @@ impl ConversationStore for PgStore {
                     &[&user_id, &action_item_keys, &open_since],
                 )
                 .await?;
-                existing.open_action_items = rows.iter().map(|row| row.get(0)).collect();
+                existing.open_action_items = rows
+                    .iter()
+                    .map(|row| row.try_get(0))
+                    .collect::<Result<_, _>>()?;
             }
             if !memory_keys.is_empty() {
                 let rows = query(
@@ -622,7 +607,10 @@ impl ConversationStore for PgStore {
                     &[&user_id, &memory_keys],
                 )
                 .await?;
-                existing.memories = rows.iter().map(|row| row.get(0)).collect();
+                existing.memories = rows
+                    .iter()
+                    .map(|row| row.try_get(0))
+                    .collect::<Result<_, _>>()?;
             }
             Ok(existing)
         })
@@ -676,7 +664,7 @@ impl ConversationStore for PgStore {
             let Some(row) = query_opt(client, &sql, &[&user_id, &conversation_id]).await? else {
                 return Ok(None);
             };
-            let loaded = vec![conversation_from_row(&row)];
+            let loaded = vec![conversation_from_row(&row)?];
             Ok(attach_details(client, user_id, loaded, include_transcript)
                 .await?
                 .pop())
@@ -694,7 +682,10 @@ impl ConversationStore for PgStore {
         let (sql, params) = list_query(&user_id, filter, &page);
         with_connection!(self, |client| {
             let rows = query(client, &sql, &params).await?;
-            let loaded = rows.iter().map(conversation_from_row).collect();
+            let loaded = rows
+                .iter()
+                .map(conversation_from_row)
+                .collect::<StoreResult<_>>()?;
             attach_details(client, user_id, loaded, include_transcript).await
         })
     }
@@ -718,21 +709,21 @@ impl ConversationStore for PgStore {
             else {
                 return Ok(None);
             };
-            let text: Option<String> = row.get(2);
+            let text: Option<String> = row.try_get(2)?;
             let body = match text {
                 Some(text) => ConversationBody::Text {
                     text,
-                    text_source: row.get::<_, Option<String>>(3).unwrap_or_default(),
-                    text_source_spec: row.get(4),
+                    text_source: row.try_get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    text_source_spec: row.try_get(4)?,
                 },
                 None => {
                     ConversationBody::Segments(segments_of(client, user_id, conversation_id).await?)
                 }
             };
             Ok(Some(StoredInput {
-                started_at: row.get(0),
-                language: row.get(1),
-                user_display_name: row.get(5),
+                started_at: row.try_get(0)?,
+                language: row.try_get(1)?,
+                user_display_name: row.try_get(5)?,
                 body,
             }))
         })
@@ -767,22 +758,23 @@ impl ConversationStore for PgStore {
     async fn list_folders(&self, user_id: &str) -> StoreResult<Vec<Folder>> {
         with_connection!(self, |client| {
             let rows = query(client, FOLDERS_SQL, &[&user_id]).await?;
-            Ok(rows
-                .iter()
-                .map(|row| Folder {
-                    id: row.get(0),
-                    name: row.get(1),
-                    description: row.get(2),
-                    color: row.get(3),
-                    icon: row.get(4),
-                    created_at: row.get(5),
-                    updated_at: row.get(6),
-                    order: row.get(7),
-                    is_default: row.get(8),
-                    is_system: row.get(9),
-                    conversation_count: row.get(10),
+            rows.iter()
+                .map(|row| {
+                    Ok(Folder {
+                        id: row.try_get(0)?,
+                        name: row.try_get(1)?,
+                        description: row.try_get(2)?,
+                        color: row.try_get(3)?,
+                        icon: row.try_get(4)?,
+                        created_at: row.try_get(5)?,
+                        updated_at: row.try_get(6)?,
+                        order: row.try_get(7)?,
+                        is_default: row.try_get(8)?,
+                        is_system: row.try_get(9)?,
+                        conversation_count: row.try_get(10)?,
+                    })
                 })
-                .collect())
+                .collect()
         })
     }
 }

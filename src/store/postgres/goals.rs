@@ -12,29 +12,33 @@ use crate::domain::goals::{
 };
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
+use crate::store::columns::GOAL_COLUMNS;
 use crate::store::{GoalStore, StoreResult};
-
-const GOAL_COLUMNS: &str = "id, title, desired_outcome, why_it_matters, success_criteria, \
-     horizon_at, status, source, metric, created_at, updated_at, ended_at";
 
 /// Reads `GOAL_COLUMNS`. A stored metric that does not read (never written by this code) makes
 /// the goal qualitative rather than failing the request.
-fn goal_from_row(row: &Row) -> Goal {
-    let criteria: serde_json::Value = row.get(4);
-    let status: &str = row.get(6);
-    let source: &str = row.get(7);
-    let metric: Option<serde_json::Value> = row.get(8);
+fn goal_from_row(row: &Row) -> StoreResult<Goal> {
+    let criteria: serde_json::Value = row.try_get(4)?;
+    let status: &str = row.try_get(6)?;
+    let source: &str = row.try_get(7)?;
+    let metric: Option<serde_json::Value> = row.try_get(8)?;
     let fields = NewGoal {
-        title: row.get(1),
-        desired_outcome: row.get(2),
-        why_it_matters: row.get(3),
+        title: row.try_get(1)?,
+        desired_outcome: row.try_get(2)?,
+        why_it_matters: row.try_get(3)?,
         success_criteria: serde_json::from_value(criteria).unwrap_or_default(),
-        horizon_at: row.get(5),
+        horizon_at: row.try_get(5)?,
         status: GoalStatus::parse(status).unwrap_or_default(),
         source: GoalSource::read(source),
         metric: metric.and_then(|m| serde_json::from_value::<GoalMetric>(m).ok()),
     };
-    Goal::from_parts(row.get(0), fields, row.get(9), row.get(10), row.get(11))
+    Ok(Goal::from_parts(
+        row.try_get(0)?,
+        fields,
+        row.try_get(9)?,
+        row.try_get(10)?,
+        row.try_get(11)?,
+    ))
 }
 
 fn metric_json(goal: &Goal) -> Option<serde_json::Value> {
@@ -173,7 +177,7 @@ impl GoalStore for PgStore {
         };
         with_connection!(self, |client| {
             let rows = query(client, &sql, &[&user_id, &page.limit, &page.offset]).await?;
-            Ok(rows.iter().map(goal_from_row).collect())
+            rows.iter().map(goal_from_row).collect()
         })
     }
 
@@ -182,7 +186,7 @@ impl GoalStore for PgStore {
         let sql = format!("SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = $1 AND id = $2");
         with_connection!(self, |client| {
             let row = query_opt(client, &sql, &[&user_id, &id]).await?;
-            Ok(row.as_ref().map(goal_from_row))
+            row.as_ref().map(goal_from_row).transpose()
         })
     }
 
@@ -201,7 +205,7 @@ impl GoalStore for PgStore {
             let Some(row) = query_opt(tx, &sql, &[&user_id, &id]).await? else {
                 return Ok(None);
             };
-            let mut goal = goal_from_row(&row);
+            let mut goal = goal_from_row(&row)?;
             goal.apply(&changes, at);
             save(tx, user_id, &goal).await?;
             if changes.records_progress() {
@@ -219,7 +223,7 @@ impl GoalStore for PgStore {
             let Some(row) = query_opt(tx, &sql, &[&user_id, &id]).await? else {
                 return Ok(false);
             };
-            let mut goal = goal_from_row(&row);
+            let mut goal = goal_from_row(&row)?;
             if goal.status != GoalStatus::Abandoned {
                 goal.abandon(at);
                 save(tx, user_id, &goal).await?;
@@ -253,15 +257,17 @@ impl GoalStore for PgStore {
                 &[&user_id, &id, &since],
             )
             .await?;
-            Ok(Some(
-                rows.iter()
-                    .map(|row| GoalProgress {
-                        date: row.get(0),
-                        value: row.get(1),
-                        recorded_at: row.get(2),
+            let history = rows
+                .iter()
+                .map(|row| {
+                    Ok(GoalProgress {
+                        date: row.try_get(0)?,
+                        value: row.try_get(1)?,
+                        recorded_at: row.try_get(2)?,
                     })
-                    .collect(),
-            ))
+                })
+                .collect::<StoreResult<_>>()?;
+            Ok(Some(history))
         })
     }
 }

@@ -2,46 +2,46 @@
 
 use async_trait::async_trait;
 use tokio_postgres::Row;
+use tracing::instrument;
 
 use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::domain::keys::DevApiKey;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
+use crate::store::columns::{KEY_COLUMNS, USER_COLUMNS};
 use crate::store::{AuthenticatedKey, IdentityStore, NewApiKey, NewUser, StoreError, StoreResult};
 
-const USER_COLUMNS: &str = "id, name, display_name, created_at";
-const KEY_COLUMNS: &str = "id, name, key_prefix, scopes, created_at, last_used_at, user_id";
-
 /// Reads `USER_COLUMNS`.
-fn user_from_row(row: &Row) -> User {
-    User {
-        id: row.get(0),
-        name: row.get(1),
-        display_name: row.get(2),
-        created_at: row.get(3),
-    }
+fn user_from_row(row: &Row) -> StoreResult<User> {
+    Ok(User {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        display_name: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+    })
 }
 
 /// Reads `KEY_COLUMNS`. Scope names this build does not know are ignored.
-fn key_from_row(row: &Row) -> AuthenticatedKey {
-    let names: Vec<String> = row.get(3);
+fn key_from_row(row: &Row) -> StoreResult<AuthenticatedKey> {
+    let names: Vec<String> = row.try_get(3)?;
     let scopes: ScopeSet = names.iter().filter_map(|name| Scope::parse(name)).collect();
-    AuthenticatedKey {
+    Ok(AuthenticatedKey {
         key: DevApiKey {
-            id: row.get(0),
-            name: row.get(1),
-            key_prefix: row.get(2),
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            key_prefix: row.try_get(2)?,
             scopes,
-            created_at: row.get(4),
-            last_used_at: row.get(5),
+            created_at: row.try_get(4)?,
+            last_used_at: row.try_get(5)?,
         },
-        user_id: row.get(6),
-    }
+        user_id: row.try_get(6)?,
+    })
 }
 
 #[async_trait]
 impl IdentityStore for PgStore {
+    #[instrument(skip_all)]
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         let inserted = with_connection!(self, |client| {
             execute(
@@ -73,21 +73,25 @@ impl IdentityStore for PgStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id");
         with_connection!(self, |client| {
             let rows = query(client, &sql, &[]).await?;
-            Ok(rows.iter().map(user_from_row).collect())
+            rows.iter().map(user_from_row).collect()
         })
     }
 
+    #[instrument(skip_all)]
     async fn count_users(&self) -> StoreResult<u64> {
         with_connection!(self, |client| {
             let row = query_opt(client, "SELECT count(*) FROM users", &[]).await?;
-            Ok(row.map_or(0, |row| row.get::<_, i64>(0) as u64))
+            let count: i64 = row.map(|row| row.try_get(0)).transpose()?.unwrap_or(0);
+            Ok(count as u64)
         })
     }
 
+    #[instrument(skip_all)]
     async fn find_user(&self, id_or_name: &str) -> StoreResult<Option<User>> {
         // An id match wins over a name match (API.md §8 `--user`).
         let sql = format!(
@@ -96,18 +100,20 @@ impl IdentityStore for PgStore {
         );
         with_connection!(self, |client| {
             let row = query_opt(client, &sql, &[&id_or_name]).await?;
-            Ok(row.as_ref().map(user_from_row))
+            row.as_ref().map(user_from_row).transpose()
         })
     }
 
+    #[instrument(skip_all)]
     async fn find_user_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE token_hash = $1");
         with_connection!(self, |client| {
             let row = query_opt(client, &sql, &[&token_hash]).await?;
-            Ok(row.as_ref().map(user_from_row))
+            row.as_ref().map(user_from_row).transpose()
         })
     }
 
+    #[instrument(skip_all)]
     async fn create_key(&self, key: NewApiKey, max_per_user: usize) -> StoreResult<DevApiKey> {
         let scopes = key.scopes.names();
         in_transaction!(self, |tx| {
@@ -120,7 +126,9 @@ impl IdentityStore for PgStore {
                 &[&key.user_id],
             )
             .await?
-            .map_or(0, |row| row.get(0));
+            .map(|row| row.try_get(0))
+            .transpose()?
+            .unwrap_or(0);
             if held as usize >= max_per_user {
                 return Err(StoreError::LimitReached);
             }
@@ -151,6 +159,7 @@ impl IdentityStore for PgStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn list_keys(&self, user_id: &str) -> StoreResult<Vec<DevApiKey>> {
         let sql = format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1
@@ -158,26 +167,31 @@ impl IdentityStore for PgStore {
         );
         with_connection!(self, |client| {
             let rows = query(client, &sql, &[&user_id]).await?;
-            Ok(rows.iter().map(|row| key_from_row(row).key).collect())
+            rows.iter()
+                .map(|row| key_from_row(row).map(|found| found.key))
+                .collect()
         })
     }
 
+    #[instrument(skip_all)]
     async fn find_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<AuthenticatedKey>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
         with_connection!(self, |client| {
             let row = query_opt(client, &sql, &[&key_hash]).await?;
-            Ok(row.as_ref().map(key_from_row))
+            row.as_ref().map(key_from_row).transpose()
         })
     }
 
+    #[instrument(skip_all)]
     async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<AuthenticatedKey>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
         with_connection!(self, |client| {
             let row = query_opt(client, &sql, &[&key_id]).await?;
-            Ok(row.as_ref().map(key_from_row))
+            row.as_ref().map(key_from_row).transpose()
         })
     }
 
+    #[instrument(skip_all)]
     async fn rotate_key(
         &self,
         user_id: &str,
@@ -192,10 +206,13 @@ impl IdentityStore for PgStore {
         );
         with_connection!(self, |client| {
             let row = query_opt(client, &sql, &[&key_hash, &key_prefix, &key_id, &user_id]).await?;
-            Ok(row.as_ref().map(|row| key_from_row(row).key))
+            row.as_ref()
+                .map(|row| key_from_row(row).map(|found| found.key))
+                .transpose()
         })
     }
 
+    #[instrument(skip_all)]
     async fn delete_key(&self, user_id: &str, key_id: &str) -> StoreResult<bool> {
         with_connection!(self, |client| {
             let deleted = execute(
@@ -208,6 +225,7 @@ impl IdentityStore for PgStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn touch_key(
         &self,
         key_id: &str,

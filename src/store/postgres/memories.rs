@@ -5,12 +5,13 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tracing::instrument;
 
-use super::rows::{MEMORY_COLUMNS, insert_memory, memory_from_row};
+use super::rows::{insert_memory, memory_from_row};
 use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::Timestamp;
+use crate::store::columns::MEMORY_COLUMNS;
 use crate::store::{MemoryStore, StoreResult};
 
 /// Writes every mutable field of a stored memory (the key and creation time never change).
@@ -74,7 +75,7 @@ impl MemoryStore for PgStore {
                 );
                 query(client, &sql, &[&user_id, &names, &page.limit, &page.offset]).await?
             };
-            Ok(rows.iter().map(memory_from_row).collect())
+            rows.iter().map(memory_from_row).collect()
         })
     }
 
@@ -83,7 +84,7 @@ impl MemoryStore for PgStore {
         let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1 AND id = $2");
         with_connection!(self, |client| {
             let row = query_opt(client, &sql, &[&user_id, &memory_id]).await?;
-            Ok(row.as_ref().map(memory_from_row))
+            row.as_ref().map(memory_from_row).transpose()
         })
     }
 
@@ -105,7 +106,7 @@ impl MemoryStore for PgStore {
                 .await?
                 .iter()
                 .map(memory_from_row)
-                .collect();
+                .collect::<StoreResult<_>>()?;
             let mut saved = Vec::with_capacity(requests.len());
             for request in requests.iter().cloned() {
                 let memory = match stored.iter().position(|memory| memory.id == request.id()) {
@@ -143,7 +144,7 @@ impl MemoryStore for PgStore {
             let Some(row) = query_opt(tx, &find, &[&user_id, &memory_id]).await? else {
                 return Ok(None);
             };
-            let memory = changes.clone().applied_to(memory_from_row(&row), now);
+            let memory = changes.clone().applied_to(memory_from_row(&row)?, now);
             rewrite_memory(tx, user_id, &memory).await?;
             Ok(Some(memory))
         })

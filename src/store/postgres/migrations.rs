@@ -46,18 +46,23 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (
         8,
-        "conversation_starred",
-        include_str!("../../../migrations/postgres/0008_conversation_starred.sql"),
+        "idempotency",
+        include_str!("../../../migrations/postgres/0008_idempotency.sql"),
     ),
     (
         9,
-        "insights",
-        include_str!("../../../migrations/postgres/0009_insights.sql"),
+        "conversation_starred",
+        include_str!("../../../migrations/postgres/0009_conversation_starred.sql"),
     ),
     (
         10,
+        "insights",
+        include_str!("../../../migrations/postgres/0010_insights.sql"),
+    ),
+    (
+        11,
         "goals_v2",
-        include_str!("../../../migrations/postgres/0010_goals_v2.sql"),
+        include_str!("../../../migrations/postgres/0011_goals_v2.sql"),
     ),
 ];
 
@@ -85,8 +90,8 @@ pub async fn apply(client: &mut Object) -> anyhow::Result<usize> {
         .query("SELECT version FROM schema_migrations", &[])
         .await?
         .iter()
-        .map(|row| row.get(0))
-        .collect();
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
     let mut applied = 0;
     for (version, name, sql) in MIGRATIONS {
         if done.contains(version) {

@@ -78,6 +78,7 @@ macro_rules! in_transaction {
 mod action_items;
 mod conversations;
 mod goals;
+mod idempotency;
 mod identity;
 mod insights;
 mod memories;
@@ -99,6 +100,7 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
+use tracing::instrument;
 
 use crate::config::Settings;
 use crate::store::{Store, StoreError, StoreResult};
@@ -394,6 +396,7 @@ pub(crate) async fn lock_user(client: &impl GenericClient, user_id: &str) -> Sto
 
 #[async_trait]
 impl Store for PgStore {
+    #[instrument(skip_all)]
     async fn ping(&self) -> StoreResult<()> {
         with_connection!(self, |client| {
             client
@@ -404,6 +407,7 @@ impl Store for PgStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn close(&self) -> StoreResult<()> {
         self.pool.close();
         Ok(())
@@ -419,5 +423,13 @@ impl Store for PgStore {
             in_use: status.size.saturating_sub(status.available),
             waiting: Some(status.waiting),
         }]
+    }
+}
+
+/// Lets row mapping use `?` on `Row::try_get`: a column of an unexpected type becomes an error
+/// the caller sees, never a panic in a request.
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        map_error(error)
     }
 }

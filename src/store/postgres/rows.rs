@@ -10,29 +10,26 @@ use crate::domain::memories::{Memory, MemoryCategory, Visibility};
 use crate::domain::text::normalize_for_dedup;
 use crate::store::StoreResult;
 
-pub const MEMORY_COLUMNS: &str = "id, content, category, visibility, tags, created_at, updated_at, \
-     manually_added, scoring, reviewed, user_review, edited, conversation_id";
-
 /// Reads `MEMORY_COLUMNS`.
-pub fn memory_from_row(row: &Row) -> Memory {
-    let category: &str = row.get(2);
-    let visibility: &str = row.get(3);
-    let tags: serde_json::Value = row.get(4);
-    Memory {
-        id: row.get(0),
-        content: row.get(1),
+pub fn memory_from_row(row: &Row) -> StoreResult<Memory> {
+    let category: &str = row.try_get(2)?;
+    let visibility: &str = row.try_get(3)?;
+    let tags: serde_json::Value = row.try_get(4)?;
+    Ok(Memory {
+        id: row.try_get(0)?,
+        content: row.try_get(1)?,
         category: MemoryCategory::parse(category).unwrap_or(MemoryCategory::System),
         visibility: Visibility::parse(visibility).unwrap_or(Visibility::Private),
         tags: serde_json::from_value(tags).unwrap_or_default(),
-        created_at: row.get(5),
-        updated_at: row.get(6),
-        manually_added: row.get(7),
-        scoring: row.get(8),
-        reviewed: row.get(9),
-        user_review: row.get(10),
-        edited: row.get(11),
-        conversation_id: row.get(12),
-    }
+        created_at: row.try_get(5)?,
+        updated_at: row.try_get(6)?,
+        manually_added: row.try_get(7)?,
+        scoring: row.try_get(8)?,
+        reviewed: row.try_get(9)?,
+        user_review: row.try_get(10)?,
+        edited: row.try_get(11)?,
+        conversation_id: row.try_get(12)?,
+    })
 }
 
 /// Inserts a memory unless the user already has one with its id; `true` when inserted.
@@ -70,21 +67,18 @@ pub async fn insert_memory(
     Ok(inserted > 0)
 }
 
-pub const ACTION_ITEM_COLUMNS: &str =
-    "id, description, completed, created_at, updated_at, due_at, completed_at, conversation_id";
-
 /// Reads `ACTION_ITEM_COLUMNS`.
-pub fn action_item_from_row(row: &Row) -> ActionItem {
-    ActionItem {
-        id: row.get(0),
-        description: row.get(1),
-        completed: row.get(2),
-        created_at: row.get(3),
-        updated_at: row.get(4),
-        due_at: row.get(5),
-        completed_at: row.get(6),
-        conversation_id: row.get(7),
-    }
+pub fn action_item_from_row(row: &Row) -> StoreResult<ActionItem> {
+    Ok(ActionItem {
+        id: row.try_get(0)?,
+        description: row.try_get(1)?,
+        completed: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        updated_at: row.try_get(4)?,
+        due_at: row.try_get(5)?,
+        completed_at: row.try_get(6)?,
+        conversation_id: row.try_get(7)?,
+    })
 }
 
 pub async fn insert_action_item(

@@ -2,13 +2,15 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
+use tracing::instrument;
 
-use super::rows::{ACTION_ITEM_COLUMNS, action_item_from_row, insert_action_item};
+use super::rows::{action_item_from_row, insert_action_item};
 use super::{SqliteStore, map_error};
 use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, to_micros};
+use crate::store::columns::ACTION_ITEM_COLUMNS;
 use crate::store::{ActionItemStore, StoreResult};
 
 /// The list order; `action_items_list_order` holds exactly these terms after `user_id` (and
@@ -66,6 +68,7 @@ fn save(connection: &Connection, user_id: &str, item: &ActionItem) -> rusqlite::
 
 #[async_trait]
 impl ActionItemStore for SqliteStore {
+    #[instrument(skip_all)]
     async fn create_action_items(&self, user_id: &str, items: Vec<ActionItem>) -> StoreResult<()> {
         let user_id = user_id.to_string();
         let normalized: Vec<String> = items
@@ -81,6 +84,7 @@ impl ActionItemStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn list_action_items(
         &self,
         user_id: &str,
@@ -109,10 +113,12 @@ impl ActionItemStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn get_action_item(&self, user_id: &str, id: &str) -> StoreResult<Option<ActionItem>> {
         self.read(|c| find(c, user_id, id))
     }
 
+    #[instrument(skip_all)]
     async fn update_action_item(
         &self,
         user_id: &str,
@@ -132,6 +138,7 @@ impl ActionItemStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn delete_action_item(&self, user_id: &str, id: &str) -> StoreResult<bool> {
         let (user_id, id) = (user_id.to_string(), id.to_string());
         self.write(move |tx| {

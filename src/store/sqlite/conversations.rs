@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use tracing::instrument;
 
-use super::rows::{ACTION_ITEM_COLUMNS, action_item_from_row, insert_action_item, insert_memory};
+use super::rows::{action_item_from_row, insert_action_item, insert_memory};
 use super::{SqliteStore, map_error};
 use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::{
@@ -23,20 +24,15 @@ use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
 use crate::store::StoreResult;
+use crate::store::columns::ACTION_ITEM_COLUMNS;
+use crate::store::columns::{CONVERSATION_COLUMNS, SEGMENT_COLUMNS};
 use crate::store::conversations::{
-    Claim, ConversationBody, ConversationFilter, ConversationStore, ConversationUpdate,
+    Claim, ClaimRow, ConversationBody, ConversationFilter, ConversationStore, ConversationUpdate,
     ExistingTexts, FolderChange, NewConversation, ProcessedRecord, StoredInput, StructuredRecord,
 };
 
-const CONVERSATION_COLUMNS: &str = "c.id, c.created_at, c.started_at, c.finished_at, c.title, \
-     c.overview, c.emoji, c.category, c.events, c.language, c.source, c.discarded, \
-     c.processed_by, c.folder_id, f.name, c.geolocation, c.text IS NOT NULL, c.starred";
-
 const CONVERSATION_FROM: &str =
     "FROM conversations c LEFT JOIN folders f ON f.id = c.folder_id AND f.user_id = c.user_id";
-
-const SEGMENT_COLUMNS: &str = "s.conversation_id, s.id, s.text, s.speaker, s.speaker_id, \
-     s.is_user, s.person_id, s.start_seconds, s.end_seconds";
 
 /// The current action items of a page of conversations (ids as a JSON array in `?2`).
 fn page_action_items_sql() -> String {
@@ -232,15 +228,6 @@ fn segments_of(
         .collect()
 }
 
-/// The claim row of a client session id, with the current `discarded` of its conversation
-/// (falling back to the recorded one when the conversation was deleted since).
-struct ClaimRow {
-    conversation_id: String,
-    claimed_at: i64,
-    completed: bool,
-    discarded: bool,
-}
-
 fn claim_row(
     connection: &Connection,
     user_id: &str,
@@ -257,25 +244,12 @@ fn claim_row(
         .query_row(params![user_id, client_session_id], |row| {
             Ok(ClaimRow {
                 conversation_id: row.get(0)?,
-                claimed_at: row.get(1)?,
+                claimed_at: from_micros(row.get(1)?),
                 completed: row.get(2)?,
                 discarded: row.get(3)?,
             })
         })
         .optional()
-}
-
-impl ClaimRow {
-    fn outcome(self) -> Claim {
-        if self.completed {
-            Claim::Completed {
-                conversation_id: self.conversation_id,
-                discarded: self.discarded,
-            }
-        } else {
-            Claim::InProgress
-        }
-    }
 }
 
 /// Creates the user's three system folders unless they exist (the unique key on
@@ -566,6 +540,7 @@ fn list_sql(filter: &ConversationFilter, values: &mut Vec<Value>) -> String {
 
 #[async_trait]
 impl ConversationStore for SqliteStore {
+    #[instrument(skip_all)]
     async fn claim_conversation(
         &self,
         user_id: &str,
@@ -582,9 +557,7 @@ impl ConversationStore for SqliteStore {
         self.write(move |tx| {
             let existing = claim_row(tx, &user_id, &client_session_id).map_err(map_error)?;
             match existing {
-                Some(row) if row.completed || row.claimed_at >= to_micros(abandoned_before) => {
-                    Ok(row.outcome())
-                }
+                Some(row) if row.stands(abandoned_before) => Ok(row.outcome()),
                 Some(_) => {
                     tx.execute(
                         "UPDATE conversation_claims SET conversation_id = ?3, claimed_at = ?4
@@ -609,6 +582,7 @@ impl ConversationStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn release_claim(
         &self,
         user_id: &str,
@@ -633,6 +607,7 @@ impl ConversationStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn existing_texts(
         &self,
         user_id: &str,
@@ -661,6 +636,7 @@ impl ConversationStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn create_conversation(
         &self,
         user_id: &str,
@@ -695,6 +671,7 @@ impl ConversationStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn get_conversation(
         &self,
         user_id: &str,
@@ -716,6 +693,7 @@ impl ConversationStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn list_conversations(
         &self,
         user_id: &str,
@@ -737,6 +715,7 @@ impl ConversationStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn conversation_input(
         &self,
         user_id: &str,
@@ -781,6 +760,7 @@ impl ConversationStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn update_conversation(
         &self,
         user_id: &str,
@@ -794,6 +774,7 @@ impl ConversationStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn delete_conversation(&self, user_id: &str, conversation_id: &str) -> StoreResult<bool> {
         let (user_id, conversation_id) = (user_id.to_string(), conversation_id.to_string());
         self.write(move |tx| {
@@ -808,6 +789,7 @@ impl ConversationStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn list_folders(&self, user_id: &str) -> StoreResult<Vec<Folder>> {
         self.read(|c| {
             c.prepare_cached(FOLDERS_SQL)?

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use tracing::instrument;
 
 use super::{SqliteStore, map_error};
 use crate::domain::goals::{
@@ -10,10 +11,9 @@ use crate::domain::goals::{
 };
 use crate::domain::paging::Page;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
+use crate::store::columns::GOAL_COLUMNS;
 use crate::store::{GoalStore, StoreResult};
 
-const GOAL_COLUMNS: &str = "id, title, desired_outcome, why_it_matters, success_criteria, \
-     horizon_at, status, source, metric, created_at, updated_at, ended_at";
 const DATE_FORMAT: &str = "%Y-%m-%d";
 
 fn json_column<T: serde::de::DeserializeOwned>(index: usize, text: &str) -> rusqlite::Result<T> {
@@ -171,6 +171,7 @@ fn save(connection: &Connection, user_id: &str, goal: &Goal) -> rusqlite::Result
 
 #[async_trait]
 impl GoalStore for SqliteStore {
+    #[instrument(skip_all)]
     async fn create_goal(&self, user_id: &str, goal: Goal) -> StoreResult<()> {
         let user_id = user_id.to_string();
         self.write(move |tx| {
@@ -181,6 +182,7 @@ impl GoalStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn list_goals(
         &self,
         user_id: &str,
@@ -206,10 +208,12 @@ impl GoalStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn get_goal(&self, user_id: &str, id: &str) -> StoreResult<Option<Goal>> {
         self.read(|c| find(c, user_id, id))
     }
 
+    #[instrument(skip_all)]
     async fn update_goal(
         &self,
         user_id: &str,
@@ -233,6 +237,7 @@ impl GoalStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn abandon_goal(&self, user_id: &str, id: &str, at: Timestamp) -> StoreResult<bool> {
         let (user_id, id) = (user_id.to_string(), id.to_string());
         self.write(move |tx| {
@@ -248,6 +253,7 @@ impl GoalStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn goal_history(
         &self,
         user_id: &str,

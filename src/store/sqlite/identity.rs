@@ -2,16 +2,15 @@
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
+use tracing::instrument;
 
 use super::{SqliteStore, map_error};
 use crate::domain::keys::DevApiKey;
 use crate::domain::scope::ScopeSet;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
 use crate::domain::users::User;
+use crate::store::columns::{KEY_COLUMNS, USER_COLUMNS};
 use crate::store::{AuthenticatedKey, IdentityStore, NewApiKey, NewUser, StoreError, StoreResult};
-
-const USER_COLUMNS: &str = "id, name, display_name, created_at";
-const KEY_COLUMNS: &str = "id, name, key_prefix, scopes, created_at, last_used_at, user_id";
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -39,6 +38,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<AuthenticatedKey> {
 
 #[async_trait]
 impl IdentityStore for SqliteStore {
+    #[instrument(skip_all)]
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         self.write(move |tx| {
             let inserted = tx
@@ -71,6 +71,7 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -80,11 +81,13 @@ impl IdentityStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn count_users(&self) -> StoreResult<u64> {
         self.read(|c| c.query_row("SELECT COUNT(*) FROM users", [], |row| row.get::<_, i64>(0)))
             .map(|count| count as u64)
     }
 
+    #[instrument(skip_all)]
     async fn find_user(&self, id_or_name: &str) -> StoreResult<Option<User>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -97,6 +100,7 @@ impl IdentityStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn find_user_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<User>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -106,6 +110,7 @@ impl IdentityStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn create_key(&self, key: NewApiKey, max_per_user: usize) -> StoreResult<DevApiKey> {
         self.write(move |tx| {
             let held: i64 = tx
@@ -144,6 +149,7 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn list_keys(&self, user_id: &str) -> StoreResult<Vec<DevApiKey>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -155,6 +161,7 @@ impl IdentityStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn find_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<AuthenticatedKey>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -164,6 +171,7 @@ impl IdentityStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn find_key_by_id(&self, key_id: &str) -> StoreResult<Option<AuthenticatedKey>> {
         self.read(|c| {
             let mut stmt =
@@ -172,6 +180,7 @@ impl IdentityStore for SqliteStore {
         })
     }
 
+    #[instrument(skip_all)]
     async fn rotate_key(
         &self,
         user_id: &str,
@@ -197,6 +206,7 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn delete_key(&self, user_id: &str, key_id: &str) -> StoreResult<bool> {
         let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
         self.write(move |tx| {
@@ -210,6 +220,7 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    #[instrument(skip_all)]
     async fn touch_key(
         &self,
         key_id: &str,

@@ -7,12 +7,13 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, params};
 use tracing::instrument;
 
-use super::rows::{MEMORY_COLUMNS, insert_memory, memory_from_row};
+use super::rows::{insert_memory, memory_from_row};
 use super::{SqliteStore, map_error};
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, to_micros};
+use crate::store::columns::MEMORY_COLUMNS;
 use crate::store::{MemoryStore, StoreResult};
 
 /// The list query for `category_count` categories (0 = all). Unfiltered, it walks

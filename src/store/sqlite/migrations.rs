@@ -43,18 +43,23 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         8,
-        "conversation_starred",
-        include_str!("../../../migrations/sqlite/0008_conversation_starred.sql"),
+        "idempotency",
+        include_str!("../../../migrations/sqlite/0008_idempotency.sql"),
     ),
     (
         9,
-        "insights",
-        include_str!("../../../migrations/sqlite/0009_insights.sql"),
+        "conversation_starred",
+        include_str!("../../../migrations/sqlite/0009_conversation_starred.sql"),
     ),
     (
         10,
+        "insights",
+        include_str!("../../../migrations/sqlite/0010_insights.sql"),
+    ),
+    (
+        11,
         "goals_v2",
-        include_str!("../../../migrations/sqlite/0010_goals_v2.sql"),
+        include_str!("../../../migrations/sqlite/0011_goals_v2.sql"),
     ),
 ];
 

@@ -9,9 +9,11 @@
 //!   guarantee so that cached statements with bound `LIMIT`/`OFFSET` are not re-planned.
 
 mod action_items;
+pub mod backup;
 mod checkpointer;
 mod conversations;
 mod goals;
+mod idempotency;
 mod identity;
 mod insights;
 pub mod memories;
@@ -28,6 +30,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+use tracing::instrument;
 
 use crate::config::{Settings, SqliteSynchronous};
 use crate::store::{Store, StoreError, StoreResult};
@@ -237,10 +240,12 @@ fn classify(error: &rusqlite::Error) -> ErrorKind {
 
 #[async_trait]
 impl Store for SqliteStore {
+    #[instrument(skip_all)]
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }
 
+    #[instrument(skip_all)]
     async fn close(&self) -> StoreResult<()> {
         // Folds the WAL back into the database file so the next start opens a tidy file.
         self.writer.checkpoint().await

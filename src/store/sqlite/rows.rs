@@ -8,9 +8,6 @@ use crate::domain::memories::{Memory, MemoryCategory, Visibility};
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{from_micros, to_micros};
 
-pub const MEMORY_COLUMNS: &str = "id, content, category, visibility, tags, created_at, updated_at, \
-     manually_added, scoring, reviewed, user_review, edited, conversation_id";
-
 pub fn memory_from_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
     let category: String = row.get(2)?;
     let visibility: String = row.get(3)?;
@@ -64,9 +61,6 @@ pub fn insert_memory(
     ])?;
     Ok(inserted > 0)
 }
-
-pub const ACTION_ITEM_COLUMNS: &str =
-    "id, description, completed, created_at, updated_at, due_at, completed_at, conversation_id";
 
 pub fn action_item_from_row(row: &Row<'_>) -> rusqlite::Result<ActionItem> {
     Ok(ActionItem {
