@@ -145,6 +145,10 @@ pub async fn serve_with_metrics(
             stopping.cancel();
         }
     };
+    let scheduler = state
+        .settings
+        .daily_summaries
+        .then(|| crate::service::daily_summaries::spawn_scheduler(store.clone(), stopping.clone()));
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
     let served = axum::serve(
@@ -157,6 +161,9 @@ pub async fn serve_with_metrics(
     stopping.cancel();
     if let Some(task) = metrics_task {
         task.await??;
+    }
+    if let Some(task) = scheduler {
+        task.await?;
     }
     served?;
     store.close().await?;

@@ -7,14 +7,17 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app;
-use crate::config::{Cli, Command, KeysCommand, Settings, UsersCommand};
+use crate::config::{Cli, Command, KeysCommand, Settings, SummariesCommand, UsersCommand};
 use crate::domain::credentials::{Secret, generate_account_token};
+use crate::domain::daily_summaries::parse_day;
 use crate::domain::ids::new_id;
 use crate::domain::keys::CreatedDevApiKey;
 use crate::domain::scope::ScopeSet;
 use crate::domain::time;
 use crate::domain::users::{BOOTSTRAP_DISPLAY_NAME, BOOTSTRAP_USER_NAME, User, parse_user_name};
 use crate::error::ApiError;
+use crate::processing::insights::parse_timezone;
+use crate::service::daily_summaries::{self, Generated};
 use crate::service::keys::{self, KeyError};
 use crate::state;
 use crate::store::{self, NewUser, Store, StoreError};
@@ -35,6 +38,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(&cli.settings).await,
         Command::Users(command) => users(&cli.settings, command).await,
         Command::Keys(command) => keys_command(&cli.settings, command).await,
+        Command::Summaries(command) => summaries(&cli.settings, command).await,
         Command::Openapi => {
             println!("{}", crate::openapi::render(app::openapi_document()));
             Ok(())
@@ -294,6 +298,17 @@ async fn users(settings: &Settings, command: UsersCommand) -> Result<(), CliErro
                 }
             }
         }
+        UsersCommand::SetTimezone { user, timezone } => {
+            let user = find_user(&*store, &user).await?;
+            let tz = parse_timezone(&timezone).ok_or_else(|| {
+                CliError(format!(
+                    "unknown timezone '{}': use an IANA name such as Europe/Berlin or UTC",
+                    timezone.trim()
+                ))
+            })?;
+            store.set_user_timezone(&user.id, tz.name()).await?;
+            println!("User '{}' now counts days in {}.", user.name, tz.name());
+        }
     }
     store.close().await?;
     Ok(())
@@ -375,6 +390,35 @@ async fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), C
                 .await
                 .map_err(key_failure)?;
             print_created_key(&rotated, json);
+        }
+    }
+    store.close().await?;
+    Ok(())
+}
+
+async fn summaries(settings: &Settings, command: SummariesCommand) -> Result<(), CliError> {
+    let store = open_store(settings).await?;
+    match command {
+        SummariesCommand::Generate { user, date, json } => {
+            let user = find_user(&*store, &user).await?;
+            let day = parse_day(&date)
+                .ok_or_else(|| CliError(format!("--date must be YYYY-MM-DD, not '{date}'")))?;
+            let tz = daily_summaries::user_timezone(&*store, &user.id).await?;
+            let outcome =
+                daily_summaries::generate_day(&*store, &user.id, tz, day, time::now()).await?;
+            match outcome {
+                Generated::Created(summary) if json => print_json(&summary),
+                Generated::Created(summary) => println!(
+                    "Created the summary of {day} for '{}' (id {}): {}",
+                    user.name, summary.id, summary.headline
+                ),
+                Generated::Exists => println!("{day} already has a summary for '{}'.", user.name),
+                Generated::NoConversations => println!(
+                    "No summary: '{}' has no kept conversation on {day} ({}).",
+                    user.name,
+                    tz.name()
+                ),
+            }
         }
     }
     store.close().await?;

@@ -210,6 +210,17 @@ pub struct Settings {
         global = true
     )]
     pub tls_insecure_skip_verify: bool,
+
+    /// Generate each user's daily summary after their day ends (`true`/`false`). Among replicas
+    /// sharing a database, one at a time generates (a lease in the database).
+    #[arg(
+        long,
+        env = "OMI_DAILY_SUMMARIES",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub daily_summaries: bool,
 }
 
 impl Settings {
@@ -282,6 +293,9 @@ pub enum Command {
     /// Manage developer API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Daily summaries.
+    #[command(subcommand)]
+    Summaries(SummariesCommand),
     /// Print the OpenAPI document.
     Openapi,
     /// Write a consistent, verified copy of the SQLite database while the server runs.
@@ -318,6 +332,29 @@ pub enum UsersCommand {
     },
     /// List users.
     List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the IANA timezone (e.g. Europe/Berlin; default UTC) a user's days are counted in.
+    SetTimezone {
+        /// The user's id or name.
+        #[arg(long)]
+        user: String,
+        timezone: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SummariesCommand {
+    /// Generate the summary of one user-local day now, unless it has one already or has no
+    /// kept conversation.
+    Generate {
+        /// The user's id or name.
+        #[arg(long)]
+        user: String,
+        /// The day, YYYY-MM-DD, in the user's timezone.
+        #[arg(long)]
+        date: String,
         #[arg(long)]
         json: bool,
     },

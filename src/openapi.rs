@@ -19,6 +19,9 @@ use crate::error::ErrorResponse;
         (name = "Folders", description = "The folders conversations are filed in."),
         (name = "Action Items", description = "Tasks and to-dos, extracted from conversations or created directly."),
         (name = "Goals", description = "Goals and their daily progress."),
+        (name = "Daily Summaries", description = "A summary of each day's conversations."),
+        (name = "People", description = "The people heard in the user's conversations."),
+        (name = "Profile", description = "A profile of the user, built from their memories."),
         (name = "API Keys", description = "Create, list, rotate and revoke developer API keys."),
         (name = "Service", description = "Health and readiness."),
     )

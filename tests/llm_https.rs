@@ -14,8 +14,8 @@ pub const LLM_TRANSPORT: fake_llm::Transport = fake_llm::Transport::Https;
 
 use std::sync::{Arc, Mutex};
 
-use omi_server::state;
 use omi_server::processing::llm::prompts::Step;
+use omi_server::state;
 use serde_json::json;
 
 use common::{TestServer, test_settings};

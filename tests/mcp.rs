@@ -23,18 +23,23 @@ const READ_SCOPES: [&str; 4] = [
     "goals:read",
 ];
 
-const READ_TOOLS: [&str; 5] = [
+const READ_TOOLS: [&str; 9] = [
     "get_action_items",
     "get_conversation_by_id",
     "get_conversations",
+    "get_conversations_by_ids",
+    "get_daily_summaries",
     "get_goals",
     "get_memories",
+    "get_people",
+    "get_user_profile",
 ];
 
-const ALL_TOOLS: [&str; 14] = [
+const ALL_TOOLS: [&str; 19] = [
     "complete_action_item",
     "create_action_item",
     "create_conversation",
+    "create_memories",
     "create_memory",
     "delete_action_item",
     "delete_memory",
@@ -42,8 +47,12 @@ const ALL_TOOLS: [&str; 14] = [
     "get_action_items",
     "get_conversation_by_id",
     "get_conversations",
+    "get_conversations_by_ids",
+    "get_daily_summaries",
     "get_goals",
     "get_memories",
+    "get_people",
+    "get_user_profile",
     "update_action_item",
     "update_goal_progress",
 ];
@@ -110,14 +119,14 @@ fn success(result: &CallToolResult) -> Value {
     structured
 }
 
-/// Checks an error result: the REST `detail` as the text, and the status beside it.
-fn assert_tool_error(result: &CallToolResult, status: u16, detail: &str) {
+/// Checks an error result (upstream's shape): `{"error": {"code", "message"}}` as structured
+/// content and as its compact JSON text, the message being the REST `detail`.
+fn assert_tool_error(result: &CallToolResult, code: &str, message: &str) {
     assert_eq!(result.is_error, Some(true), "{result:?}");
-    assert_eq!(result.content[0].as_text().expect("text").text, detail);
-    assert_eq!(
-        result.structured_content,
-        Some(json!({"status": status, "detail": detail}))
-    );
+    let expected = json!({"error": {"code": code, "message": message}});
+    assert_eq!(result.structured_content, Some(expected.clone()));
+    let text = &result.content[0].as_text().expect("text").text;
+    assert_eq!(text, &expected.to_string(), "compact JSON");
 }
 
 async fn read_only_key(server: &TestServer, user: &TestUser) -> String {
@@ -178,7 +187,12 @@ async fn tools_list_shows_only_what_the_key_may_call() {
         connect(&server, &server.key_with(&alice, &["memories:write"]).await).await;
     assert_eq!(
         tool_names(&memories_write).await,
-        ["create_memory", "delete_memory", "edit_memory"]
+        [
+            "create_memories",
+            "create_memory",
+            "delete_memory",
+            "edit_memory"
+        ]
     );
 
     let nothing = connect(&server, &server.key_with(&alice, &[]).await).await;
@@ -298,14 +312,22 @@ async fn a_missing_path_id_is_an_error_result() {
     let alice = server.user("alice").await;
     let client = connect(&server, &alice.key).await;
     let result = call(&client, "delete_memory", json!({})).await;
-    assert_tool_error(&result, 422, "Validation error: memory_id is required");
+    assert_tool_error(
+        &result,
+        "invalid_arguments",
+        "Validation error: memory_id is required",
+    );
     let result = call(
         &client,
         "edit_memory",
         json!({"memory_id": 12, "content": "x"}),
     )
     .await;
-    assert_tool_error(&result, 422, "Validation error: memory_id must be a string");
+    assert_tool_error(
+        &result,
+        "invalid_arguments",
+        "Validation error: memory_id must be a string",
+    );
 }
 
 /// `X-RateLimit-Remaining` of the day window, as REST reports it.
@@ -370,7 +392,11 @@ async fn stdio_serves_the_tools_of_the_key_in_the_environment() {
     let full = connect_stdio(&server, &alice.key).await;
     assert_eq!(tool_names(&full).await, ALL_TOOLS);
     let result = call(&full, "complete_action_item", json!({})).await;
-    assert_tool_error(&result, 422, "Validation error: action_item_id is required");
+    assert_tool_error(
+        &result,
+        "invalid_arguments",
+        "Validation error: action_item_id is required",
+    );
     full.cancel().await.unwrap();
 }
 
@@ -516,15 +542,19 @@ async fn memory_tool_failures_carry_the_rest_detail() {
         json!({"memory_id": missing, "content": "x"}),
     )
     .await;
-    assert_tool_error(&result, 404, "Memory not found");
+    assert_tool_error(&result, "not_found", "Memory not found");
     let result = call(&client, "delete_memory", json!({"memory_id": "../../keys"})).await;
-    assert_tool_error(&result, 404, "Memory not found");
+    assert_tool_error(&result, "not_found", "Memory not found");
     let result = call(&client, "create_memory", json!({"content": "   "})).await;
-    assert_tool_error(&result, 422, "content cannot be empty");
+    assert_tool_error(&result, "invalid_arguments", "content cannot be empty");
     let result = call(&client, "create_memory", json!({})).await;
-    assert_tool_error(&result, 422, "Validation error: content is required");
+    assert_tool_error(
+        &result,
+        "invalid_arguments",
+        "Validation error: content is required",
+    );
     let result = call(&client, "get_memories", json!({"categories": "bogus"})).await;
-    assert_tool_error(&result, 400, "Invalid category: bogus");
+    assert_tool_error(&result, "invalid_arguments", "Invalid category: bogus");
 
     // Another user's memory is as missing as one that never existed.
     let bob = server.user("bob").await;
@@ -537,53 +567,54 @@ async fn memory_tool_failures_carry_the_rest_detail() {
         .await;
     let bobs_id = bobs.body["id"].as_str().unwrap();
     let result = call(&client, "delete_memory", json!({"memory_id": bobs_id})).await;
-    assert_tool_error(&result, 404, "Memory not found");
+    assert_tool_error(&result, "not_found", "Memory not found");
 }
 
 #[tokio::test]
-async fn a_tool_outside_the_key_scopes_answers_the_rest_403() {
+async fn a_tool_outside_the_key_scopes_is_the_insufficient_scope_error() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
     let client = connect(&server, &read_only_key(&server, &alice).await).await;
-    let result = call(
-        &client,
-        "create_memory",
-        json!({"content": "Alex likes tea"}),
-    )
-    .await;
-    assert_tool_error(
-        &result,
-        403,
-        "Insufficient permissions. Required scope: memories:write",
-    );
-    let result = call(&client, "delete_memory", json!({"memory_id": "x"})).await;
-    assert_tool_error(
-        &result,
-        403,
-        "Insufficient permissions. Required scope: memories:write",
-    );
-    let result = call(
-        &client,
-        "complete_action_item",
-        json!({"action_item_id": "x"}),
-    )
-    .await;
-    assert_tool_error(
-        &result,
-        403,
-        "Insufficient permissions. Required scope: action_items:write",
-    );
-    let result = call(
-        &client,
-        "update_goal_progress",
-        json!({"goal_id": "goal_000000000000", "current_value": 1}),
-    )
-    .await;
-    assert_tool_error(
-        &result,
-        403,
-        "Insufficient permissions. Required scope: goals:write",
-    );
+    for (tool, arguments, scope) in [
+        (
+            "create_memory",
+            json!({"content": "Alex likes tea"}),
+            "memories:write",
+        ),
+        (
+            "create_memories",
+            json!({"items": [{"content": "Alex likes tea"}]}),
+            "memories:write",
+        ),
+        ("delete_memory", json!({"memory_id": "x"}), "memories:write"),
+        (
+            "complete_action_item",
+            json!({"action_item_id": "x"}),
+            "action_items:write",
+        ),
+        (
+            "update_goal_progress",
+            json!({"goal_id": "goal_000000000000", "current_value": 1}),
+            "goals:write",
+        ),
+    ] {
+        let error = client
+            .call_tool(
+                CallToolRequestParams::new(tool.to_string())
+                    .with_arguments(arguments.as_object().cloned().unwrap()),
+            )
+            .await
+            .unwrap_err();
+        let rmcp::ServiceError::McpError(error) = error else {
+            panic!("{tool}: {error}")
+        };
+        assert_eq!(error.code.0, -32003, "{tool}");
+        assert_eq!(error.message, format!("Insufficient scope: {scope}"));
+        assert_eq!(
+            error.data.unwrap()["_meta"]["mcp/www_authenticate"],
+            format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"")
+        );
+    }
     let listed = server.get("/v1/dev/user/memories", &alice.key).await;
     assert_eq!(listed.body, json!([]));
 }
@@ -614,15 +645,18 @@ async fn a_tool_call_over_the_limit_is_an_error_result() {
     let limited = call(&client, "get_memories", json!({})).await;
     assert_eq!(limited.is_error, Some(true));
     let structured = limited.structured_content.unwrap();
-    assert_eq!(structured["status"], 429);
-    let detail = structured["detail"].as_str().unwrap();
+    assert_eq!(structured["error"]["code"], "rate_limited");
+    let detail = structured["error"]["message"].as_str().unwrap();
     assert!(
         detail.starts_with("Rate limit exceeded. Try again in "),
         "{detail}"
     );
     // The session survives: the next call answers too.
     let again = call(&client, "get_memories", json!({})).await;
-    assert_eq!(again.structured_content.unwrap()["status"], 429);
+    assert_eq!(
+        again.structured_content.unwrap()["error"]["code"],
+        "rate_limited"
+    );
 }
 
 #[tokio::test]
@@ -661,7 +695,7 @@ async fn stdio_tools_read_and_write_the_server_database() {
             .contains(&from_rest.body)
     );
     let result = call(&client, "delete_memory", json!({"memory_id": "nope"})).await;
-    assert_tool_error(&result, 404, "Memory not found");
+    assert_tool_error(&result, "not_found", "Memory not found");
     client.cancel().await.unwrap();
 }
 
@@ -734,9 +768,9 @@ async fn action_items_round_trip_between_mcp_and_rest() {
         json!({"action_item_id": id}),
     )
     .await;
-    assert_tool_error(&again, 404, "Action item not found");
+    assert_tool_error(&again, "not_found", "Action item not found");
     let blank = call(&client, "create_action_item", json!({"description": " "})).await;
-    assert_tool_error(&blank, 422, "description cannot be empty");
+    assert_tool_error(&blank, "invalid_arguments", "description cannot be empty");
 }
 
 #[tokio::test]
@@ -778,10 +812,13 @@ async fn goal_progress_through_mcp_is_the_rest_goal() {
         json!({"goal_id": "goal_000000000000", "current_value": 1}),
     )
     .await;
-    assert_tool_error(&missing, 404, "Goal not found");
+    assert_tool_error(&missing, "not_found", "Goal not found");
     let no_value = call(&client, "update_goal_progress", json!({"goal_id": id})).await;
     assert_eq!(no_value.is_error, Some(true));
-    assert_eq!(no_value.structured_content.unwrap()["status"], 422);
+    assert_eq!(
+        no_value.structured_content.unwrap()["error"]["code"],
+        "invalid_arguments"
+    );
 }
 
 #[tokio::test]
@@ -833,7 +870,427 @@ async fn conversations_created_through_mcp_read_the_same_over_rest() {
         json!({"conversation_id": "00000000-0000-7000-8000-000000000000"}),
     )
     .await;
-    assert_tool_error(&missing, 404, "Conversation not found");
+    assert_tool_error(&missing, "not_found", "Conversation not found");
     let blank = call(&client, "create_conversation", json!({"text": ""})).await;
-    assert_tool_error(&blank, 422, "text cannot be empty");
+    assert_tool_error(&blank, "invalid_arguments", "text cannot be empty");
+}
+
+#[tokio::test]
+async fn every_tool_has_a_title_annotations_and_an_output_schema() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+    let tools = client.list_all_tools().await.unwrap();
+    assert_eq!(tools.len(), ALL_TOOLS.len());
+    for tool in &tools {
+        let title = tool
+            .title
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} has no title", tool.name));
+        let annotations = tool.annotations.as_ref().unwrap();
+        assert_eq!(annotations.title.as_deref(), Some(title), "{}", tool.name);
+        assert!(annotations.read_only_hint.is_some() && annotations.destructive_hint.is_some());
+        assert!(annotations.idempotent_hint.is_some() && annotations.open_world_hint.is_some());
+        let output = tool.output_schema.as_ref().unwrap();
+        assert_eq!(output["type"], "object");
+        let any_of = output["anyOf"].as_array().unwrap();
+        assert_eq!(any_of.len(), 2, "{}", tool.name);
+        assert_eq!(any_of[1]["required"], json!(["error"]));
+        assert_eq!(
+            any_of[1]["properties"]["error"]["required"],
+            json!(["code", "message"])
+        );
+    }
+    let create_memories = tools.iter().find(|t| t.name == "create_memories").unwrap();
+    let hints = create_memories.annotations.as_ref().unwrap();
+    assert_eq!(
+        (hints.read_only_hint, hints.idempotent_hint),
+        (Some(false), Some(false))
+    );
+}
+
+/// The MCP endpoint under its upstream alias: same tools, same host check.
+#[tokio::test]
+async fn the_sse_path_is_an_alias_of_the_endpoint() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let config = StreamableHttpClientTransportConfig::with_uri(server.url("/v1/mcp/sse"))
+        .auth_header(alice.key.clone());
+    let client = ().serve(StreamableHttpClientTransport::from_config(config)).await.unwrap();
+    assert_eq!(tool_names(&client).await, ALL_TOOLS);
+    success(&call(&client, "get_memories", json!({})).await);
+    client.cancel().await.unwrap();
+    let evil_host = server
+        .client
+        .post(server.url("/v1/mcp/sse"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("host", "evil.example")
+        .bearer_auth(&alice.key)
+        .body(INITIALIZE)
+        .send()
+        .await
+        .unwrap();
+    common::Reply::from(evil_host)
+        .await
+        .assert_error(403, "Host not allowed");
+    let unauthenticated = server
+        .client
+        .post(server.url("/v1/mcp/sse"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(INITIALIZE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+}
+
+#[tokio::test]
+async fn integer_arguments_out_of_range_are_invalid_arguments() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+    for (tool, arguments, message) in [
+        (
+            "get_memories",
+            json!({"limit": 0}),
+            "limit must be an integer between 1 and 1000",
+        ),
+        (
+            "get_memories",
+            json!({"limit": 1001}),
+            "limit must be an integer between 1 and 1000",
+        ),
+        (
+            "get_conversations",
+            json!({"offset": -1}),
+            "offset must be an integer between 0 and 100000",
+        ),
+        (
+            "get_daily_summaries",
+            json!({"limit": 101}),
+            "limit must be an integer between 1 and 100",
+        ),
+        (
+            "get_daily_summaries",
+            json!({"limit": 2.5}),
+            "limit must be an integer between 1 and 100",
+        ),
+        (
+            "get_conversations_by_ids",
+            json!({"conversation_ids": ["a"], "max_segments": 501}),
+            "max_segments must be an integer between 1 and 500",
+        ),
+    ] {
+        assert_tool_error(
+            &call(&client, tool, arguments).await,
+            "invalid_arguments",
+            message,
+        );
+    }
+}
+
+#[tokio::test]
+async fn people_profile_and_daily_summaries_match_rest() {
+    let server = TestServer::start_with(|s| s.daily_summaries = false).await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+
+    assert_eq!(
+        success(&call(&client, "get_people", json!({})).await),
+        json!({"people": []})
+    );
+    assert_eq!(
+        success(&call(&client, "get_user_profile", json!({})).await),
+        json!({"profile": null, "message": "No profile has been generated for this user yet."})
+    );
+    let reply = server
+        .post(
+            "/v1/dev/user/conversations/from-segments",
+            &alice.key,
+            json!({"started_at": "2026-03-02T10:00:00Z", "transcript_segments": [
+                {"text": "Let's ship search first.", "speaker": "Sam", "person_id": "sam-1", "start": 0.0, "end": 2.0},
+                {"text": "Agreed, export can wait until February.", "speaker": "SPEAKER_00", "is_user": true, "start": 2.0, "end": 5.0}
+            ]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    server
+        .post(
+            "/v1/dev/user/memories",
+            &alice.key,
+            json!({"content": "Alice runs on Sundays"}),
+        )
+        .await;
+    let people = success(&call(&client, "get_people", json!({})).await);
+    assert_eq!(
+        people["people"],
+        server.get("/v1/dev/user/people", &alice.key).await.body
+    );
+    assert_eq!(people["people"][0]["name"], "Sam");
+    let profile = success(&call(&client, "get_user_profile", json!({})).await);
+    assert_eq!(
+        profile,
+        server.get("/v1/dev/user/profile", &alice.key).await.body
+    );
+    assert_eq!(profile["data_sources_used"], 1);
+
+    for date in ["2026-03-01", "2026-03-02", "2026-03-03"] {
+        server
+            .post(
+                "/v1/dev/user/conversations",
+                &alice.key,
+                json!({"text": "We reviewed the roadmap for the search feature and the export work in detail.",
+                       "started_at": format!("{date}T12:00:00Z")}),
+            )
+            .await;
+        let store = &*server.state.store;
+        let generated = omi_server::service::daily_summaries::generate_day(
+            store,
+            &alice.id,
+            chrono_tz::Tz::UTC,
+            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
+            omi_server::domain::time::now(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            generated,
+            omi_server::service::daily_summaries::Generated::Created(_)
+        ));
+    }
+    let rest = server
+        .get("/v1/dev/user/daily-summaries", &alice.key)
+        .await
+        .body;
+    let first = success(&call(&client, "get_daily_summaries", json!({"limit": 2})).await);
+    assert_eq!(
+        first["daily_summaries"],
+        json!(rest["summaries"].as_array().unwrap()[..2])
+    );
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("more exist")
+        .to_string();
+    let second = success(
+        &call(
+            &client,
+            "get_daily_summaries",
+            json!({"limit": 2, "cursor": cursor}),
+        )
+        .await,
+    );
+    assert_eq!(
+        second["daily_summaries"],
+        json!(rest["summaries"].as_array().unwrap()[2..])
+    );
+    assert!(second.get("next_cursor").is_none(), "{second}");
+    assert_tool_error(
+        &call(
+            &client,
+            "get_daily_summaries",
+            json!({"limit": 2, "cursor": cursor, "start_date": "2026-03-02"}),
+        )
+        .await,
+        "invalid_arguments",
+        "cursor was made for other arguments",
+    );
+    assert_tool_error(
+        &call(
+            &client,
+            "get_daily_summaries",
+            json!({"cursor": cursor, "offset": 1, "limit": 2}),
+        )
+        .await,
+        "invalid_arguments",
+        "cursor cannot be combined with a non-zero offset",
+    );
+    assert_tool_error(
+        &call(
+            &client,
+            "get_daily_summaries",
+            json!({"start_date": "March"}),
+        )
+        .await,
+        "invalid_arguments",
+        "Validation error: start_date must be a date (YYYY-MM-DD)",
+    );
+    // The other list tools page the same way.
+    let memories = success(&call(&client, "get_memories", json!({"limit": 1})).await);
+    assert_eq!(memories["memories"].as_array().unwrap().len(), 1);
+    let conversations = success(&call(&client, "get_conversations", json!({"limit": 2})).await);
+    let next = conversations["next_cursor"].as_str().unwrap();
+    let rest_page = server
+        .get("/v1/dev/user/conversations?limit=2&offset=2", &alice.key)
+        .await
+        .body;
+    let page = success(
+        &call(
+            &client,
+            "get_conversations",
+            json!({"limit": 2, "cursor": next}),
+        )
+        .await,
+    );
+    assert_eq!(page["conversations"], rest_page);
+}
+
+#[tokio::test]
+async fn create_memories_reports_each_item_in_order() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+    let result = success(
+        &call(
+            &client,
+            "create_memories",
+            json!({"items": [
+                {"content": "Alice prefers green tea"},
+                {"content": "  "},
+                {"content": "Alice prefers green tea"},
+                {"content": "Alice lives in Porto", "category": "system"},
+                {"content": "Alice likes jazz", "category": "bogus"},
+            ]}),
+        )
+        .await,
+    );
+    let results = result["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0]["status"], "created");
+    let tea = results[0]["memory_id"].as_str().unwrap();
+    assert_eq!(
+        results[1],
+        json!({"index": 1, "status": "error", "error": {"code": "invalid_arguments",
+               "message": "Each item requires a non-empty content string."}})
+    );
+    assert_eq!(
+        results[2],
+        json!({"index": 2, "status": "duplicate", "memory_id": tea})
+    );
+    assert_eq!(results[3]["status"], "created");
+    assert_eq!(results[4]["status"], "error");
+    assert_eq!(results[4]["error"]["code"], "invalid_arguments");
+    let stored = server
+        .get(&format!("/v1/dev/user/memories/{tea}"), &alice.key)
+        .await;
+    assert_eq!(stored.body["content"], "Alice prefers green tea");
+    assert_eq!(
+        server
+            .get("/v1/dev/user/memories", &alice.key)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    for items in [
+        json!([]),
+        json!(
+            (0..26)
+                .map(|i| json!({"content": format!("m{i}")}))
+                .collect::<Vec<_>>()
+        ),
+        json!("x"),
+    ] {
+        assert_tool_error(
+            &call(&client, "create_memories", json!({"items": items})).await,
+            "invalid_arguments",
+            "items must contain between 1 and 25 memories",
+        );
+    }
+}
+
+#[tokio::test]
+async fn conversations_by_ids_bounds_transcripts_and_reports_missing_ids() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let client = connect(&server, &alice.key).await;
+    let segments: Vec<Value> = (0..5)
+        .map(|i| json!({"text": format!("Segment number {i} of the planning call."), "speaker": "SPEAKER_01",
+                        "start": i as f64 * 3.0, "end": i as f64 * 3.0 + 2.0}))
+        .collect();
+    let reply = server
+        .post(
+            "/v1/dev/user/conversations/from-segments",
+            &alice.key,
+            json!({"transcript_segments": segments}),
+        )
+        .await;
+    let id = reply.body["id"].as_str().unwrap().to_string();
+    let bobs = server
+        .post(
+            "/v1/dev/user/conversations",
+            &bob.key,
+            json!({"text": "Bob's private planning notes for the week."}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let result = success(
+        &call(
+            &client,
+            "get_conversations_by_ids",
+            json!({"conversation_ids": [id, "missing-id", id, bobs], "max_segments": 3, "max_chars": 50}),
+        )
+        .await,
+    );
+    assert_eq!(result["not_found"], json!(["missing-id", bobs]));
+    assert_eq!(result["truncated"], false);
+    let items = result["conversations"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "repeats are read once");
+    assert_eq!(items[0]["id"], id.as_str());
+    assert_eq!(items[0]["truncated"], true);
+    let conversation = &items[0]["conversation"];
+    let rest = server
+        .get(&format!("/v1/dev/user/conversations/{id}"), &alice.key)
+        .await
+        .body;
+    assert_eq!(conversation["created_at"], rest["created_at"]);
+    assert_eq!(
+        conversation["structured"]["title"],
+        rest["structured"]["title"]
+    );
+    assert!(conversation["structured"].get("action_items").is_none());
+    let kept = conversation["transcript_segments"].as_array().unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0]["text"], "Segment number 0 of the planning call.");
+    // 38 characters, then 12 of the 50 left.
+    assert_eq!(kept[1]["text"], "Segment numb...");
+    let keys: Vec<&String> = kept[0].as_object().unwrap().keys().collect();
+    for key in [
+        "id",
+        "text",
+        "speaker_id",
+        "is_user",
+        "person_id",
+        "start",
+        "end",
+    ] {
+        assert!(keys.iter().any(|k| k.as_str() == key), "{key}");
+    }
+    assert_tool_error(
+        &call(
+            &client,
+            "get_conversations_by_ids",
+            json!({"conversation_ids": []}),
+        )
+        .await,
+        "invalid_arguments",
+        "conversation_ids must contain between 1 and 20 ids",
+    );
+    assert_tool_error(
+        &call(
+            &client,
+            "get_conversations_by_ids",
+            json!({"conversation_ids": ["a/b"]}),
+        )
+        .await,
+        "invalid_arguments",
+        "conversation_ids must be non-empty strings of at most 1500 bytes without '/'",
+    );
 }

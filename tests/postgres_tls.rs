@@ -9,8 +9,8 @@
 #[path = "support/postgres.rs"]
 mod pg_support;
 
-use omi_server::domain::credentials::Secret;
 use omi_server::config::Settings;
+use omi_server::domain::credentials::Secret;
 use omi_server::store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -8,11 +8,11 @@ mod tls;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use omi_server::state;
-use omi_server::domain::credentials::Secret;
 use omi_server::config::Settings;
+use omi_server::domain::credentials::Secret;
 use omi_server::outbound::{Outbound, TlsOptions};
 use omi_server::ratelimit::{Limiter as _, Limits, RedisLimiter};
+use omi_server::state;
 
 use tls::TestCa;
 

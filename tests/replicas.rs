@@ -385,9 +385,9 @@ async fn goal_and_memory_rules_hold_under_concurrent_writes_through_both_replica
         }
     };
     assert_eq!(
-        list("/v1/dev/user/goals").await.len(),
-        3,
-        "at most 3 active"
+        list("/v1/dev/user/goals?limit=100").await.len(),
+        12,
+        "no goal is deactivated implicitly (API.md §13.F.2)"
     );
     assert_eq!(
         list("/v1/dev/user/goals?include_inactive=true&limit=100")

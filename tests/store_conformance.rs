@@ -13,7 +13,9 @@ use omi_server::domain::action_items::{ActionItem, ActionItemChanges, ActionItem
 use omi_server::domain::conversations::{Event, Geolocation, NewSegment};
 use omi_server::domain::credentials::{Secret, hash_secret};
 use omi_server::domain::folders::SystemFolderSpec;
-use omi_server::domain::goals::{Goal, GoalChanges, GoalType, new_goal_id};
+use omi_server::domain::goals::{
+    Goal, GoalChanges, GoalMetric, GoalSource, GoalStatus, GoalType, NewGoal, new_goal_id,
+};
 use omi_server::domain::ids::new_id;
 use omi_server::domain::memories::{MemoryCategory, MemoryChanges, NewMemory, Visibility};
 use omi_server::domain::paging::Page;
@@ -865,22 +867,27 @@ async fn action_item_updates_apply_changes_and_never_lose_one(store: Arc<dyn Sto
 }
 
 fn goal(title: &str, created_at: Timestamp) -> Goal {
-    Goal {
-        id: new_goal_id(),
+    let fields = NewGoal {
         title: title.to_string(),
-        goal_type: GoalType::Numeric,
-        target_value: 10.0,
-        current_value: 1.5,
-        min_value: 0.0,
-        max_value: 10.0,
-        unit: Some("km".to_string()),
-        is_active: true,
-        created_at,
-        updated_at: created_at,
-    }
+        desired_outcome: format!("{title} done"),
+        why_it_matters: Some("health".to_string()),
+        success_criteria: vec!["twice a week".to_string()],
+        horizon_at: Some(created_at + Duration::days(30)),
+        status: GoalStatus::Background,
+        source: GoalSource::User,
+        metric: Some(GoalMetric {
+            metric_type: GoalType::Numeric,
+            current: 1.5,
+            target: 10.0,
+            min: Some(0.0),
+            max: None,
+            unit: Some("km".to_string()),
+        }),
+    };
+    Goal::from_parts(new_goal_id(), fields, created_at, created_at, None)
 }
 
-async fn goals_keep_three_active_and_list_in_both_orders(store: Arc<dyn Store>) {
+async fn goals_are_never_deactivated_implicitly_and_list_in_both_orders(store: Arc<dyn Store>) {
     let alice = store.create_user(new_user("alice")).await.unwrap();
     let bob = store.create_user(new_user("bob")).await.unwrap();
     let base = time::now();
@@ -888,12 +895,25 @@ async fn goals_keep_three_active_and_list_in_both_orders(store: Arc<dyn Store>) 
         .map(|i| goal(&format!("g{i}"), base + Duration::seconds(i)))
         .collect();
     for goal in &goals {
-        store.create_goal(&alice.id, goal.clone(), 3).await.unwrap();
+        store.create_goal(&alice.id, goal.clone()).await.unwrap();
     }
+    let mut qualitative = goal("bob's", base);
+    qualitative.metric = None;
+    let qualitative = Goal::from_parts(
+        qualitative.id.clone(),
+        qualitative.fields(),
+        base,
+        base,
+        None,
+    );
     store
-        .create_goal(&bob.id, goal("bob's", base), 3)
+        .create_goal(&bob.id, qualitative.clone())
         .await
         .unwrap();
+    assert_eq!(
+        store.get_goal(&bob.id, &qualitative.id).await.unwrap(),
+        Some(qualitative)
+    );
     let titles = |goals: Vec<Goal>| goals.into_iter().map(|g| g.title).collect::<Vec<_>>();
     assert_eq!(
         titles(
@@ -902,15 +922,38 @@ async fn goals_keep_three_active_and_list_in_both_orders(store: Arc<dyn Store>) 
                 .await
                 .unwrap()
         ),
-        ["g2", "g3", "g4"],
-        "the three newest stay active, oldest first"
+        ["g0", "g1", "g2", "g3", "g4"],
+        "every goal stays active, oldest first"
+    );
+    assert!(
+        store
+            .abandon_goal(&alice.id, &goals[0].id, base + Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .abandon_goal(&bob.id, &goals[0].id, base)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        titles(
+            store
+                .list_goals(&alice.id, false, page(10, 0))
+                .await
+                .unwrap()
+        ),
+        ["g1", "g2", "g3", "g4"]
     );
     let all = store
         .list_goals(&alice.id, true, page(10, 0))
         .await
         .unwrap();
     assert_eq!(titles(all.clone()), ["g4", "g3", "g2", "g1", "g0"]);
-    assert!(!all[4].is_active && !all[3].is_active);
+    assert_eq!(all[4].status, GoalStatus::Abandoned);
+    assert!(!all[4].is_active);
+    assert_eq!(all[4].ended_at, Some(base + Duration::minutes(1)));
     assert_eq!(
         titles(store.list_goals(&alice.id, true, page(2, 1)).await.unwrap()),
         ["g3", "g2"]
@@ -918,7 +961,7 @@ async fn goals_keep_three_active_and_list_in_both_orders(store: Arc<dyn Store>) 
     assert_eq!(
         store.get_goal(&alice.id, &goals[4].id).await.unwrap(),
         Some(goals[4].clone()),
-        "reads back equal"
+        "reads back equal, v2 fields and metric included"
     );
     assert!(
         store
@@ -927,17 +970,17 @@ async fn goals_keep_three_active_and_list_in_both_orders(store: Arc<dyn Store>) 
             .unwrap()
             .is_none()
     );
-    let again = store.create_goal(&alice.id, goals[4].clone(), 3).await;
+    let again = store.create_goal(&alice.id, goals[4].clone()).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
 }
 
-async fn the_active_goal_limit_is_exact_under_concurrent_creation(store: Arc<dyn Store>) {
+async fn concurrent_creations_all_stay_active(store: Arc<dyn Store>) {
     let alice = store.create_user(new_user("alice")).await.unwrap();
     let creations = (0..12).map(|i| {
         let (store, user_id) = (store.clone(), alice.id.clone());
         tokio::spawn(async move {
             store
-                .create_goal(&user_id, goal(&format!("g{i}"), time::now()), 3)
+                .create_goal(&user_id, goal(&format!("g{i}"), time::now()))
                 .await
         })
     });
@@ -950,14 +993,6 @@ async fn the_active_goal_limit_is_exact_under_concurrent_creation(store: Arc<dyn
             .await
             .unwrap()
             .len(),
-        3
-    );
-    assert_eq!(
-        store
-            .list_goals(&alice.id, true, page(100, 0))
-            .await
-            .unwrap()
-            .len(),
         12
     );
 }
@@ -967,10 +1002,7 @@ async fn goal_history_keeps_the_last_value_of_each_day(store: Arc<dyn Store>) {
     let day =
         |d: u32, h: u32| time::parse_datetime(&format!("2025-03-{d:02}T{h:02}:00:00Z")).unwrap();
     let created = goal("run", day(1, 8));
-    store
-        .create_goal(&alice.id, created.clone(), 3)
-        .await
-        .unwrap();
+    store.create_goal(&alice.id, created.clone()).await.unwrap();
     for (at, value) in [(day(1, 20), 2.0), (day(3, 9), 4.0), (day(3, 22), 5.0)] {
         store
             .update_goal(&alice.id, &created.id, GoalChanges::progress(value), at)
@@ -1029,25 +1061,24 @@ async fn goal_history_keeps_the_last_value_of_each_day(store: Arc<dyn Store>) {
             .unwrap()
             .is_none()
     );
-    assert!(!store.delete_goal(&bob.id, &created.id).await.unwrap());
-    assert!(store.delete_goal(&alice.id, &created.id).await.unwrap());
     assert!(
-        store
-            .goal_history(&alice.id, &created.id, day(1, 0).date_naive())
+        !store
+            .abandon_goal(&bob.id, &created.id, day(5, 8))
             .await
             .unwrap()
-            .is_none()
     );
-    // A new goal with the same id starts with an empty history: the old one went with it.
-    let mut reborn = goal("again", day(5, 8));
-    reborn.id = created.id.clone();
-    store.create_goal(&alice.id, reborn, 3).await.unwrap();
-    let history = store
+    assert!(
+        store
+            .abandon_goal(&alice.id, &created.id, day(5, 8))
+            .await
+            .unwrap()
+    );
+    let kept = store
         .goal_history(&alice.id, &created.id, day(1, 0).date_naive())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(history.len(), 1);
+    assert_eq!(kept.len(), 2, "an abandoned goal keeps its history");
 }
 
 fn structured(title: &str, category: &str, discarded: bool) -> StructuredRecord {
@@ -1332,6 +1363,7 @@ async fn conversation_updates_change_title_discarded_and_folder(store: Arc<dyn S
         |title: Option<&str>, discarded: Option<bool>, folder: FolderChange| ConversationUpdate {
             title: title.map(str::to_string),
             discarded,
+            starred: None,
             folder,
             reprocessed: None,
             updated_at: time::now(),
@@ -1539,11 +1571,247 @@ conformance!(
     action_items_are_listed_open_first_then_by_due_date,
     a_failing_action_item_batch_stores_nothing,
     action_item_updates_apply_changes_and_never_lose_one,
-    goals_keep_three_active_and_list_in_both_orders,
-    the_active_goal_limit_is_exact_under_concurrent_creation,
+    goals_are_never_deactivated_implicitly_and_list_in_both_orders,
+    concurrent_creations_all_stay_active,
     goal_history_keeps_the_last_value_of_each_day,
     conversations_are_stored_with_their_extracted_items_and_folders,
     conversation_updates_change_title_discarded_and_folder,
     a_client_session_id_is_claimed_once,
     concurrent_claims_of_one_session_id_admit_one,
 );
+
+/// The migrations before goals v2, as released.
+const BEFORE_GOALS_V2: [(i32, &str, &str, &str); 10] = [
+    (
+        1,
+        "identity",
+        include_str!("../migrations/sqlite/0001_identity.sql"),
+        include_str!("../migrations/postgres/0001_identity.sql"),
+    ),
+    (
+        2,
+        "memories",
+        include_str!("../migrations/sqlite/0002_memories.sql"),
+        include_str!("../migrations/postgres/0002_memories.sql"),
+    ),
+    (
+        3,
+        "action_items",
+        include_str!("../migrations/sqlite/0003_action_items.sql"),
+        include_str!("../migrations/postgres/0003_action_items.sql"),
+    ),
+    (
+        4,
+        "goals",
+        include_str!("../migrations/sqlite/0004_goals.sql"),
+        include_str!("../migrations/postgres/0004_goals.sql"),
+    ),
+    (
+        5,
+        "conversations",
+        include_str!("../migrations/sqlite/0005_conversations.sql"),
+        include_str!("../migrations/postgres/0005_conversations.sql"),
+    ),
+    (
+        6,
+        "processing_parts",
+        include_str!("../migrations/sqlite/0006_processing_parts.sql"),
+        include_str!("../migrations/postgres/0006_processing_parts.sql"),
+    ),
+    (
+        7,
+        "conversation_items_index",
+        include_str!("../migrations/sqlite/0007_conversation_items_index.sql"),
+        include_str!("../migrations/postgres/0007_conversation_items_index.sql"),
+    ),
+    (
+        8,
+        "idempotency",
+        include_str!("../migrations/sqlite/0008_idempotency.sql"),
+        include_str!("../migrations/postgres/0008_idempotency.sql"),
+    ),
+    (
+        9,
+        "conversation_starred",
+        include_str!("../migrations/sqlite/0009_conversation_starred.sql"),
+        include_str!("../migrations/postgres/0009_conversation_starred.sql"),
+    ),
+    (
+        10,
+        "insights",
+        include_str!("../migrations/sqlite/0010_insights.sql"),
+        include_str!("../migrations/postgres/0010_insights.sql"),
+    ),
+];
+
+/// Two goals as the first goals schema stored them: an active one, and one the three-active rule
+/// had deactivated; then the current migrations run and the store reads them.
+const OLD_GOALS_SQL: &str = "
+    INSERT INTO users (id, name, display_name, token_hash, created_at)
+        VALUES ('u1', 'alice', 'Alice', '{hash}', {t0});
+    INSERT INTO goals (user_id, id, title, goal_type, target_value, current_value, min_value,
+            max_value, unit, is_active, created_at, updated_at)
+        VALUES ('u1', 'goal_00000000000a', 'Run', 'numeric', 42.5, 7.25, 1, 50, 'km', {yes}, {t0}, {t1}),
+               ('u1', 'goal_00000000000b', 'Read', 'scale', 10, 3, 0, 10, NULL, {no}, {t0}, {t2});
+    INSERT INTO goal_history (user_id, goal_id, date, value, recorded_at)
+        VALUES ('u1', 'goal_00000000000a', '2025-03-01', 7.25, {t1});";
+
+async fn assert_old_goals_carried_over(store: Arc<dyn Store>) {
+    let t = |text: &str| time::parse_datetime(text).unwrap();
+    let active = store
+        .get_goal("u1", "goal_00000000000a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(active.title, "Run");
+    assert_eq!(active.desired_outcome, "Run");
+    assert_eq!(
+        (active.status, active.is_active),
+        (GoalStatus::Background, true)
+    );
+    assert_eq!(active.source, GoalSource::User);
+    assert_eq!(
+        active.metric,
+        Some(GoalMetric {
+            metric_type: GoalType::Numeric,
+            current: 7.25,
+            target: 42.5,
+            min: Some(1.0),
+            max: Some(50.0),
+            unit: Some("km".to_string()),
+        })
+    );
+    assert_eq!(
+        (
+            active.target_value,
+            active.current_value,
+            active.min_value,
+            active.max_value
+        ),
+        (42.5, 7.25, 1.0, 50.0)
+    );
+    assert_eq!(active.ended_at, None);
+    assert_eq!(active.created_at, t("2025-03-01T08:00:00Z"));
+    assert_eq!(active.updated_at, t("2025-03-01T09:00:00Z"));
+    let retired = store
+        .get_goal("u1", "goal_00000000000b")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (retired.status, retired.is_active),
+        (GoalStatus::Abandoned, false)
+    );
+    assert_eq!(retired.ended_at, Some(t("2025-03-02T10:00:00Z")));
+    assert_eq!(retired.metric.as_ref().unwrap().unit, None);
+    assert_eq!(retired.max_value, 10.0);
+    let active_list = store.list_goals("u1", false, page(10, 0)).await.unwrap();
+    assert_eq!(active_list, vec![active.clone()]);
+    let history = store
+        .goal_history(
+            "u1",
+            "goal_00000000000a",
+            t("2025-01-01T00:00:00Z").date_naive(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    // An old goal changes like a new one.
+    let changed = store
+        .update_goal(
+            "u1",
+            &active.id,
+            GoalChanges::progress(8.0),
+            t("2025-03-03T09:00:00Z"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.metric.unwrap().current, 8.0);
+}
+
+#[tokio::test]
+async fn goals_from_before_v2_are_carried_over_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("omi.db");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                     applied_at INTEGER NOT NULL) STRICT;",
+            )
+            .unwrap();
+        for (version, name, sql, _) in BEFORE_GOALS_V2 {
+            connection.execute_batch(sql).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                    rusqlite::params![version, name],
+                )
+                .unwrap();
+        }
+        let micros = |text: &str| time::to_micros(time::parse_datetime(text).unwrap()).to_string();
+        connection
+            .execute_batch(
+                &OLD_GOALS_SQL
+                    .replace("{t0}", &micros("2025-03-01T08:00:00Z"))
+                    .replace("{t1}", &micros("2025-03-01T09:00:00Z"))
+                    .replace("{t2}", &micros("2025-03-02T10:00:00Z"))
+                    .replace("{yes}", "1")
+                    .replace("{no}", "0")
+                    .replace("{hash}", &"a".repeat(64)),
+            )
+            .unwrap();
+    }
+    let mut settings = Settings::defaults();
+    settings.database_url = Secret::new(format!("sqlite://{}", path.display()));
+    let store = omi_server::store::open(&settings).await.unwrap();
+    assert_old_goals_carried_over(store).await;
+}
+
+#[tokio::test]
+async fn goals_from_before_v2_are_carried_over_on_postgres() {
+    if let Some(notice) = skip_notice("goals_from_before_v2_are_carried_over_on_postgres") {
+        eprintln!("{notice}");
+        return;
+    }
+    let database = TestDatabase::create().await;
+    let client = database.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL)",
+        )
+        .await
+        .unwrap();
+    for (version, name, _, sql) in BEFORE_GOALS_V2 {
+        client.batch_execute(sql).await.unwrap();
+        client
+            .execute(
+                "INSERT INTO schema_migrations VALUES ($1, $2, now())",
+                &[&version, &name],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute(
+            &OLD_GOALS_SQL
+                .replace("{t0}", "'2025-03-01T08:00:00Z'")
+                .replace("{t1}", "'2025-03-01T09:00:00Z'")
+                .replace("{t2}", "'2025-03-02T10:00:00Z'")
+                .replace("{yes}", "true")
+                .replace("{no}", "false")
+                .replace("{hash}", &"a".repeat(64)),
+        )
+        .await
+        .unwrap();
+    drop(client);
+    let mut settings = Settings::defaults();
+    settings.database_url = Secret::new(database.url.clone());
+    let store = omi_server::store::open(&settings).await.unwrap();
+    assert_old_goals_carried_over(store.clone()).await;
+    store.close().await.unwrap();
+}

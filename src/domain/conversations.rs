@@ -418,6 +418,8 @@ pub struct Conversation {
     pub source: String,
     pub status: String,
     pub discarded: bool,
+    /// Set by the user (PATCH); independent of `discarded` and of folders.
+    pub starred: bool,
     /// `offline`, `llm` or `llm+offline`.
     pub processed_by: String,
     pub folder_id: Option<String>,

@@ -1,5 +1,5 @@
 //! The Model Context Protocol endpoint: the REST API's data for AI assistants, over Streamable
-//! HTTP at `/v1/mcp` and over stdio (`omi-server mcp --stdio`).
+//! HTTP at `/v1/mcp` (also served at `/v1/mcp/sse`) and over stdio (`omi-server mcp --stdio`).
 //!
 //! Every tool call is one in-process request through the REST router (see `server`), so
 //! authentication, scopes, rate limits, validation and error messages are the REST ones by
@@ -7,6 +7,7 @@
 //! request carries a valid developer key; it does not count against the rate limits, the tool
 //! calls do.
 
+pub mod calls;
 pub mod hosts;
 pub mod server;
 pub mod tools;
@@ -30,6 +31,8 @@ use hosts::AllowedHosts;
 pub use server::OmiMcp;
 
 pub const PATH: &str = "/v1/mcp";
+/// A permanent alias of `PATH` (upstream's legacy name): the same transport, methods and checks.
+pub const SSE_ALIAS_PATH: &str = "/v1/mcp/sse";
 
 /// The `/v1/mcp` route. `api` is the REST application the tool calls go through.
 pub fn routes(state: &AppState, api: Router) -> Router {
@@ -50,7 +53,8 @@ pub fn routes(state: &AppState, api: Router) -> Router {
         hosts: Arc::new(AllowedHosts::parse(&state.settings.mcp_allowed_hosts)),
     };
     Router::new()
-        .route_service(PATH, service)
+        .route_service(PATH, service.clone())
+        .route_service(SSE_ALIAS_PATH, service)
         .route_layer(from_fn_with_state(gate, check_host_and_key))
 }
 

@@ -9,23 +9,39 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header, request::Parts};
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, ErrorData,
     Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
     Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
 use crate::auth::middleware::bearer_token;
 use crate::domain::credentials::Secret;
 use crate::domain::scope::Scope;
-use crate::mcp::tools::{self, RestCall};
+use crate::mcp::calls::{
+    self, INVALID_ARGUMENTS, encode_cursor, invalid_arguments, prepare_page, rest_failure,
+};
+use crate::mcp::tools::{self, Handler, RestCall, ToolSpec};
 use crate::telemetry::InProcess;
 
 const INSTRUCTIONS: &str = "Tools for the user's Omi data: memories (facts about the user), \
-conversations, action items and goals. Only the tools the API key's scopes allow are listed.";
+conversations, the people in them, daily summaries, the user's profile, action items and goals. \
+Only the tools the API key's scopes allow are listed.";
+
+/// `get_conversations_by_ids` bounds (upstream's).
+const MAX_IDS: usize = 20;
+const MAX_ID_BYTES: usize = 1500;
+const DEFAULT_MAX_SEGMENTS: i64 = 120;
+const DEFAULT_MAX_CHARS: i64 = 24_000;
+/// Conversations are added to the answer until it would exceed this many characters.
+const MAX_RESPONSE_CHARS: usize = 120_000;
+/// `create_memories` takes 1..25 items.
+const MAX_MEMORY_ITEMS: usize = 25;
+/// Pages of conversations with transcripts hold at most 25.
+const MAX_CONVERSATIONS_WITH_TRANSCRIPT: i64 = 25;
 
 /// Where the developer key of a call comes from.
 #[derive(Clone)]
@@ -189,20 +205,86 @@ fn unauthorized_reply() -> RestReply {
     }
 }
 
-/// A successful REST answer as a tool result: the JSON as text and as structured content.
-fn success_result(list_name: Option<&str>, body: Value) -> CallToolResult {
-    let structured = match (list_name, body) {
-        (Some(name), Value::Array(items)) => json!({ name: items }),
-        (_, body) => body,
+/// The list in a REST answer: the answer itself, or the array under `key`.
+fn list_in(body: Value, key: Option<&str>) -> Vec<Value> {
+    let list = match key {
+        Some(key) => body.get(key).cloned().unwrap_or(Value::Null),
+        None => body,
     };
-    CallToolResult::structured(structured)
+    match list {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    }
 }
 
-/// A REST error as a tool error: the `detail` as text, with the status beside it.
-fn error_result(status: StatusCode, detail: String) -> CallToolResult {
-    let mut result = CallToolResult::error(vec![ContentBlock::text(detail.clone())]);
-    result.structured_content = Some(json!({"status": status.as_u16(), "detail": detail}));
-    result
+fn text_of(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(String::from)
+}
+
+/// The summary card of a conversation (upstream's MCP shape): only the keys it has.
+fn conversation_card(conversation: &Value) -> Map<String, Value> {
+    let mut card = Map::new();
+    for key in ["id", "created_at", "started_at", "finished_at", "language"] {
+        if let Some(value) = conversation.get(key) {
+            card.insert(key.into(), value.clone());
+        }
+    }
+    let mut structured = Map::new();
+    for key in ["title", "overview", "category", "emoji"] {
+        if let Some(value) = conversation["structured"].get(key) {
+            structured.insert(key.into(), value.clone());
+        }
+    }
+    card.insert("structured".into(), Value::Object(structured));
+    card
+}
+
+/// The card with at most `max_segments` segments and `max_chars` characters of transcript
+/// (the last text clipped with `...`), and whether anything was left out.
+fn conversation_with_transcript(
+    conversation: &Value,
+    max_segments: usize,
+    max_chars: usize,
+) -> (Map<String, Value>, bool) {
+    let mut card = conversation_card(conversation);
+    let segments = conversation["transcript_segments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut truncated = segments.len() > max_segments;
+    let mut used = 0usize;
+    let mut kept = Vec::new();
+    for segment in segments.iter().take(max_segments) {
+        let text = segment["text"].as_str().unwrap_or_default();
+        let length = text.chars().count();
+        let text = if used + length > max_chars {
+            truncated = true;
+            let room = max_chars - used;
+            if room == 0 {
+                break;
+            }
+            let clipped: String = text.chars().take(room).collect();
+            format!("{clipped}...")
+        } else {
+            text.to_string()
+        };
+        used += length.min(max_chars - used);
+        let mut kept_segment = Map::new();
+        kept_segment.insert("id".into(), segment["id"].clone());
+        kept_segment.insert("text".into(), Value::String(text));
+        for key in ["speaker_id", "is_user", "person_id", "start", "end"] {
+            kept_segment.insert(key.into(), segment[key].clone());
+        }
+        kept.push(Value::Object(kept_segment));
+        if used >= max_chars {
+            if kept.len() < segments.len().min(max_segments) {
+                truncated = true;
+            }
+            break;
+        }
+    }
+    card.insert("transcript_segments".into(), Value::Array(kept));
+    (card, truncated)
 }
 
 impl ServerHandler for OmiMcp {
@@ -245,22 +327,230 @@ impl ServerHandler for OmiMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let Some(spec) = tools::find(&request.name) else {
-            return Err(ErrorData::invalid_params(
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
                 format!("Unknown tool: {}", request.name),
                 None,
             ));
         };
         let caller = self.caller(&context)?;
-        let call = match spec.rest_call(request.arguments) {
-            Ok(call) => call,
-            Err(detail) => return Ok(error_result(StatusCode::UNPROCESSABLE_ENTITY, detail).into()),
-        };
-        let reply = self.send(spec.name, call, &caller).await;
-        let result = if reply.status.is_success() {
-            success_result(spec.list_name, reply.body)
-        } else {
-            error_result(reply.status, reply.detail())
+        let arguments = request.arguments.unwrap_or_default();
+        if let Err(message) = spec.check_integers(&arguments) {
+            return Ok(invalid_arguments(&message).into());
+        }
+        let result = match spec.handler {
+            Handler::Rest => self.call_rest(spec, arguments, &caller).await?,
+            Handler::CreateMemories => self.create_memories(spec, arguments, &caller).await?,
+            Handler::ConversationsByIds => {
+                self.conversations_by_ids(spec, arguments, &caller).await?
+            }
         };
         Ok(result.into())
+    }
+}
+
+impl OmiMcp {
+    /// A tool that is one REST request; a list tool asks for one more item's worth beyond a
+    /// full page to say whether a `next_cursor` exists.
+    async fn call_rest(
+        &self,
+        spec: &'static ToolSpec,
+        mut arguments: Map<String, Value>,
+        caller: &CallerIdentity,
+    ) -> Result<CallToolResult, ErrorData> {
+        let pages = spec.int_args.iter().any(|arg| arg.name == "offset");
+        let page = match spec.list {
+            Some(list) if pages => {
+                let with_transcripts = spec.name == "get_conversations"
+                    && arguments.get("include_transcript") == Some(&Value::Bool(true));
+                let cap = with_transcripts.then_some(MAX_CONVERSATIONS_WITH_TRANSCRIPT);
+                match prepare_page(&mut arguments, list.default_limit, cap) {
+                    Ok(page) => Some(page),
+                    Err(message) => return Ok(invalid_arguments(&message)),
+                }
+            }
+            _ => None,
+        };
+        let call = match spec.rest_call(Some(arguments.clone())) {
+            Ok(call) => call,
+            Err(detail) => return Ok(invalid_arguments(&detail)),
+        };
+        let reply = self.send(spec.name, call, caller).await;
+        if !reply.status.is_success() {
+            return rest_failure(reply.status, &reply.detail());
+        }
+        let Some(list) = spec.list else {
+            return Ok(CallToolResult::structured(reply.body));
+        };
+        let items = list_in(reply.body, list.rest_key);
+        let mut result = Map::new();
+        if let Some(page) = page
+            && !items.is_empty()
+            && items.len() as i64 >= page.limit
+        {
+            let next = page.offset + items.len() as i64;
+            let mut probe = arguments.clone();
+            probe.insert("offset".into(), json!(next));
+            probe.insert("limit".into(), json!(1));
+            if let Ok(call) = spec.rest_call(Some(probe)) {
+                let more = self.send(spec.name, call, caller).await;
+                if more.status.is_success() && !list_in(more.body, list.rest_key).is_empty() {
+                    result.insert(
+                        "next_cursor".into(),
+                        Value::String(encode_cursor(next, &page.filter)),
+                    );
+                }
+            }
+        }
+        result.insert(list.name.into(), Value::Array(items));
+        // The list first, as upstream writes it.
+        let mut ordered = Map::new();
+        if let Some(items) = result.remove(list.name) {
+            ordered.insert(list.name.into(), items);
+        }
+        ordered.extend(result);
+        Ok(CallToolResult::structured(Value::Object(ordered)))
+    }
+
+    /// `create_memories`: each item is created through the REST route in order; a bad item or
+    /// a failed creation is reported in its place without stopping the batch.
+    async fn create_memories(
+        &self,
+        spec: &'static ToolSpec,
+        arguments: Map<String, Value>,
+        caller: &CallerIdentity,
+    ) -> Result<CallToolResult, ErrorData> {
+        let items = match arguments.get("items") {
+            Some(Value::Array(items)) if (1..=MAX_MEMORY_ITEMS).contains(&items.len()) => items,
+            _ => {
+                return Ok(invalid_arguments(
+                    "items must contain between 1 and 25 memories",
+                ));
+            }
+        };
+        let mut created: Vec<((String, Option<String>), String)> = Vec::new();
+        let mut results = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let content = item
+                .get("content")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|content| !content.is_empty());
+            let Some(content) = content else {
+                results.push(json!({"index": index, "status": "error", "error": {
+                    "code": INVALID_ARGUMENTS,
+                    "message": "Each item requires a non-empty content string."}}));
+                continue;
+            };
+            let category = item.get("category").cloned().filter(|c| !c.is_null());
+            let key = (content.to_string(), category.as_ref().map(Value::to_string));
+            if let Some((_, id)) = created.iter().find(|(seen, _)| *seen == key) {
+                results.push(json!({"index": index, "status": "duplicate", "memory_id": id}));
+                continue;
+            }
+            let mut body = json!({"content": content});
+            if let Some(category) = category {
+                body["category"] = category;
+            }
+            let call = RestCall {
+                method: Method::POST,
+                path_and_query: tools::MEMORIES_PATH.to_string(),
+                body: Some(body),
+            };
+            let reply = self.send(spec.name, call, caller).await;
+            if reply.status.is_success() {
+                let id = text_of(&reply.body, "id").unwrap_or_default();
+                results.push(json!({"index": index, "status": "created", "memory_id": id}));
+                created.push((key, id));
+            } else {
+                let detail = reply.detail();
+                // A missing scope ends the call as a JSON-RPC error.
+                rest_failure(reply.status, &detail)?;
+                results.push(json!({"index": index, "status": "error", "error": {
+                    "code": calls::code_for(reply.status), "message": detail}}));
+            }
+        }
+        Ok(CallToolResult::structured(json!({"results": results})))
+    }
+
+    /// `get_conversations_by_ids`: each distinct id read through the REST route with its
+    /// transcript, in request order, until the answer would grow past 120,000 characters.
+    async fn conversations_by_ids(
+        &self,
+        spec: &'static ToolSpec,
+        arguments: Map<String, Value>,
+        caller: &CallerIdentity,
+    ) -> Result<CallToolResult, ErrorData> {
+        let ids = match arguments.get("conversation_ids") {
+            Some(Value::Array(ids)) if (1..=MAX_IDS).contains(&ids.len()) => ids,
+            _ => {
+                return Ok(invalid_arguments(
+                    "conversation_ids must contain between 1 and 20 ids",
+                ));
+            }
+        };
+        let mut distinct: Vec<&str> = Vec::new();
+        for id in ids {
+            let id = id
+                .as_str()
+                .filter(|id| !id.is_empty() && id.len() <= MAX_ID_BYTES && !id.contains('/'));
+            let Some(id) = id else {
+                return Ok(invalid_arguments(
+                    "conversation_ids must be non-empty strings of at most 1500 bytes without '/'",
+                ));
+            };
+            if !distinct.contains(&id) {
+                distinct.push(id);
+            }
+        }
+        let bound = |name: &str, default: i64| {
+            arguments
+                .get(name)
+                .and_then(Value::as_i64)
+                .unwrap_or(default) as usize
+        };
+        let max_segments = bound("max_segments", DEFAULT_MAX_SEGMENTS);
+        let max_chars = bound("max_chars", DEFAULT_MAX_CHARS);
+        let mut conversations: Vec<Value> = Vec::new();
+        let mut not_found: Vec<Value> = Vec::new();
+        let mut truncated = false;
+        for id in distinct {
+            let mut read = Map::new();
+            read.insert("conversation_id".into(), json!(id));
+            read.insert("include_transcript".into(), json!(true));
+            let call = match tools::find("get_conversation_by_id")
+                .expect("the tool exists")
+                .rest_call(Some(read))
+            {
+                Ok(call) => call,
+                Err(detail) => return Ok(invalid_arguments(&detail)),
+            };
+            let reply = self.send(spec.name, call, caller).await;
+            if reply.status == StatusCode::NOT_FOUND {
+                not_found.push(json!(id));
+                continue;
+            }
+            if !reply.status.is_success() {
+                return rest_failure(reply.status, &reply.detail());
+            }
+            let (card, cut) = conversation_with_transcript(&reply.body, max_segments, max_chars);
+            let item = json!({"id": id, "conversation": card, "truncated": cut});
+            let size = |conversations: &Vec<Value>| {
+                json!({"conversations": conversations, "not_found": not_found, "truncated": false})
+                    .to_string()
+                    .len()
+            };
+            conversations.push(item);
+            if size(&conversations) > MAX_RESPONSE_CHARS {
+                conversations.pop();
+                truncated = true;
+                break;
+            }
+        }
+        Ok(CallToolResult::structured(json!({
+            "conversations": conversations,
+            "not_found": not_found,
+            "truncated": truncated,
+        })))
     }
 }

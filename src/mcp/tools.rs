@@ -33,9 +33,74 @@ enum Effect {
     Deletes,
 }
 
+/// An integer argument and its bounds: a value outside them is an `invalid_arguments` error,
+/// not clamped (upstream's MCP parsing).
+#[derive(Debug, Clone, Copy)]
+pub struct IntArg {
+    pub name: &'static str,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl IntArg {
+    pub const fn new(name: &'static str, min: i64, max: i64) -> Self {
+        IntArg { name, min, max }
+    }
+}
+
+/// The largest `offset` an MCP list tool takes.
+pub const MAX_OFFSET: i64 = 100_000;
+const PAGING_1000: &[IntArg] = &[
+    IntArg::new("limit", 1, 1000),
+    IntArg::new("offset", 0, MAX_OFFSET),
+];
+const PAGING_100: &[IntArg] = &[
+    IntArg::new("limit", 1, 100),
+    IntArg::new("offset", 0, MAX_OFFSET),
+];
+const BY_IDS_BOUNDS: &[IntArg] = &[
+    IntArg::new("max_segments", 1, 500),
+    IntArg::new("max_chars", 1, 100_000),
+];
+
+/// How a list tool's result is shaped and paged.
+#[derive(Debug, Clone, Copy)]
+pub struct ListShape {
+    /// The key of the list in the tool's result.
+    pub name: &'static str,
+    /// The key of the list in the REST answer; `None` when the answer is the list itself.
+    pub rest_key: Option<&'static str>,
+    /// The route's default page size, for `next_cursor`.
+    pub default_limit: i64,
+}
+
+impl ListShape {
+    const fn array(name: &'static str, default_limit: i64) -> Self {
+        ListShape {
+            name,
+            rest_key: None,
+            default_limit,
+        }
+    }
+}
+
+/// Who answers a tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// One REST request (a list tool may send a second one, to see whether more exist).
+    Rest,
+    /// `create_memories`: one REST creation per item.
+    CreateMemories,
+    /// `get_conversations_by_ids`: one REST read per id.
+    ConversationsByIds,
+}
+
 pub struct ToolSpec {
     pub name: &'static str,
+    pub title: &'static str,
     description: &'static str,
+    pub int_args: &'static [IntArg],
+    pub handler: Handler,
     pub scope: Scope,
     effect: Effect,
     pub method: Method,
@@ -43,9 +108,9 @@ pub struct ToolSpec {
     pub path: &'static str,
     pub id_argument: Option<&'static str>,
     pub carry: Carry,
-    /// A route answering a JSON array has it wrapped in an object under this name, because MCP
-    /// structured content is an object.
-    pub list_name: Option<&'static str>,
+    /// A list tool: its result is an object holding the list (MCP structured content is an
+    /// object) and `next_cursor` when more exist.
+    pub list: Option<ListShape>,
     schema: fn() -> Arc<rmcp::model::JsonObject>,
 }
 
@@ -59,8 +124,98 @@ impl ToolSpec {
                 Effect::Reads | Effect::Changes | Effect::Deletes
             ))
             .open_world(false);
-        Tool::new(self.name, self.description, (self.schema)()).annotate(annotations)
+        let mut annotations = annotations;
+        annotations.title = Some(self.title.to_string());
+        let mut tool =
+            Tool::new(self.name, self.description, (self.schema)()).annotate(annotations);
+        tool.title = Some(self.title.to_string());
+        let output = json!({"type": "object", "anyOf": [self.success_schema(), error_schema()]});
+        if let Value::Object(output) = output {
+            tool.output_schema = Some(Arc::new(output));
+        }
+        tool
     }
+
+    fn success_schema(&self) -> Value {
+        let object = json!({"type": "object"});
+        let array_of = |items: Value| json!({"type": "array", "items": items});
+        match (self.handler, self.list) {
+            (Handler::CreateMemories, _) => json!({
+                "type": "object",
+                "required": ["results"],
+                "properties": {"results": array_of(json!({
+                    "type": "object",
+                    "required": ["index", "status"],
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "status": {"type": "string", "enum": ["created", "duplicate", "error"]},
+                        "memory_id": {"type": "string"},
+                        "error": error_object_schema(),
+                    }
+                }))}
+            }),
+            (Handler::ConversationsByIds, _) => json!({
+                "type": "object",
+                "required": ["conversations", "not_found", "truncated"],
+                "properties": {
+                    "conversations": array_of(json!({
+                        "type": "object",
+                        "required": ["id", "conversation", "truncated"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "conversation": object,
+                            "truncated": {"type": "boolean"},
+                        }
+                    })),
+                    "not_found": array_of(json!({"type": "string"})),
+                    "truncated": {"type": "boolean"},
+                }
+            }),
+            (Handler::Rest, Some(list)) => json!({
+                "type": "object",
+                "required": [list.name],
+                "properties": {
+                    list.name: array_of(object),
+                    "next_cursor": {"type": "string"},
+                }
+            }),
+            (Handler::Rest, None) => object,
+        }
+    }
+
+    /// Checks the integer arguments against their bounds.
+    pub fn check_integers(&self, arguments: &Map<String, Value>) -> Result<(), String> {
+        for arg in self.int_args {
+            match arguments.get(arg.name) {
+                None | Some(Value::Null) => {}
+                Some(value) => {
+                    if !value
+                        .as_i64()
+                        .is_some_and(|n| (arg.min..=arg.max).contains(&n))
+                    {
+                        return Err(format!(
+                            "{} must be an integer between {} and {}",
+                            arg.name, arg.min, arg.max
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn error_object_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
+    })
+}
+
+/// The failure half of every tool's output schema (upstream's shape).
+fn error_schema() -> Value {
+    json!({"type": "object", "required": ["error"], "properties": {"error": error_object_schema()}})
 }
 
 fn schema<T: JsonSchema + 'static>() -> Arc<rmcp::model::JsonObject> {
@@ -84,11 +239,35 @@ const ACTION_ITEMS: &str = "/v1/dev/user/action-items";
 const ACTION_ITEM: &str = "/v1/dev/user/action-items/{id}";
 const GOALS: &str = "/v1/dev/user/goals";
 const GOAL_PROGRESS: &str = "/v1/dev/user/goals/{id}/progress";
+const PEOPLE: &str = "/v1/dev/user/people";
+const PROFILE: &str = "/v1/dev/user/profile";
+const DAILY_SUMMARIES: &str = "/v1/dev/user/daily-summaries";
+/// `get_conversations_by_ids` reads each id here.
+pub const CONVERSATION_PATH: &str = CONVERSATION;
+pub const MEMORIES_PATH: &str = MEMORIES;
 
 static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
     vec![
         ToolSpec {
+            name: "get_user_profile",
+            title: "Get user profile",
+            int_args: &[],
+            handler: Handler::Rest,
+            description: "Get the user's profile: a text built from their most important memories.",
+            scope: Scope::MemoriesRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: PROFILE,
+            id_argument: None,
+            carry: Carry::Nothing,
+            list: None,
+            schema: schema::<args::NoArguments>,
+        },
+        ToolSpec {
             name: "get_memories",
+            title: "Get memories",
+            int_args: PAGING_1000,
+            handler: Handler::Rest,
             description: "List the user's memories (facts about them and insights), most relevant first.",
             scope: Scope::MemoriesRead,
             effect: Effect::Reads,
@@ -96,11 +275,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: MEMORIES,
             id_argument: None,
             carry: Carry::Query,
-            list_name: Some("memories"),
+            list: Some(ListShape::array("memories", 25)),
             schema: schema::<args::GetMemories>,
         },
         ToolSpec {
             name: "create_memory",
+            title: "Create memory",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Save a memory about the user. The same content again updates the existing memory.",
             scope: Scope::MemoriesWrite,
             effect: Effect::Adds,
@@ -108,11 +290,29 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: MEMORIES,
             id_argument: None,
             carry: Carry::Body,
-            list_name: None,
+            list: None,
             schema: schema::<args::CreateMemory>,
         },
         ToolSpec {
+            name: "create_memories",
+            title: "Create memories",
+            int_args: &[],
+            handler: Handler::CreateMemories,
+            description: "Save up to 25 memories about the user at once; each item reports whether it was created, a duplicate of an earlier item, or an error.",
+            scope: Scope::MemoriesWrite,
+            effect: Effect::Adds,
+            method: Method::POST,
+            path: MEMORIES,
+            id_argument: None,
+            carry: Carry::Body,
+            list: None,
+            schema: schema::<args::CreateMemories>,
+        },
+        ToolSpec {
             name: "edit_memory",
+            title: "Edit memory",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Change a memory's content, category, visibility or tags.",
             scope: Scope::MemoriesWrite,
             effect: Effect::Changes,
@@ -120,11 +320,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: MEMORY,
             id_argument: Some("memory_id"),
             carry: Carry::Body,
-            list_name: None,
+            list: None,
             schema: schema::<args::EditMemory>,
         },
         ToolSpec {
             name: "delete_memory",
+            title: "Delete memory",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Delete a memory.",
             scope: Scope::MemoriesWrite,
             effect: Effect::Deletes,
@@ -132,11 +335,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: MEMORY,
             id_argument: Some("memory_id"),
             carry: Carry::Nothing,
-            list_name: None,
+            list: None,
             schema: schema::<args::MemoryId>,
         },
         ToolSpec {
             name: "get_conversations",
+            title: "Get conversations",
+            int_args: PAGING_100,
+            handler: Handler::Rest,
             description: "List the user's conversations, newest first, with their summaries.",
             scope: Scope::ConversationsRead,
             effect: Effect::Reads,
@@ -144,11 +350,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: CONVERSATIONS,
             id_argument: None,
             carry: Carry::Query,
-            list_name: Some("conversations"),
+            list: Some(ListShape::array("conversations", 25)),
             schema: schema::<args::GetConversations>,
         },
         ToolSpec {
             name: "get_conversation_by_id",
+            title: "Get conversation",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Get one conversation, optionally with its transcript.",
             scope: Scope::ConversationsRead,
             effect: Effect::Reads,
@@ -156,11 +365,29 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: CONVERSATION,
             id_argument: Some("conversation_id"),
             carry: Carry::Query,
-            list_name: None,
+            list: None,
             schema: schema::<args::GetConversation>,
         },
         ToolSpec {
+            name: "get_conversations_by_ids",
+            title: "Get conversations by ids",
+            int_args: BY_IDS_BOUNDS,
+            handler: Handler::ConversationsByIds,
+            description: "Get up to 20 conversations by id with their transcripts (discarded ones included), bounded in segments and characters.",
+            scope: Scope::ConversationsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: CONVERSATION,
+            id_argument: None,
+            carry: Carry::Nothing,
+            list: None,
+            schema: schema::<args::GetConversationsByIds>,
+        },
+        ToolSpec {
             name: "create_conversation",
+            title: "Create conversation",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Create a conversation from text; it is summarized and its action items and memories are extracted.",
             scope: Scope::ConversationsWrite,
             effect: Effect::Adds,
@@ -168,11 +395,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: CONVERSATIONS,
             id_argument: None,
             carry: Carry::Body,
-            list_name: None,
+            list: None,
             schema: schema::<args::CreateConversation>,
         },
         ToolSpec {
             name: "get_action_items",
+            title: "Get action items",
+            int_args: PAGING_1000,
+            handler: Handler::Rest,
             description: "List the user's action items: open ones first, by due date.",
             scope: Scope::ActionItemsRead,
             effect: Effect::Reads,
@@ -180,11 +410,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: ACTION_ITEMS,
             id_argument: None,
             carry: Carry::Query,
-            list_name: Some("action_items"),
+            list: Some(ListShape::array("action_items", 100)),
             schema: schema::<args::GetActionItems>,
         },
         ToolSpec {
             name: "create_action_item",
+            title: "Create action item",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Add an action item (a task) for the user.",
             scope: Scope::ActionItemsWrite,
             effect: Effect::Adds,
@@ -192,11 +425,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: ACTION_ITEMS,
             id_argument: None,
             carry: Carry::Body,
-            list_name: None,
+            list: None,
             schema: schema::<args::CreateActionItem>,
         },
         ToolSpec {
             name: "update_action_item",
+            title: "Update action item",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Change an action item's description, completion or due date.",
             scope: Scope::ActionItemsWrite,
             effect: Effect::Changes,
@@ -204,11 +440,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: ACTION_ITEM,
             id_argument: Some("action_item_id"),
             carry: Carry::Body,
-            list_name: None,
+            list: None,
             schema: schema::<args::UpdateActionItem>,
         },
         ToolSpec {
             name: "complete_action_item",
+            title: "Complete action item",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Mark an action item as done.",
             scope: Scope::ActionItemsWrite,
             effect: Effect::Changes,
@@ -216,11 +455,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: ACTION_ITEM,
             id_argument: Some("action_item_id"),
             carry: Carry::MarkCompleted,
-            list_name: None,
+            list: None,
             schema: schema::<args::ActionItemId>,
         },
         ToolSpec {
             name: "delete_action_item",
+            title: "Delete action item",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Delete an action item.",
             scope: Scope::ActionItemsWrite,
             effect: Effect::Deletes,
@@ -228,11 +470,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: ACTION_ITEM,
             id_argument: Some("action_item_id"),
             carry: Carry::Nothing,
-            list_name: None,
+            list: None,
             schema: schema::<args::ActionItemId>,
         },
         ToolSpec {
             name: "get_goals",
+            title: "Get goals",
+            int_args: PAGING_1000,
+            handler: Handler::Rest,
             description: "List the user's goals with their progress (active ones unless asked otherwise).",
             scope: Scope::GoalsRead,
             effect: Effect::Reads,
@@ -240,11 +485,14 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: GOALS,
             id_argument: None,
             carry: Carry::Query,
-            list_name: Some("goals"),
+            list: Some(ListShape::array("goals", 10)),
             schema: schema::<args::GetGoals>,
         },
         ToolSpec {
             name: "update_goal_progress",
+            title: "Update goal progress",
+            int_args: &[],
+            handler: Handler::Rest,
             description: "Record a goal's current value (kept in the goal's daily history).",
             scope: Scope::GoalsWrite,
             effect: Effect::Changes,
@@ -252,8 +500,42 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             path: GOAL_PROGRESS,
             id_argument: Some("goal_id"),
             carry: Carry::Query,
-            list_name: None,
+            list: None,
             schema: schema::<args::UpdateGoalProgress>,
+        },
+        ToolSpec {
+            name: "get_people",
+            title: "Get people",
+            int_args: &[],
+            handler: Handler::Rest,
+            description: "List the people heard in the user's conversations, with sample sentences of each.",
+            scope: Scope::ConversationsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: PEOPLE,
+            id_argument: None,
+            carry: Carry::Nothing,
+            list: Some(ListShape::array("people", i64::MAX)),
+            schema: schema::<args::NoArguments>,
+        },
+        ToolSpec {
+            name: "get_daily_summaries",
+            title: "Get daily summaries",
+            int_args: PAGING_100,
+            handler: Handler::Rest,
+            description: "List the user's daily summaries (a recap of each day's conversations), newest day first.",
+            scope: Scope::ConversationsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: DAILY_SUMMARIES,
+            id_argument: None,
+            carry: Carry::Query,
+            list: Some(ListShape {
+                name: "daily_summaries",
+                rest_key: Some("summaries"),
+                default_limit: 30,
+            }),
+            schema: schema::<args::GetDailySummaries>,
         },
     ]
 });
@@ -359,6 +641,53 @@ mod args {
     }
 
     #[derive(JsonSchema)]
+    pub struct NoArguments {}
+
+    #[derive(JsonSchema)]
+    pub struct NewMemoryItem {
+        /// The fact or insight, 1..500 characters.
+        pub content: String,
+        /// A memory category such as `system` or `interesting`; omit to let the server decide.
+        pub category: Option<String>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct CreateMemories {
+        /// 1..25 memories, saved in order.
+        #[schemars(length(min = 1, max = 25))]
+        pub items: Vec<NewMemoryItem>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct GetConversationsByIds {
+        /// 1..20 conversation ids; repeats are read once.
+        #[schemars(length(min = 1, max = 20))]
+        pub conversation_ids: Vec<String>,
+        /// Transcript segments per conversation (1..500, default 120).
+        #[schemars(range(min = 1, max = 500))]
+        pub max_segments: Option<i64>,
+        /// Transcript characters per conversation (1..100000, default 24000).
+        #[schemars(range(min = 1, max = 100000))]
+        pub max_chars: Option<i64>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct GetDailySummaries {
+        /// Summaries of this day (`YYYY-MM-DD`) or later.
+        pub start_date: Option<String>,
+        /// Summaries of this day (`YYYY-MM-DD`) or earlier.
+        pub end_date: Option<String>,
+        /// How many to return (1..100, default 30).
+        #[schemars(range(min = 1, max = 100))]
+        pub limit: Option<i64>,
+        /// How many to skip (0..100000, default 0); not with a cursor.
+        #[schemars(range(min = 0, max = 100000))]
+        pub offset: Option<i64>,
+        /// The `next_cursor` of the previous page.
+        pub cursor: Option<String>,
+    }
+
+    #[derive(JsonSchema)]
     pub struct GetMemories {
         /// How many memories to return (1..1000, default 25).
         pub limit: Option<i64>,
@@ -366,6 +695,8 @@ mod args {
         pub offset: Option<i64>,
         /// Only these categories, comma-separated (e.g. `system,interesting`).
         pub categories: Option<String>,
+        /// The `next_cursor` of the previous page (instead of `offset`).
+        pub cursor: Option<String>,
     }
 
     #[derive(JsonSchema)]
@@ -416,6 +747,8 @@ mod args {
         pub offset: Option<i64>,
         /// Include the transcript segments (default false).
         pub include_transcript: Option<bool>,
+        /// The `next_cursor` of the previous page (instead of `offset`).
+        pub cursor: Option<String>,
     }
 
     #[derive(JsonSchema)]
@@ -469,6 +802,8 @@ mod args {
         pub limit: Option<i64>,
         /// How many to skip, for paging (default 0).
         pub offset: Option<i64>,
+        /// The `next_cursor` of the previous page (instead of `offset`).
+        pub cursor: Option<String>,
     }
 
     #[derive(JsonSchema)]
@@ -507,6 +842,8 @@ mod args {
         pub offset: Option<i64>,
         /// Include goals that are no longer active (default false).
         pub include_inactive: Option<bool>,
+        /// The `next_cursor` of the previous page (instead of `offset`).
+        pub cursor: Option<String>,
     }
 
     #[derive(JsonSchema)]
@@ -527,9 +864,9 @@ mod tests {
     }
 
     #[test]
-    fn there_are_fourteen_tools_with_unique_names_and_object_schemas() {
+    fn there_are_nineteen_tools_with_unique_names_and_object_schemas() {
         let names: std::collections::HashSet<_> = all().iter().map(|spec| spec.name).collect();
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 19);
         for spec in all() {
             let tool = spec.tool();
             assert_eq!(

@@ -12,6 +12,7 @@ mod clauses;
 mod dates;
 mod discard;
 mod events;
+pub mod insights;
 pub mod llm;
 mod memories;
 mod offline;

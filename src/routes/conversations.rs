@@ -21,8 +21,8 @@ use crate::domain::time::{self, Timestamp, parse_datetime};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::processing::{ConversationCategory, system_folder_for};
-use crate::routes::params::QueryBool;
 use crate::routes::params::{self, QueryInt};
+use crate::routes::params::{QueryBool, parse_bool};
 use crate::routes::{ApiRouter, Guards, SuccessResponse, created_between};
 use crate::service::conversations::{self as pipeline, ConversationError, Created, Draft};
 use crate::state::AppState;
@@ -296,8 +296,11 @@ pub struct ListConversationsQuery {
     pub end_date: Option<String>,
     /// Comma-separated `structured.category` values; an unknown one is a 400.
     pub categories: Option<String>,
-    /// Only conversations filed in this folder.
+    /// Only conversations filed in this folder; an empty value is a 422.
     pub folder_id: Option<String>,
+    /// `true`: only starred conversations; `false`: only the others; absent: both.
+    #[param(value_type = Option<bool>)]
+    pub starred: Option<String>,
     /// Page size, 1..100 (default 25; at most 25 with `include_transcript=true`); values out of
     /// range are clamped.
     #[param(value_type = Option<i64>)]
@@ -314,11 +317,22 @@ impl ListConversationsQuery {
     fn filter(&self) -> ApiResult<ConversationFilter> {
         let (created_from, created_before) =
             created_between(self.start_date.as_deref(), self.end_date.as_deref())?;
+        if self.folder_id.as_deref().is_some_and(|id| id.is_empty()) {
+            return Err(ApiError::validation("folder_id cannot be empty"));
+        }
+        let starred = self
+            .starred
+            .as_deref()
+            .map(|raw| {
+                parse_bool(raw).ok_or_else(|| ApiError::validation("starred must be true or false"))
+            })
+            .transpose()?;
         Ok(ConversationFilter {
             created_from,
             created_before,
             categories: parse_categories(self.categories.as_deref())?,
             folder_id: self.folder_id.clone(),
+            starred,
         })
     }
 }
@@ -348,6 +362,7 @@ fn parse_categories(raw: Option<&str>) -> ApiResult<Vec<String>> {
     responses(
         (status = 200, description = "One page of conversations, `created_at` desc then `id` desc", body = [Conversation]),
         (status = 400, description = "`Invalid category: <value>`", body = ErrorResponse),
+        (status = 422, description = "`Validation error: folder_id cannot be empty`, `Validation error: starred must be true or false`", body = ErrorResponse),
     ))]
 pub async fn list_conversations(
     State(state): State<AppState>,
@@ -432,11 +447,22 @@ pub struct UpdateConversationRequest {
     #[serde(default)]
     #[schema(value_type = Option<bool>)]
     pub discarded: Patch<bool>,
+    /// Star (`true`) or unstar (`false`); independent of `discarded` and of folders.
+    #[serde(default)]
+    #[schema(value_type = Option<bool>)]
+    pub starred: Patch<bool>,
+}
+
+/// The changes a valid PATCH body asks for.
+struct RequestedChanges {
+    title: Option<String>,
+    discarded: Option<bool>,
+    starred: Option<bool>,
 }
 
 impl UpdateConversationRequest {
-    fn validated(self) -> ApiResult<(Option<String>, Option<bool>)> {
-        if self.title.is_absent() && self.discarded.is_absent() {
+    fn validated(self) -> ApiResult<RequestedChanges> {
+        if self.title.is_absent() && self.discarded.is_absent() && self.starred.is_absent() {
             return Err(ApiError::unprocessable(
                 "At least one field (title or discarded) must be provided",
             ));
@@ -451,11 +477,20 @@ impl UpdateConversationRequest {
             Patch::Null => return Err(ApiError::validation("discarded must be a boolean")),
             Patch::Value(discarded) => Some(discarded),
         };
-        Ok((title, discarded))
+        let starred = match self.starred {
+            Patch::Absent => None,
+            Patch::Null => return Err(ApiError::validation("starred must be a boolean")),
+            Patch::Value(starred) => Some(starred),
+        };
+        Ok(RequestedChanges {
+            title,
+            discarded,
+            starred,
+        })
     }
 }
 
-/// Change the title, or discard or restore the conversation.
+/// Change the title, discard or restore the conversation, or star or unstar it.
 #[utoipa::path(patch, path = "/v1/dev/user/conversations/{conversation_id}", tag = "Conversations",
     operation_id = "updateConversation",
     security(("bearerAuth" = ["conversations:write"])),
@@ -472,7 +507,11 @@ pub async fn update_conversation(
     Path(conversation_id): Path<String>,
     ApiJson(body): ApiJson<UpdateConversationRequest>,
 ) -> ApiResult<Json<Conversation>> {
-    let (title, discarded) = body.validated()?;
+    let RequestedChanges {
+        title,
+        discarded,
+        starred,
+    } = body.validated()?;
     let current = find(&state, &auth.user_id, &conversation_id, false).await?;
     let restoring = discarded == Some(false) && current.discarded;
     let reprocessed = if restoring && current.structured.title.is_empty() {
@@ -505,6 +544,7 @@ pub async fn update_conversation(
     let update = ConversationUpdate {
         title,
         discarded,
+        starred,
         folder,
         reprocessed,
         updated_at: time::now(),

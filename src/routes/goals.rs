@@ -1,4 +1,5 @@
-//! Goals (API.md §7): at most three active, each with a daily history of its value.
+//! Goals (API.md §7, §13.F): qualitative or measured, with a lifecycle status and a daily
+//! history of their value. Upstream's older flat metric shape is still accepted.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,11 +10,13 @@ use utoipa_axum::routes;
 
 use crate::auth::{Authorized, scopes};
 use crate::domain::goals::{
-    Goal, GoalChanges, GoalFieldError, GoalProgress, GoalType, MAX_ACTIVE_GOALS, MAX_TITLE_CHARS,
-    MAX_UNIT_CHARS, NewGoal, history_start, is_goal_id, parse_title, parse_unit,
+    Goal, GoalChanges, GoalFieldError, GoalMetric, GoalProgress, GoalSource, GoalStatus, GoalType,
+    MAX_CRITERIA, MAX_CRITERION_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, MAX_UNIT_CHARS, NewGoal,
+    history_start, is_goal_id, parse_desired_outcome, parse_success_criteria, parse_title,
+    parse_unit, parse_why_it_matters,
 };
 use crate::domain::patch::Patch;
-use crate::domain::time;
+use crate::domain::time::{self, Timestamp, parse_datetime};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::params::{self, QueryInt, clamp};
@@ -70,21 +73,87 @@ pub struct HistoryQuery {
     pub days: Option<QueryInt>,
 }
 
+/// A date-time field of a goal (`horizon_at`).
+fn parse_horizon(raw: &str) -> ApiResult<Timestamp> {
+    parse_datetime(raw).ok_or_else(|| {
+        ApiError::validation(
+            "horizon_at must be an RFC 3339 date-time such as 2026-12-31T00:00:00Z",
+        )
+    })
+}
+
+/// A status a request may set: `focused` only through the app's focus list upstream, so never
+/// here; on creation only `background` or `paused`.
+fn settable_status(status: GoalStatus, creating: bool) -> ApiResult<GoalStatus> {
+    match status {
+        GoalStatus::Focused => Err(ApiError::validation(if creating {
+            "status focused must be set after creation"
+        } else {
+            "status focused cannot be set through this API"
+        })),
+        GoalStatus::Achieved | GoalStatus::Abandoned if creating => Err(ApiError::validation(
+            "status must be background or paused when a goal is created",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// The canonical metric object (an omi-server addition on create).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MetricRequest {
+    #[serde(rename = "type", default)]
+    pub metric_type: Option<GoalType>,
+    #[serde(default)]
+    pub current: Option<f64>,
+    #[serde(default)]
+    pub target: Option<f64>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// Upstream's `CreateGoalRequest`: only `title` is required. A metric exists when `target_value`
+/// or `goal_type` is given (or the `metric` object, which wins over the flat fields).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateGoal {
     /// 1..500 characters after trimming.
     pub title: String,
-    pub target_value: f64,
-    /// `boolean`, `scale` (default) or `numeric`.
+    /// At most 2000 characters; defaults to the title.
+    #[serde(default)]
+    pub desired_outcome: Option<String>,
+    /// Legacy name of `desired_outcome`, used only when that is absent.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// At most 2000 characters.
+    #[serde(default)]
+    pub why_it_matters: Option<String>,
+    /// Up to 20 items; blank items are dropped.
+    #[serde(default)]
+    pub success_criteria: Option<Vec<String>>,
+    /// RFC 3339 date-time.
+    #[serde(default)]
+    pub horizon_at: Option<String>,
+    /// `background` (default) or `paused`.
+    #[serde(default)]
+    pub status: Option<GoalStatus>,
+    /// `user` (default), `ai_suggested` or `imported`.
+    #[serde(default)]
+    pub source: Option<GoalSource>,
+    #[serde(default)]
+    pub metric: Option<MetricRequest>,
+    /// `boolean`, `scale` (the default of a metric) or `numeric`.
     #[serde(default)]
     pub goal_type: Option<GoalType>,
+    #[serde(default)]
+    pub target_value: Option<f64>,
     /// Default 0.
     #[serde(default)]
     pub current_value: Option<f64>,
-    /// Default 0.
     #[serde(default)]
     pub min_value: Option<f64>,
-    /// Default 10.
     #[serde(default)]
     pub max_value: Option<f64>,
     /// At most 100 characters; blank means none.
@@ -94,24 +163,75 @@ pub struct CreateGoal {
 
 impl CreateGoal {
     fn into_new_goal(self) -> ApiResult<NewGoal> {
+        let title = parse_title(&self.title)?;
+        let desired_outcome = match self.desired_outcome.or(self.description) {
+            Some(text) if !text.trim().is_empty() => parse_desired_outcome(&text)?,
+            _ => title.clone(),
+        };
+        let unit = |raw: Option<String>| -> ApiResult<Option<String>> {
+            Ok(raw.as_deref().map(parse_unit).transpose()?.flatten())
+        };
+        let metric = match self.metric {
+            Some(metric) => Some(GoalMetric {
+                metric_type: metric.metric_type.unwrap_or_default(),
+                current: metric.current.unwrap_or(0.0),
+                target: metric.target.unwrap_or(0.0),
+                min: metric.min,
+                max: metric.max,
+                unit: unit(metric.unit)?,
+            }),
+            None if self.target_value.is_some() || self.goal_type.is_some() => Some(GoalMetric {
+                metric_type: self.goal_type.unwrap_or_default(),
+                current: self.current_value.unwrap_or(0.0),
+                target: self.target_value.unwrap_or(0.0),
+                min: self.min_value,
+                max: self.max_value,
+                unit: unit(self.unit)?,
+            }),
+            None => None,
+        };
         Ok(NewGoal {
-            title: parse_title(&self.title)?,
-            goal_type: self.goal_type.unwrap_or_default(),
-            target_value: self.target_value,
-            current_value: self.current_value.unwrap_or(0.0),
-            min_value: self.min_value.unwrap_or(0.0),
-            max_value: self.max_value.unwrap_or(10.0),
-            unit: self.unit.as_deref().map(parse_unit).transpose()?.flatten(),
+            title,
+            desired_outcome,
+            why_it_matters: self
+                .why_it_matters
+                .as_deref()
+                .map(parse_why_it_matters)
+                .transpose()?
+                .flatten(),
+            success_criteria: parse_success_criteria(&self.success_criteria.unwrap_or_default())?,
+            horizon_at: self.horizon_at.as_deref().map(parse_horizon).transpose()?,
+            status: settable_status(self.status.unwrap_or_default(), true)?,
+            source: self.source.unwrap_or_default(),
+            metric,
         })
     }
 }
 
-/// Any of the fields; `unit: null` removes the unit, an absent field is left alone.
+/// Any of the fields; `why_it_matters`, `horizon_at` and `unit` may be null to clear them, an
+/// absent field is left alone. A metric value on a qualitative goal creates a metric.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateGoal {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub title: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub desired_outcome: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub why_it_matters: Patch<String>,
+    /// `[]` clears.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub success_criteria: Patch<Vec<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub horizon_at: Patch<String>,
+    /// `background`, `paused`, `achieved` or `abandoned` (the last two end the goal).
+    #[serde(default)]
+    #[schema(value_type = Option<GoalStatus>)]
+    pub status: Patch<GoalStatus>,
     #[serde(default)]
     #[schema(value_type = Option<f64>)]
     pub target_value: Patch<f64>,
@@ -143,6 +263,11 @@ impl UpdateGoal {
     /// Every field is checked before anything is written.
     fn into_changes(self) -> ApiResult<GoalChanges> {
         let untouched = self.title.is_absent()
+            && self.desired_outcome.is_absent()
+            && self.why_it_matters.is_absent()
+            && self.success_criteria.is_absent()
+            && self.horizon_at.is_absent()
+            && self.status.is_absent()
             && self.target_value.is_absent()
             && self.current_value.is_absent()
             && self.min_value.is_absent()
@@ -156,6 +281,28 @@ impl UpdateGoal {
         let title = required("title", self.title)?
             .map(|title| parse_title(&title))
             .transpose()?;
+        let desired_outcome = required("desired_outcome", self.desired_outcome)?
+            .map(|text| parse_desired_outcome(&text))
+            .transpose()?;
+        let why_it_matters = match self.why_it_matters {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(text) => match parse_why_it_matters(&text)? {
+                Some(text) => Patch::Value(text),
+                None => Patch::Null,
+            },
+        };
+        let success_criteria = required("success_criteria", self.success_criteria)?
+            .map(|criteria| parse_success_criteria(&criteria))
+            .transpose()?;
+        let horizon_at = match self.horizon_at {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(text) => Patch::Value(parse_horizon(&text)?),
+        };
+        let status = required("status", self.status)?
+            .map(|status| settable_status(status, false))
+            .transpose()?;
         let unit = match self.unit {
             Patch::Absent => Patch::Absent,
             Patch::Null => Patch::Null,
@@ -166,11 +313,17 @@ impl UpdateGoal {
         };
         Ok(GoalChanges {
             title,
+            desired_outcome,
+            why_it_matters,
+            success_criteria,
+            horizon_at,
+            status,
             target_value: required("target_value", self.target_value)?,
             current_value: required("current_value", self.current_value)?,
             min_value: required("min_value", self.min_value)?,
             max_value: required("max_value", self.max_value)?,
             unit,
+            from_progress: false,
         })
     }
 }
@@ -226,14 +379,14 @@ pub async fn get_goal(
     Ok(Json(goal))
 }
 
-/// Create a goal. With three active goals already, the oldest active one is deactivated.
+/// Create a durable goal. Metrics are optional and other goals are never changed implicitly.
 #[utoipa::path(post, path = "/v1/dev/user/goals", tag = "Goals",
     operation_id = "createGoal",
     security(("bearerAuth" = ["goals:write"])),
     request_body = CreateGoal,
     responses(
         (status = 200, description = "The created goal", body = Goal),
-        (status = 422, description = "`title cannot be empty`, a missing target value, an unknown goal type or an out-of-range value", body = ErrorResponse),
+        (status = 422, description = "`title cannot be empty`, `Validation error: status focused must be set after creation`, an unknown goal type or status, or an out-of-range value", body = ErrorResponse),
     ))]
 pub async fn create_goal(
     State(state): State<AppState>,
@@ -245,11 +398,7 @@ pub async fn create_goal(
     loop {
         attempts += 1;
         let goal = Goal::new(fields.clone(), time::now());
-        match state
-            .store
-            .create_goal(&auth.user_id, goal.clone(), MAX_ACTIVE_GOALS)
-            .await
-        {
+        match state.store.create_goal(&auth.user_id, goal.clone()).await {
             Ok(()) => return Ok(Json(goal)),
             Err(StoreError::Conflict(_)) if attempts < ID_ATTEMPTS => continue,
             Err(error) => return Err(error.into()),
@@ -340,13 +489,14 @@ pub async fn goal_history(
     Ok(Json(history))
 }
 
-/// Delete a goal and its history.
+/// Abandon a goal (upstream's soft delete): `status: abandoned`, `is_active: false`, `ended_at`
+/// set. It stays readable by id, with its history, and is listed with `include_inactive=true`.
 #[utoipa::path(delete, path = "/v1/dev/user/goals/{goal_id}", tag = "Goals",
     operation_id = "deleteGoal",
     security(("bearerAuth" = ["goals:write"])),
     params(("goal_id" = String, Path, description = "The goal's id")),
     responses(
-        (status = 200, description = "Deleted", body = SuccessResponse),
+        (status = 200, description = "Abandoned", body = SuccessResponse),
         (status = 404, description = "Goal not found", body = ErrorResponse),
     ))]
 pub async fn delete_goal(
@@ -355,7 +505,11 @@ pub async fn delete_goal(
     Path(goal_id): Path<String>,
 ) -> ApiResult<Json<SuccessResponse>> {
     check_id(&goal_id)?;
-    if state.store.delete_goal(&auth.user_id, &goal_id).await? {
+    if state
+        .store
+        .abandon_goal(&auth.user_id, &goal_id, time::now())
+        .await?
+    {
         Ok(SuccessResponse::done())
     } else {
         Err(ApiError::not_found(RESOURCE))
@@ -373,6 +527,21 @@ impl From<GoalFieldError> for ApiError {
             GoalFieldError::UnitTooLong => {
                 ApiError::validation(format!("unit must be at most {MAX_UNIT_CHARS} characters"))
             }
+            GoalFieldError::EmptyDesiredOutcome => {
+                ApiError::validation("desired_outcome cannot be empty")
+            }
+            GoalFieldError::DesiredOutcomeTooLong => ApiError::validation(format!(
+                "desired_outcome must be at most {MAX_TEXT_CHARS} characters"
+            )),
+            GoalFieldError::WhyItMattersTooLong => ApiError::validation(format!(
+                "why_it_matters must be at most {MAX_TEXT_CHARS} characters"
+            )),
+            GoalFieldError::TooManyCriteria => ApiError::validation(format!(
+                "success_criteria must have at most {MAX_CRITERIA} items"
+            )),
+            GoalFieldError::CriterionTooLong => ApiError::validation(format!(
+                "success_criteria items must be at most {MAX_CRITERION_CHARS} characters"
+            )),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod conversations;
 pub mod folders;
 pub mod goals;
 pub mod idempotency;
+pub mod insights;
 pub mod keys;
 pub mod memories;
 pub mod params;
@@ -120,5 +121,6 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(goals::router(guards))
         .merge(conversations::router(guards))
         .merge(folders::router(guards))
+        .merge(insights::router(guards))
         .merge(service::documented_router())
 }

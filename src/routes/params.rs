@@ -71,7 +71,8 @@ impl<'de> Deserialize<'de> for QueryBool {
     }
 }
 
-fn parse_bool(text: &str) -> Option<bool> {
+/// The boolean forms a query parameter may take.
+pub fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" => Some(false),

@@ -4,5 +4,7 @@
 //! routes turn it into the contract's `detail`, the command line prints the cause.
 
 pub mod conversations;
+pub mod daily_summaries;
 pub mod keys;
+pub mod people;
 pub mod usage;

@@ -12,14 +12,14 @@ pub const ACTION_ITEM_COLUMNS: &str =
 /// A conversation joined with its folder (`c`, `f`); read by `conversation_from_row`.
 pub const CONVERSATION_COLUMNS: &str = "c.id, c.created_at, c.started_at, c.finished_at, c.title, \
      c.overview, c.emoji, c.category, c.events, c.language, c.source, c.discarded, \
-     c.processed_by, c.folder_id, f.name, c.geolocation, c.text IS NOT NULL";
+     c.processed_by, c.folder_id, f.name, c.geolocation, c.text IS NOT NULL, c.starred";
 
 /// Transcript segments (`s`), grouped by their conversation.
 pub const SEGMENT_COLUMNS: &str = "s.conversation_id, s.id, s.text, s.speaker, s.speaker_id, \
      s.is_user, s.person_id, s.start_seconds, s.end_seconds";
 
-pub const GOAL_COLUMNS: &str = "id, title, goal_type, target_value, current_value, min_value, \
-     max_value, unit, is_active, created_at, updated_at";
+pub const GOAL_COLUMNS: &str = "id, title, desired_outcome, why_it_matters, success_criteria, \
+     horizon_at, status, source, metric, created_at, updated_at, ended_at";
 
 pub const USER_COLUMNS: &str = "id, name, display_name, created_at";
 

@@ -124,6 +124,8 @@ pub struct ConversationFilter {
     pub created_before: Option<Timestamp>,
     pub categories: Vec<String>,
     pub folder_id: Option<String>,
+    /// Only starred (`true`) or only not starred (`false`) conversations.
+    pub starred: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +139,7 @@ pub enum FolderChange {
 pub struct ConversationUpdate {
     pub title: Option<String>,
     pub discarded: Option<bool>,
+    pub starred: Option<bool>,
     pub folder: FolderChange,
     /// A new structure and extracted items, when a restored conversation is processed again.
     pub reprocessed: Option<ProcessedRecord>,

@@ -4,6 +4,7 @@
 pub mod columns;
 pub mod conversations;
 pub mod idempotency;
+pub mod insights;
 pub mod postgres;
 pub mod sqlite;
 
@@ -24,6 +25,7 @@ use crate::domain::users::User;
 use crate::outbound::Outbound;
 pub use conversations::ConversationStore;
 pub use idempotency::IdempotencyStore;
+pub use insights::InsightStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -163,10 +165,9 @@ pub trait ActionItemStore: Send + Sync {
 
 #[async_trait]
 pub trait GoalStore: Send + Sync {
-    /// Inserts the goal and records its value in the history; if the user then holds more than
-    /// `max_active` active goals, the oldest are deactivated in the same transaction.
+    /// Inserts the goal and records its value in the history; no other goal changes.
     /// `Conflict` when the user already has a goal with this id.
-    async fn create_goal(&self, user_id: &str, goal: Goal, max_active: usize) -> StoreResult<()>;
+    async fn create_goal(&self, user_id: &str, goal: Goal) -> StoreResult<()>;
     /// Active goals by `created_at` asc, then `id` asc; with `include_inactive`, all goals by
     /// `created_at` desc, then `id` desc.
     async fn list_goals(
@@ -185,8 +186,9 @@ pub trait GoalStore: Send + Sync {
         changes: GoalChanges,
         at: Timestamp,
     ) -> StoreResult<Option<Goal>>;
-    /// Deletes the goal with its history; `false` when the user has no such goal.
-    async fn delete_goal(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Ends the goal as abandoned (API.md §13.K.6): it stays readable with its history.
+    /// `false` when the user has no such goal.
+    async fn abandon_goal(&self, user_id: &str, id: &str, at: Timestamp) -> StoreResult<bool>;
     /// The daily values from `since` on, newest first. `None` when the user has no such goal.
     async fn goal_history(
         &self,
@@ -205,6 +207,7 @@ pub trait Store:
     + GoalStore
     + ConversationStore
     + IdempotencyStore
+    + InsightStore
     + Send
     + Sync
 {

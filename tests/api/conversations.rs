@@ -97,6 +97,7 @@ async fn creating_from_text_processes_before_answering() {
             "source",
             "status",
             "discarded",
+            "starred",
             "processed_by",
             "folder_id",
             "folder_name",
@@ -1119,7 +1120,115 @@ async fn pages_with_transcripts_are_capped_at_25(backend: Backend) {
     assert_eq!(ids(&server.get(TEXT_PATH, &alice.key).await).len(), 25);
 }
 
+async fn starred_is_set_by_patch_and_filters_lists(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let alice = server.user("alice").await;
+    let first = create_ok(
+        &server,
+        &alice,
+        TEXT_PATH,
+        json!({"text": "Planning the garden fence repair with Sam."}),
+    )
+    .await;
+    let second = create_ok(
+        &server,
+        &alice,
+        TEXT_PATH,
+        json!({"text": "Budget review for the kitchen renovation."}),
+    )
+    .await;
+    let c = server
+        .get(&conversation_path(&first), &alice.key)
+        .await
+        .body;
+    assert_eq!(c["starred"], false);
+
+    let reply = server
+        .patch(
+            &conversation_path(&first),
+            &alice.key,
+            json!({"starred": true}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body["starred"], true);
+    assert_eq!(reply.body["discarded"], false);
+
+    let ids = |reply: &Reply| -> Vec<String> {
+        reply
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let starred = server
+        .get(&format!("{TEXT_PATH}?starred=true"), &alice.key)
+        .await;
+    assert_eq!(ids(&starred), vec![first.clone()]);
+    let unstarred = server
+        .get(&format!("{TEXT_PATH}?starred=false"), &alice.key)
+        .await;
+    assert_eq!(ids(&unstarred), vec![second.clone()]);
+    let both = server.get(TEXT_PATH, &alice.key).await;
+    assert_eq!(ids(&both), vec![second.clone(), first.clone()]);
+
+    server
+        .get(&format!("{TEXT_PATH}?starred=maybe"), &alice.key)
+        .await
+        .assert_error(422, "Validation error: starred must be true or false");
+    server
+        .get(&format!("{TEXT_PATH}?folder_id="), &alice.key)
+        .await
+        .assert_error(422, "Validation error: folder_id cannot be empty");
+    server
+        .patch(
+            &conversation_path(&first),
+            &alice.key,
+            json!({"starred": null}),
+        )
+        .await
+        .assert_error(422, "Validation error: starred must be a boolean");
+    server
+        .patch(&conversation_path(&first), &alice.key, json!({}))
+        .await
+        .assert_error(
+            422,
+            "At least one field (title or discarded) must be provided",
+        );
+
+    // Starring is independent of discarding: a discarded starred conversation keeps its star.
+    let reply = server
+        .patch(
+            &conversation_path(&first),
+            &alice.key,
+            json!({"discarded": true}),
+        )
+        .await;
+    assert_eq!(reply.body["starred"], true);
+    let starred = server
+        .get(&format!("{TEXT_PATH}?starred=true"), &alice.key)
+        .await;
+    assert!(ids(&starred).is_empty());
+    let reply = server
+        .patch(
+            &conversation_path(&first),
+            &alice.key,
+            json!({"discarded": false, "starred": false}),
+        )
+        .await;
+    assert_eq!(
+        (
+            reply.body["starred"].clone(),
+            reply.body["discarded"].clone()
+        ),
+        (json!(false), json!(false))
+    );
+}
+
 crate::backend_tests!(
+    starred_is_set_by_patch_and_filters_lists,
     text_times_language_and_geolocation_are_stored,
     text_validation_errors_have_exact_details,
     segment_validation_errors_have_exact_details,

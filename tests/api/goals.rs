@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::{NaiveDate, TimeDelta, Utc};
-use omi_server::domain::goals::{Goal, GoalChanges, GoalType, NewGoal};
+use omi_server::domain::goals::{Goal, GoalChanges, GoalSource, GoalStatus, NewGoal};
 use omi_server::domain::time::{Timestamp, parse_datetime};
 use serde_json::{Value, json};
 
@@ -74,7 +74,17 @@ async fn creating_a_goal_returns_every_field_with_defaults(backend: Backend) {
         .collect();
     let expected: HashSet<&str> = [
         "id",
+        "goal_id",
         "title",
+        "desired_outcome",
+        "why_it_matters",
+        "success_criteria",
+        "horizon_at",
+        "status",
+        "source",
+        "focus_rank",
+        "metric",
+        "ended_at",
         "goal_type",
         "target_value",
         "current_value",
@@ -93,6 +103,15 @@ async fn creating_a_goal_returns_every_field_with_defaults(backend: Backend) {
         "{id}"
     );
     assert_eq!(goal["title"], "Ship v1");
+    assert_eq!(goal["goal_id"], goal["id"]);
+    assert_eq!(goal["desired_outcome"], "Ship v1");
+    assert_eq!(goal["status"], "background");
+    assert_eq!(goal["source"], "user");
+    assert_eq!(goal["success_criteria"], json!([]));
+    assert_eq!(
+        goal["metric"],
+        json!({"type": "scale", "current": 0.0, "target": 10.0, "min": null, "max": null, "unit": null})
+    );
     assert_eq!(goal["goal_type"], "scale");
     assert_eq!(number(&goal["target_value"]), 10.0);
     assert_eq!(number(&goal["current_value"]), 0.0);
@@ -158,8 +177,20 @@ async fn creation_refusals_name_the_problem() {
             "Validation error: title must be at most 500 characters",
         ),
         (
-            json!({"title": "t"}),
-            "Validation error: target_value is required",
+            json!({"title": "t", "status": "focused"}),
+            "Validation error: status focused must be set after creation",
+        ),
+        (
+            json!({"title": "t", "status": "achieved"}),
+            "Validation error: status must be background or paused when a goal is created",
+        ),
+        (
+            json!({"title": "t", "success_criteria": (0..21).map(|i| format!("c{i}")).collect::<Vec<_>>()}),
+            "Validation error: success_criteria must have at most 20 items",
+        ),
+        (
+            json!({"title": "t", "horizon_at": "soon"}),
+            "Validation error: horizon_at must be an RFC 3339 date-time such as 2026-12-31T00:00:00Z",
         ),
         (
             json!({"target_value": 1}),
@@ -198,95 +229,197 @@ async fn creation_refusals_name_the_problem() {
     assert_eq!(longest["title"].as_str().unwrap().chars().count(), 500);
 }
 
-async fn a_fourth_active_goal_deactivates_the_oldest_active_one(backend: Backend) {
-    let server = TestServer::start_on(backend).await;
-    let alice = server.user("alice").await;
-    let first = create_titled(&server, &alice, "one").await;
-    for title in ["two", "three"] {
-        create_titled(&server, &alice, title).await;
-    }
-    assert_eq!(
-        titles(&list(&server, &alice, "").await),
-        ["one", "two", "three"]
-    );
-    let fourth = create_titled(&server, &alice, "four").await;
-    assert_eq!(fourth["is_active"], true);
-    assert_eq!(
-        titles(&list(&server, &alice, "").await),
-        ["two", "three", "four"]
-    );
-    let retired = server.get(&goal_path(&id_of(&first)), &alice.key).await;
-    assert_eq!(retired.body["is_active"], false);
-    assert!(retired.body["updated_at"].as_str() >= first["updated_at"].as_str());
-    assert_eq!(
-        titles(&list(&server, &alice, "?include_inactive=true").await),
-        ["four", "three", "two", "one"]
-    );
-    create_titled(&server, &alice, "five").await;
-    assert_eq!(
-        titles(&list(&server, &alice, "").await),
-        ["three", "four", "five"]
-    );
-}
-
-async fn concurrent_creations_never_leave_more_than_three_active_goals(backend: Backend) {
-    let server = TestServer::start_on(backend).await;
-    let alice = server.user("alice").await;
-    let creations = (0..8).map(|i| {
-        server.post(
-            GOALS,
-            &alice.key,
-            json!({"title": format!("g{i}"), "target_value": 1}),
-        )
-    });
-    for reply in futures::future::join_all(creations).await {
-        assert_eq!(reply.status, 200, "{reply:?}");
-    }
-    let all = list(&server, &alice, "?include_inactive=true").await;
-    assert_eq!(all.len(), 8);
-    let active = list(&server, &alice, "").await;
-    assert_eq!(active.len(), 3);
-    // The survivors are the three newest.
-    let newest: Vec<&Value> = all.iter().take(3).collect();
-    let mut expected: Vec<String> = newest.iter().map(|goal| id_of(goal)).collect();
-    expected.reverse();
-    let active_ids: Vec<String> = active.iter().map(id_of).collect();
-    assert_eq!(active_ids, expected);
-}
-
-async fn the_three_active_rule_is_per_user(backend: Backend) {
+async fn no_goal_is_ever_deactivated_implicitly(backend: Backend) {
     let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
-    for title in ["a1", "a2", "a3"] {
+    for title in ["one", "two", "three", "four", "five"] {
         create_titled(&server, &alice, title).await;
     }
-    for title in ["b1", "b2", "b3", "b4"] {
-        create_titled(&server, &bob, title).await;
+    assert_eq!(
+        titles(&list(&server, &alice, "").await),
+        ["one", "two", "three", "four", "five"]
+    );
+    let creations = (0..6).map(|i| server.post(GOALS, &bob.key, json!({"title": format!("g{i}")})));
+    for reply in futures::future::join_all(creations).await {
+        assert_eq!(reply.status, 200, "{reply:?}");
     }
-    assert_eq!(titles(&list(&server, &alice, "").await), ["a1", "a2", "a3"]);
-    assert_eq!(titles(&list(&server, &bob, "").await), ["b2", "b3", "b4"]);
+    assert_eq!(list(&server, &bob, "").await.len(), 6);
+}
+
+async fn title_only_goals_are_qualitative_and_both_shapes_are_accepted(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let alice = server.user("alice").await;
+    // The CLI's v2 shape: a title alone.
+    let goal = create(&server, &alice, json!({"title": "Be kinder"})).await;
+    assert_eq!(goal["metric"], Value::Null);
+    assert_eq!(
+        (
+            goal["goal_type"].clone(),
+            number(&goal["current_value"]),
+            number(&goal["target_value"]),
+            number(&goal["min_value"]),
+            number(&goal["max_value"]),
+            goal["unit"].clone()
+        ),
+        (json!("scale"), 0.0, 0.0, 0.0, 10.0, Value::Null),
+        "flat aliases of a qualitative goal"
+    );
+    // The CLI always sends every metric key, null when unset.
+    let cli = create(
+        &server,
+        &alice,
+        json!({"title": "Read", "desired_outcome": "Read 12 books", "why_it_matters": "Focus",
+               "success_criteria": ["one a month", "  "], "horizon_at": "2026-12-31T00:00:00Z",
+               "goal_type": null, "target_value": null, "current_value": null,
+               "min_value": null, "max_value": null, "unit": null}),
+    )
+    .await;
+    assert_eq!(cli["metric"], Value::Null);
+    assert_eq!(cli["desired_outcome"], "Read 12 books");
+    assert_eq!(cli["success_criteria"], json!(["one a month"]));
+    assert_eq!(cli["horizon_at"], "2026-12-31T00:00:00Z");
+    // The old flat shape: a metric, max defaulting to max(target, 10).
+    let flat = create(
+        &server,
+        &alice,
+        json!({"title": "Run", "target_value": 42, "goal_type": "numeric", "unit": "km"}),
+    )
+    .await;
+    assert_eq!(
+        flat["metric"],
+        json!({"type": "numeric", "current": 0.0, "target": 42.0, "min": null, "max": null, "unit": "km"})
+    );
+    assert_eq!(number(&flat["max_value"]), 42.0);
+    // A type alone makes a metric too; a lone current value does not.
+    let typed = create(
+        &server,
+        &alice,
+        json!({"title": "Sleep", "goal_type": "boolean"}),
+    )
+    .await;
+    assert_eq!(typed["metric"]["type"], "boolean");
+    let lone = create(
+        &server,
+        &alice,
+        json!({"title": "Walk", "current_value": 3}),
+    )
+    .await;
+    assert_eq!(lone["metric"], Value::Null);
+    // The canonical metric object wins over the flat fields; status, source and description.
+    let canonical = create(
+        &server,
+        &alice,
+        json!({"title": "Save", "description": "Save 5k", "status": "paused", "source": "imported",
+               "target_value": 1, "metric": {"type": "numeric", "current": 100, "target": 5000, "unit": "EUR"}}),
+    )
+    .await;
+    assert_eq!(canonical["desired_outcome"], "Save 5k");
+    assert_eq!(
+        (canonical["status"].clone(), canonical["is_active"].clone()),
+        (json!("paused"), json!(true))
+    );
+    assert_eq!(canonical["source"], "imported");
+    assert_eq!(number(&canonical["target_value"]), 5000.0);
+
+    // PATCH of a metric value on a qualitative goal creates a scale metric.
+    let id = id_of(&goal);
+    let patched = server
+        .patch(&goal_path(&id), &alice.key, json!({"target_value": 5}))
+        .await;
+    assert_eq!(patched.status, 200, "{patched:?}");
+    assert_eq!(
+        patched.body["metric"],
+        json!({"type": "scale", "current": 0.0, "target": 5.0, "min": null, "max": null, "unit": null})
+    );
+    // Progress on a qualitative goal creates a numeric metric and records the day's value.
+    let other = id_of(&lone);
+    let progressed = server
+        .call(
+            reqwest::Method::PATCH,
+            &format!("{}/progress?current_value=4", goal_path(&other)),
+            Some(&alice.key),
+            None,
+        )
+        .await;
+    assert_eq!(progressed.status, 200, "{progressed:?}");
+    assert_eq!(
+        progressed.body["metric"],
+        json!({"type": "numeric", "current": 4.0, "target": 0.0, "min": null, "max": null, "unit": null})
+    );
+    let history = server
+        .get(&format!("{}/history", goal_path(&other)), &alice.key)
+        .await;
+    assert_eq!(
+        history.body.as_array().unwrap().last().unwrap()["value"],
+        4.0
+    );
+
+    // v2 PATCH fields: nulls clear what may be cleared, the rest refuse null.
+    let cleared = server
+        .patch(&goal_path(&id_of(&cli)), &alice.key,
+               json!({"why_it_matters": null, "horizon_at": null, "success_criteria": [], "status": "achieved"}))
+        .await;
+    assert_eq!(cleared.status, 200, "{cleared:?}");
+    assert_eq!(cleared.body["why_it_matters"], Value::Null);
+    assert_eq!(cleared.body["horizon_at"], Value::Null);
+    assert_eq!(cleared.body["success_criteria"], json!([]));
+    assert_eq!(
+        (
+            cleared.body["status"].clone(),
+            cleared.body["is_active"].clone()
+        ),
+        (json!("achieved"), json!(false))
+    );
+    assert!(cleared.body["ended_at"].is_string());
+    for (body, detail) in [
+        (
+            json!({"desired_outcome": null}),
+            "Validation error: desired_outcome cannot be null",
+        ),
+        (
+            json!({"desired_outcome": "  "}),
+            "Validation error: desired_outcome cannot be empty",
+        ),
+        (
+            json!({"success_criteria": null}),
+            "Validation error: success_criteria cannot be null",
+        ),
+        (
+            json!({"status": "focused"}),
+            "Validation error: status focused cannot be set through this API",
+        ),
+        (json!({}), "At least one field must be provided"),
+    ] {
+        server
+            .patch(&goal_path(&id), &alice.key, body)
+            .await
+            .assert_error(422, detail);
+    }
 }
 
 /// A goal with a chosen creation time, stored directly so that ties can be exact.
 async fn store_goal(server: &TestServer, user: &TestUser, id: &str, created_at: &str) {
-    let mut goal = Goal::new(
+    let goal = Goal::from_parts(
+        id.to_string(),
         NewGoal {
             title: id.to_string(),
-            goal_type: GoalType::Scale,
-            target_value: 1.0,
-            current_value: 0.0,
-            min_value: 0.0,
-            max_value: 10.0,
-            unit: None,
+            desired_outcome: id.to_string(),
+            why_it_matters: None,
+            success_criteria: Vec::new(),
+            horizon_at: None,
+            status: GoalStatus::Background,
+            source: GoalSource::User,
+            metric: None,
         },
         at(created_at),
+        at(created_at),
+        None,
     );
-    goal.id = id.to_string();
     server
         .state
         .store
-        .create_goal(&user.id, goal, usize::MAX)
+        .create_goal(&user.id, goal)
         .await
         .unwrap();
 }
@@ -628,36 +761,37 @@ async fn history_keeps_one_entry_per_day_newest_first_within_the_window(backend:
         .assert_error(404, "Goal not found");
 }
 
-#[tokio::test]
-async fn deleting_a_goal_removes_it_and_its_history() {
-    let server = TestServer::start().await;
+async fn deleting_a_goal_abandons_it_and_keeps_it_readable(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
     let alice = server.user("alice").await;
-    let goal = create_titled(&server, &alice, "g").await;
+    let goal = create(&server, &alice, json!({"title": "g", "target_value": 3})).await;
     let path = goal_path(&id_of(&goal));
     let deleted = server.delete(&path, &alice.key).await;
     assert_eq!(deleted.status, 200);
     assert_eq!(deleted.body, json!({"success": true}));
-    server
-        .get(&path, &alice.key)
-        .await
-        .assert_error(404, "Goal not found");
-    server
-        .get(&format!("{path}/history"), &alice.key)
-        .await
-        .assert_error(404, "Goal not found");
-    server
-        .delete(&path, &alice.key)
-        .await
-        .assert_error(404, "Goal not found");
-    let db = rusqlite::Connection::open(server.db_path()).unwrap();
-    let rows: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM goal_history WHERE goal_id = ?1",
-            [id_of(&goal)],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(rows, 0);
+    let read = server.get(&path, &alice.key).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["status"], "abandoned");
+    assert_eq!(read.body["is_active"], false);
+    assert!(read.body["ended_at"].is_string());
+    assert_eq!(read.body["target_value"], goal["target_value"]);
+    let history = server.get(&format!("{path}/history"), &alice.key).await;
+    assert_eq!(
+        history.body.as_array().unwrap().len(),
+        1,
+        "the history stays"
+    );
+    assert!(list(&server, &alice, "").await.is_empty());
+    assert_eq!(
+        titles(&list(&server, &alice, "?include_inactive=true").await),
+        ["g"]
+    );
+    // Again: still abandoned, the first end time kept.
+    assert_eq!(server.delete(&path, &alice.key).await.status, 200);
+    assert_eq!(
+        server.get(&path, &alice.key).await.body["ended_at"],
+        read.body["ended_at"]
+    );
 }
 
 async fn an_unknown_or_implausible_goal_id_is_not_found_on_every_route(backend: Backend) {
@@ -783,9 +917,9 @@ crate::backend_tests!(
     creating_a_goal_returns_every_field_with_defaults,
     every_field_can_be_given_and_floats_are_kept,
     cross_field_values_are_not_constrained,
-    a_fourth_active_goal_deactivates_the_oldest_active_one,
-    concurrent_creations_never_leave_more_than_three_active_goals,
-    the_three_active_rule_is_per_user,
+    no_goal_is_ever_deactivated_implicitly,
+    title_only_goals_are_qualitative_and_both_shapes_are_accepted,
+    deleting_a_goal_abandons_it_and_keeps_it_readable,
     lists_break_creation_time_ties_by_id_and_page_without_loss,
     the_list_defaults_to_ten_and_clamps_paging,
     patch_changes_the_named_fields_and_null_unit_clears_it,

@@ -9,6 +9,7 @@ mod errors;
 mod folders;
 mod goals;
 mod idempotency;
+mod insights;
 mod keys;
 mod llm;
 mod memories;

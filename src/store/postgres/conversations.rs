@@ -79,6 +79,7 @@ fn conversation_from_row(row: &Row) -> StoreResult<Loaded> {
             source: row.try_get(10)?,
             status: STATUS_COMPLETED.to_string(),
             discarded: row.try_get(11)?,
+            starred: row.try_get(17)?,
             processed_by: row.try_get(12)?,
             folder_id: row.try_get(13)?,
             folder_name: row.try_get(14)?,
@@ -434,7 +435,8 @@ async fn apply_update(
     execute(
         client,
         "UPDATE conversations SET title = COALESCE($3, title),
-             discarded = COALESCE($4, discarded), updated_at = $5
+             discarded = COALESCE($4, discarded), updated_at = $5,
+             starred = COALESCE($6, starred)
          WHERE user_id = $1 AND id = $2",
         &[
             &user_id,
@@ -442,6 +444,7 @@ async fn apply_update(
             &update.title,
             &update.discarded,
             &update.updated_at,
+            &update.starred,
         ],
     )
     .await?;
@@ -494,6 +497,9 @@ fn list_query<'a>(
     }
     if let Some(folder_id) = &filter.folder_id {
         condition("c.folder_id = $?", folder_id);
+    }
+    if let Some(starred) = &filter.starred {
+        condition("c.starred = $?", starred);
     }
     params.push(&page.limit);
     params.push(&page.offset);

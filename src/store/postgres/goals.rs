@@ -6,29 +6,49 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tracing::instrument;
 
-use super::{PgStore, execute, lock_user, query, query_opt};
-use crate::domain::goals::{Goal, GoalChanges, GoalProgress, GoalType};
+use super::{PgStore, execute, query, query_opt};
+use crate::domain::goals::{
+    Goal, GoalChanges, GoalMetric, GoalProgress, GoalSource, GoalStatus, NewGoal,
+};
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
 use crate::store::columns::GOAL_COLUMNS;
 use crate::store::{GoalStore, StoreResult};
 
-/// Reads `GOAL_COLUMNS`.
+/// Reads `GOAL_COLUMNS`. A stored metric that does not read (never written by this code) makes
+/// the goal qualitative rather than failing the request.
 fn goal_from_row(row: &Row) -> StoreResult<Goal> {
-    let goal_type: &str = row.try_get(2)?;
-    Ok(Goal {
-        id: row.try_get(0)?,
+    let criteria: serde_json::Value = row.try_get(4)?;
+    let status: &str = row.try_get(6)?;
+    let source: &str = row.try_get(7)?;
+    let metric: Option<serde_json::Value> = row.try_get(8)?;
+    let fields = NewGoal {
         title: row.try_get(1)?,
-        goal_type: GoalType::parse(goal_type).unwrap_or_default(),
-        target_value: row.try_get(3)?,
-        current_value: row.try_get(4)?,
-        min_value: row.try_get(5)?,
-        max_value: row.try_get(6)?,
-        unit: row.try_get(7)?,
-        is_active: row.try_get(8)?,
-        created_at: row.try_get(9)?,
-        updated_at: row.try_get(10)?,
-    })
+        desired_outcome: row.try_get(2)?,
+        why_it_matters: row.try_get(3)?,
+        success_criteria: serde_json::from_value(criteria).unwrap_or_default(),
+        horizon_at: row.try_get(5)?,
+        status: GoalStatus::parse(status).unwrap_or_default(),
+        source: GoalSource::read(source),
+        metric: metric.and_then(|m| serde_json::from_value::<GoalMetric>(m).ok()),
+    };
+    Ok(Goal::from_parts(
+        row.try_get(0)?,
+        fields,
+        row.try_get(9)?,
+        row.try_get(10)?,
+        row.try_get(11)?,
+    ))
+}
+
+fn metric_json(goal: &Goal) -> Option<serde_json::Value> {
+    goal.metric
+        .as_ref()
+        .map(|m| serde_json::to_value(m).expect("a metric serializes"))
+}
+
+fn criteria_json(goal: &Goal) -> serde_json::Value {
+    serde_json::to_value(&goal.success_criteria).expect("strings serialize")
 }
 
 /// One entry per goal per UTC day: a later value the same day replaces the earlier one.
@@ -60,8 +80,10 @@ async fn insert(client: &impl GenericClient, user_id: &str, goal: &Goal) -> Stor
     execute(
         client,
         "INSERT INTO goals (user_id, id, title, goal_type, target_value, current_value,
-             min_value, max_value, unit, is_active, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             min_value, max_value, unit, is_active, created_at, updated_at, desired_outcome,
+             why_it_matters, success_criteria, horizon_at, status, source, metric, ended_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+             $18, $19, $20)",
         &[
             &user_id,
             &goal.id,
@@ -75,51 +97,50 @@ async fn insert(client: &impl GenericClient, user_id: &str, goal: &Goal) -> Stor
             &goal.is_active,
             &goal.created_at,
             &goal.updated_at,
+            &goal.desired_outcome,
+            &goal.why_it_matters,
+            &criteria_json(goal),
+            &goal.horizon_at,
+            &goal.status.as_str(),
+            &goal.source.as_str(),
+            &metric_json(goal),
+            &goal.ended_at,
         ],
     )
     .await
     .map(|_| ())
 }
 
-/// Deactivates the oldest active goals so that `kept` (just created) and the `max_active - 1`
-/// newest others stay active.
-async fn retire_oldest_active(
-    client: &impl GenericClient,
-    user_id: &str,
-    kept: &Goal,
-    max_active: usize,
-) -> StoreResult<()> {
-    let others_kept = i64::try_from(max_active.saturating_sub(1)).unwrap_or(i64::MAX);
-    execute(
-        client,
-        "UPDATE goals SET is_active = false, updated_at = $3
-         WHERE user_id = $1 AND id IN (
-             SELECT id FROM goals WHERE user_id = $1 AND is_active AND id <> $2
-             ORDER BY created_at DESC, id DESC
-             OFFSET $4)",
-        &[&user_id, &kept.id, &kept.created_at, &others_kept],
-    )
-    .await
-    .map(|_| ())
-}
-
+/// Writes every field back; the flat columns keep a copy of the metric's aliases.
 async fn save(client: &impl GenericClient, user_id: &str, goal: &Goal) -> StoreResult<()> {
     execute(
         client,
         "UPDATE goals
-         SET title = $3, target_value = $4, current_value = $5, min_value = $6, max_value = $7,
-             unit = $8, updated_at = $9
+         SET title = $3, goal_type = $4, target_value = $5, current_value = $6, min_value = $7,
+             max_value = $8, unit = $9, is_active = $10, updated_at = $11, desired_outcome = $12,
+             why_it_matters = $13, success_criteria = $14, horizon_at = $15, status = $16,
+             source = $17, metric = $18, ended_at = $19
          WHERE user_id = $1 AND id = $2",
         &[
             &user_id,
             &goal.id,
             &goal.title,
+            &goal.goal_type.as_str(),
             &goal.target_value,
             &goal.current_value,
             &goal.min_value,
             &goal.max_value,
             &goal.unit,
+            &goal.is_active,
             &goal.updated_at,
+            &goal.desired_outcome,
+            &goal.why_it_matters,
+            &criteria_json(goal),
+            &goal.horizon_at,
+            &goal.status.as_str(),
+            &goal.source.as_str(),
+            &metric_json(goal),
+            &goal.ended_at,
         ],
     )
     .await
@@ -129,13 +150,9 @@ async fn save(client: &impl GenericClient, user_id: &str, goal: &Goal) -> StoreR
 #[async_trait]
 impl GoalStore for PgStore {
     #[instrument(skip_all)]
-    async fn create_goal(&self, user_id: &str, goal: Goal, max_active: usize) -> StoreResult<()> {
+    async fn create_goal(&self, user_id: &str, goal: Goal) -> StoreResult<()> {
         in_transaction!(self, |tx| {
-            // Creations for one user queue on the user's row, so two replicas creating goals at
-            // once cannot both leave more than `max_active` active.
-            lock_user(tx, user_id).await?;
             insert(tx, user_id, &goal).await?;
-            retire_oldest_active(tx, user_id, &goal, max_active).await?;
             record_progress(tx, user_id, &goal.id, &goal.progress_at(goal.created_at)).await
         })
     }
@@ -199,16 +216,19 @@ impl GoalStore for PgStore {
     }
 
     #[instrument(skip_all)]
-    async fn delete_goal(&self, user_id: &str, id: &str) -> StoreResult<bool> {
-        with_connection!(self, |client| {
-            // The history goes with the goal through its foreign key's ON DELETE CASCADE.
-            let deleted = execute(
-                client,
-                "DELETE FROM goals WHERE user_id = $1 AND id = $2",
-                &[&user_id, &id],
-            )
-            .await?;
-            Ok(deleted > 0)
+    async fn abandon_goal(&self, user_id: &str, id: &str, at: Timestamp) -> StoreResult<bool> {
+        let sql =
+            format!("SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = $1 AND id = $2 FOR UPDATE");
+        in_transaction!(self, |tx| {
+            let Some(row) = query_opt(tx, &sql, &[&user_id, &id]).await? else {
+                return Ok(false);
+            };
+            let mut goal = goal_from_row(&row)?;
+            if goal.status != GoalStatus::Abandoned {
+                goal.abandon(at);
+                save(tx, user_id, &goal).await?;
+            }
+            Ok(true)
         })
     }
 

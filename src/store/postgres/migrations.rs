@@ -49,6 +49,21 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "idempotency",
         include_str!("../../../migrations/postgres/0008_idempotency.sql"),
     ),
+    (
+        9,
+        "conversation_starred",
+        include_str!("../../../migrations/postgres/0009_conversation_starred.sql"),
+    ),
+    (
+        10,
+        "insights",
+        include_str!("../../../migrations/postgres/0010_insights.sql"),
+    ),
+    (
+        11,
+        "goals_v2",
+        include_str!("../../../migrations/postgres/0011_goals_v2.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

@@ -95,6 +95,7 @@ fn conversation_from_row(row: &Row<'_>) -> rusqlite::Result<Loaded> {
             source: row.get(10)?,
             status: STATUS_COMPLETED.to_string(),
             discarded: row.get(11)?,
+            starred: row.get(17)?,
             processed_by: row.get(12)?,
             folder_id: row.get(13)?,
             folder_name: row.get(14)?,
@@ -457,7 +458,8 @@ fn apply_update(
     connection
         .prepare_cached(
             "UPDATE conversations SET title = COALESCE(?3, title),
-                 discarded = COALESCE(?4, discarded), updated_at = ?5
+                 discarded = COALESCE(?4, discarded), updated_at = ?5,
+                 starred = COALESCE(?6, starred)
              WHERE user_id = ?1 AND id = ?2",
         )?
         .execute(params![
@@ -465,7 +467,8 @@ fn apply_update(
             conversation_id,
             update.title,
             update.discarded,
-            now
+            now,
+            update.starred
         ])?;
     if update.folder != FolderChange::Keep {
         let folder_id = folder_id_for(connection, user_id, update.folder, update.updated_at)?;
@@ -520,6 +523,13 @@ fn list_sql(filter: &ConversationFilter, values: &mut Vec<Value>) -> String {
             &mut sql,
             " AND c.folder_id = ?",
             Value::Text(folder_id.clone()),
+        );
+    }
+    if let Some(starred) = filter.starred {
+        bind(
+            &mut sql,
+            " AND c.starred = ?",
+            Value::Integer(i64::from(starred)),
         );
     }
     sql.push_str(" ORDER BY c.created_at DESC, c.id DESC");

@@ -6,7 +6,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use tracing::instrument;
 
 use super::{SqliteStore, map_error};
-use crate::domain::goals::{Goal, GoalChanges, GoalProgress, GoalType};
+use crate::domain::goals::{
+    Goal, GoalChanges, GoalMetric, GoalProgress, GoalSource, GoalStatus, NewGoal,
+};
 use crate::domain::paging::Page;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
 use crate::store::columns::GOAL_COLUMNS;
@@ -14,21 +16,46 @@ use crate::store::{GoalStore, StoreResult};
 
 const DATE_FORMAT: &str = "%Y-%m-%d";
 
-fn goal_from_row(row: &Row<'_>) -> rusqlite::Result<Goal> {
-    let goal_type: String = row.get(2)?;
-    Ok(Goal {
-        id: row.get(0)?,
-        title: row.get(1)?,
-        goal_type: GoalType::parse(&goal_type).unwrap_or_default(),
-        target_value: row.get(3)?,
-        current_value: row.get(4)?,
-        min_value: row.get(5)?,
-        max_value: row.get(6)?,
-        unit: row.get(7)?,
-        is_active: row.get(8)?,
-        created_at: from_micros(row.get(9)?),
-        updated_at: from_micros(row.get(10)?),
+fn json_column<T: serde::de::DeserializeOwned>(index: usize, text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
     })
+}
+
+fn goal_from_row(row: &Row<'_>) -> rusqlite::Result<Goal> {
+    let criteria: String = row.get(4)?;
+    let status: String = row.get(6)?;
+    let source: String = row.get(7)?;
+    let metric: Option<String> = row.get(8)?;
+    let fields = NewGoal {
+        title: row.get(1)?,
+        desired_outcome: row.get(2)?,
+        why_it_matters: row.get(3)?,
+        success_criteria: json_column(4, &criteria)?,
+        horizon_at: row.get::<_, Option<i64>>(5)?.map(from_micros),
+        status: GoalStatus::parse(&status).unwrap_or_default(),
+        source: GoalSource::read(&source),
+        metric: metric
+            .map(|m| json_column::<GoalMetric>(8, &m))
+            .transpose()?,
+    };
+    Ok(Goal::from_parts(
+        row.get(0)?,
+        fields,
+        from_micros(row.get(9)?),
+        from_micros(row.get(10)?),
+        row.get::<_, Option<i64>>(11)?.map(from_micros),
+    ))
+}
+
+fn metric_json(goal: &Goal) -> Option<String> {
+    goal.metric
+        .as_ref()
+        .map(|m| serde_json::to_string(m).expect("a metric serializes"))
+}
+
+fn criteria_json(goal: &Goal) -> String {
+    serde_json::to_string(&goal.success_criteria).expect("strings serialize")
 }
 
 fn progress_from_row(row: &Row<'_>) -> rusqlite::Result<GoalProgress> {
@@ -78,8 +105,10 @@ fn record_progress(
 fn insert(connection: &Connection, user_id: &str, goal: &Goal) -> rusqlite::Result<()> {
     let mut statement = connection.prepare_cached(
         "INSERT INTO goals (user_id, id, title, goal_type, target_value, current_value,
-             min_value, max_value, unit, is_active, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             min_value, max_value, unit, is_active, created_at, updated_at, desired_outcome,
+             why_it_matters, success_criteria, horizon_at, status, source, metric, ended_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20)",
     )?;
     statement.execute(params![
         user_id,
@@ -94,52 +123,48 @@ fn insert(connection: &Connection, user_id: &str, goal: &Goal) -> rusqlite::Resu
         goal.is_active,
         to_micros(goal.created_at),
         to_micros(goal.updated_at),
+        goal.desired_outcome,
+        goal.why_it_matters,
+        criteria_json(goal),
+        goal.horizon_at.map(to_micros),
+        goal.status.as_str(),
+        goal.source.as_str(),
+        metric_json(goal),
+        goal.ended_at.map(to_micros),
     ])?;
     Ok(())
 }
 
-/// Deactivates the oldest active goals so that `kept` (just created) and the `max_active - 1`
-/// newest others stay active. Runs inside the creating transaction, on the single writer, so two
-/// concurrent creations cannot both leave four active goals.
-fn retire_oldest_active(
-    connection: &Connection,
-    user_id: &str,
-    kept: &Goal,
-    max_active: usize,
-) -> rusqlite::Result<()> {
-    let mut statement = connection.prepare_cached(
-        "UPDATE goals SET is_active = 0, updated_at = ?3
-         WHERE user_id = ?1 AND id IN (
-             SELECT id FROM goals WHERE user_id = ?1 AND is_active = 1 AND id <> ?2
-             ORDER BY created_at DESC, id DESC
-             LIMIT -1 OFFSET ?4)",
-    )?;
-    statement.execute(params![
-        user_id,
-        kept.id,
-        to_micros(kept.created_at),
-        i64::try_from(max_active.saturating_sub(1)).unwrap_or(i64::MAX)
-    ])?;
-    Ok(())
-}
-
+/// Writes every field back; the flat columns keep a copy of the metric's aliases.
 fn save(connection: &Connection, user_id: &str, goal: &Goal) -> rusqlite::Result<()> {
     let mut statement = connection.prepare_cached(
         "UPDATE goals
-         SET title = ?3, target_value = ?4, current_value = ?5, min_value = ?6, max_value = ?7,
-             unit = ?8, updated_at = ?9
+         SET title = ?3, goal_type = ?4, target_value = ?5, current_value = ?6, min_value = ?7,
+             max_value = ?8, unit = ?9, is_active = ?10, updated_at = ?11, desired_outcome = ?12,
+             why_it_matters = ?13, success_criteria = ?14, horizon_at = ?15, status = ?16,
+             source = ?17, metric = ?18, ended_at = ?19
          WHERE user_id = ?1 AND id = ?2",
     )?;
     statement.execute(params![
         user_id,
         goal.id,
         goal.title,
+        goal.goal_type.as_str(),
         goal.target_value,
         goal.current_value,
         goal.min_value,
         goal.max_value,
         goal.unit,
+        goal.is_active,
         to_micros(goal.updated_at),
+        goal.desired_outcome,
+        goal.why_it_matters,
+        criteria_json(goal),
+        goal.horizon_at.map(to_micros),
+        goal.status.as_str(),
+        goal.source.as_str(),
+        metric_json(goal),
+        goal.ended_at.map(to_micros),
     ])?;
     Ok(())
 }
@@ -147,11 +172,10 @@ fn save(connection: &Connection, user_id: &str, goal: &Goal) -> rusqlite::Result
 #[async_trait]
 impl GoalStore for SqliteStore {
     #[instrument(skip_all)]
-    async fn create_goal(&self, user_id: &str, goal: Goal, max_active: usize) -> StoreResult<()> {
+    async fn create_goal(&self, user_id: &str, goal: Goal) -> StoreResult<()> {
         let user_id = user_id.to_string();
         self.write(move |tx| {
             insert(tx, &user_id, &goal).map_err(map_error)?;
-            retire_oldest_active(tx, &user_id, &goal, max_active).map_err(map_error)?;
             record_progress(tx, &user_id, &goal.id, &goal.progress_at(goal.created_at))
                 .map_err(map_error)
         })
@@ -214,17 +238,17 @@ impl GoalStore for SqliteStore {
     }
 
     #[instrument(skip_all)]
-    async fn delete_goal(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+    async fn abandon_goal(&self, user_id: &str, id: &str, at: Timestamp) -> StoreResult<bool> {
         let (user_id, id) = (user_id.to_string(), id.to_string());
         self.write(move |tx| {
-            // The history goes with the goal through its foreign key's ON DELETE CASCADE.
-            let deleted = tx
-                .execute(
-                    "DELETE FROM goals WHERE user_id = ?1 AND id = ?2",
-                    params![user_id, id],
-                )
-                .map_err(map_error)?;
-            Ok(deleted > 0)
+            let Some(mut goal) = find(tx, &user_id, &id).map_err(map_error)? else {
+                return Ok(false);
+            };
+            if goal.status != GoalStatus::Abandoned {
+                goal.abandon(at);
+                save(tx, &user_id, &goal).map_err(map_error)?;
+            }
+            Ok(true)
         })
         .await
     }

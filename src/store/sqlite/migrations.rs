@@ -46,6 +46,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency",
         include_str!("../../../migrations/sqlite/0008_idempotency.sql"),
     ),
+    (
+        9,
+        "conversation_starred",
+        include_str!("../../../migrations/sqlite/0009_conversation_starred.sql"),
+    ),
+    (
+        10,
+        "insights",
+        include_str!("../../../migrations/sqlite/0010_insights.sql"),
+    ),
+    (
+        11,
+        "goals_v2",
+        include_str!("../../../migrations/sqlite/0011_goals_v2.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

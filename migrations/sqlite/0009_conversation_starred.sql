@@ -1,0 +1,2 @@
+-- Conversations can be starred (API.md §13.E.1). Existing conversations are not starred.
+ALTER TABLE conversations ADD COLUMN starred INTEGER NOT NULL DEFAULT 0;
