@@ -18,5 +18,6 @@ pub mod openapi;
 pub mod processing;
 pub mod ratelimit;
 pub mod routes;
+pub mod search;
 pub mod store;
 pub mod telemetry;

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "conversation_items_index",
         include_str!("../../../migrations/postgres/0007_conversation_items_index.sql"),
     ),
+    (
+        8,
+        "search",
+        include_str!("../../../migrations/postgres/0008_search.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

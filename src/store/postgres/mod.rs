@@ -82,6 +82,7 @@ mod identity;
 mod memories;
 mod migrations;
 pub mod rows;
+mod search;
 
 use std::str::FromStr;
 use std::time::Duration;

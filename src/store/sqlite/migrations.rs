@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "conversation_items_index",
         include_str!("../../../migrations/sqlite/0007_conversation_items_index.sql"),
     ),
+    (
+        8,
+        "search",
+        include_str!("../../../migrations/sqlite/0008_search.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
