@@ -19,5 +19,6 @@ pub mod processing;
 pub mod ratelimit;
 pub mod routes;
 pub mod search;
+pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -15,6 +15,30 @@
 /// Words kept from one query, at most this many: a bound on the work one query can cause.
 pub const MAX_WORDS: usize = 32;
 
+/// The longest search text, in characters after trimming (API.md §13.A.0).
+pub const MAX_QUERY_CHARS: usize = 500;
+
+/// Why a search text is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SearchTextError {
+    #[error("query cannot be empty")]
+    Empty,
+    #[error("query must be at most {MAX_QUERY_CHARS} characters")]
+    TooLong,
+}
+
+/// The trimmed search text, 1..500 characters.
+pub fn search_text(raw: &str) -> Result<&str, SearchTextError> {
+    let text = raw.trim();
+    if text.is_empty() {
+        Err(SearchTextError::Empty)
+    } else if text.chars().count() > MAX_QUERY_CHARS {
+        Err(SearchTextError::TooLong)
+    } else {
+        Ok(text)
+    }
+}
+
 /// English function words, plus a few of the most frequent ones of French, Spanish, German and
 /// Portuguese, that would match nearly every document.
 const STOP_WORDS: &[&str] = &[
@@ -321,6 +345,14 @@ fn ts_phrase(words: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_text_is_trimmed_and_bounded() {
+        assert_eq!(search_text("  peanuts \n"), Ok("peanuts"));
+        assert_eq!(search_text(" \t "), Err(SearchTextError::Empty));
+        assert_eq!(search_text(&"é".repeat(500)), Ok("é".repeat(500).as_str()));
+        assert_eq!(search_text(&"a".repeat(501)), Err(SearchTextError::TooLong));
+    }
 
     #[test]
     fn bare_words_are_alternatives_with_the_whole_text_as_a_phrase() {
