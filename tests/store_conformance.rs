@@ -1737,7 +1737,7 @@ async fn conversation_search_covers_title_overview_and_transcript(store: Arc<dyn
         let user = alice.id.clone();
         async move {
             store
-                .search_conversations(&user, &q(text), filter, page(10, 0))
+                .search_conversations(&user, &q(text), filter, page(10, 0), false)
                 .await
                 .unwrap()
         }

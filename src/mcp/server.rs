@@ -251,12 +251,21 @@ impl ServerHandler for OmiMcp {
             ));
         };
         let caller = self.caller(&context)?;
+        let query = request
+            .arguments
+            .as_ref()
+            .and_then(|arguments| arguments.get("query"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let call = match spec.rest_call(request.arguments) {
             Ok(call) => call,
             Err(detail) => return Ok(error_result(StatusCode::UNPROCESSABLE_ENTITY, detail).into()),
         };
         let reply = self.send(spec.name, call, &caller).await;
-        let result = if reply.status.is_success() {
+        let result = if reply.status.is_success() && spec.reshape != tools::Reshape::AsIs {
+            CallToolResult::structured(tools::reshape(spec.reshape, reply.body, &query))
+        } else if reply.status.is_success() {
             success_result(spec.list_name, reply.body)
         } else {
             error_result(reply.status, reply.detail())

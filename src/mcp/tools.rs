@@ -47,6 +47,21 @@ pub struct ToolSpec {
     /// structured content is an object.
     pub list_name: Option<&'static str>,
     schema: fn() -> Arc<rmcp::model::JsonObject>,
+    /// How the route's answer becomes the tool's result.
+    pub reshape: Reshape,
+}
+
+/// A tool whose result is not the route's answer as it is (upstream's search tool shapes,
+/// API.md §13.H.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reshape {
+    AsIs,
+    /// `[{memory, score}]` -> `{"memories": [memory + relevance_score]}`.
+    SearchMemories,
+    /// `[{conversation, score}]` -> `{"conversations": [card + match_snippets]}`.
+    SearchConversations,
+    /// `[{action_item, score}]` -> `{"action_items": [item]}`.
+    SearchActionItems,
 }
 
 impl ToolSpec {
@@ -84,6 +99,9 @@ const ACTION_ITEMS: &str = "/v1/dev/user/action-items";
 const ACTION_ITEM: &str = "/v1/dev/user/action-items/{id}";
 const GOALS: &str = "/v1/dev/user/goals";
 const GOAL_PROGRESS: &str = "/v1/dev/user/goals/{id}/progress";
+const MEMORY_SEARCH: &str = "/v1/dev/user/memories/search";
+const CONVERSATION_SEARCH: &str = "/v1/dev/user/conversations/search";
+const ACTION_ITEM_SEARCH: &str = "/v1/dev/user/action-items/search";
 
 static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
     vec![
@@ -98,6 +116,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list_name: Some("memories"),
             schema: schema::<args::GetMemories>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "create_memory",
@@ -110,6 +129,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list_name: None,
             schema: schema::<args::CreateMemory>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "edit_memory",
@@ -122,6 +142,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list_name: None,
             schema: schema::<args::EditMemory>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "delete_memory",
@@ -134,6 +155,20 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Nothing,
             list_name: None,
             schema: schema::<args::MemoryId>,
+            reshape: Reshape::AsIs,
+        },
+        ToolSpec {
+            name: "search_memories",
+            description: "Search the user's memories by words, most relevant first.",
+            scope: Scope::MemoriesRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: MEMORY_SEARCH,
+            id_argument: None,
+            carry: Carry::Query,
+            list_name: None,
+            schema: schema::<args::SearchMemories>,
+            reshape: Reshape::SearchMemories,
         },
         ToolSpec {
             name: "get_conversations",
@@ -146,6 +181,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list_name: Some("conversations"),
             schema: schema::<args::GetConversations>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_conversation_by_id",
@@ -158,6 +194,20 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list_name: None,
             schema: schema::<args::GetConversation>,
+            reshape: Reshape::AsIs,
+        },
+        ToolSpec {
+            name: "search_conversations",
+            description: "Search the user's conversations (titles, summaries and transcripts), most relevant first, with the matching transcript passages.",
+            scope: Scope::ConversationsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: CONVERSATION_SEARCH,
+            id_argument: None,
+            carry: Carry::Query,
+            list_name: None,
+            schema: schema::<args::SearchConversations>,
+            reshape: Reshape::SearchConversations,
         },
         ToolSpec {
             name: "create_conversation",
@@ -170,6 +220,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list_name: None,
             schema: schema::<args::CreateConversation>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_action_items",
@@ -182,6 +233,20 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list_name: Some("action_items"),
             schema: schema::<args::GetActionItems>,
+            reshape: Reshape::AsIs,
+        },
+        ToolSpec {
+            name: "search_action_items",
+            description: "Search the user's action items by words in their descriptions, most relevant first.",
+            scope: Scope::ActionItemsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: ACTION_ITEM_SEARCH,
+            id_argument: None,
+            carry: Carry::Query,
+            list_name: None,
+            schema: schema::<args::SearchActionItems>,
+            reshape: Reshape::SearchActionItems,
         },
         ToolSpec {
             name: "create_action_item",
@@ -194,6 +259,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list_name: None,
             schema: schema::<args::CreateActionItem>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "update_action_item",
@@ -206,6 +272,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list_name: None,
             schema: schema::<args::UpdateActionItem>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "complete_action_item",
@@ -218,6 +285,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::MarkCompleted,
             list_name: None,
             schema: schema::<args::ActionItemId>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "delete_action_item",
@@ -230,6 +298,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Nothing,
             list_name: None,
             schema: schema::<args::ActionItemId>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_goals",
@@ -242,6 +311,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list_name: Some("goals"),
             schema: schema::<args::GetGoals>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "update_goal_progress",
@@ -254,6 +324,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list_name: None,
             schema: schema::<args::UpdateGoalProgress>,
+            reshape: Reshape::AsIs,
         },
     ]
 });
@@ -271,6 +342,7 @@ impl ToolSpec {
     /// here (in the REST stack's wording); every other value is the route's to judge.
     pub fn rest_call(&self, arguments: Option<Map<String, Value>>) -> Result<RestCall, String> {
         let mut arguments = arguments.unwrap_or_default();
+        self.check_search_arguments(&mut arguments)?;
         let mut path = self.path.to_string();
         if let Some(name) = self.id_argument {
             let id = match arguments.remove(name) {
@@ -299,6 +371,159 @@ impl ToolSpec {
             body,
         })
     }
+}
+
+impl ToolSpec {
+    /// Upstream's argument rules for the search tools (API.md §13.H.1): an integer out of range
+    /// is an error, except for `search_action_items`, which clamps; a blank `query` of
+    /// `search_action_items` is "query is required".
+    fn check_search_arguments(&self, arguments: &mut Map<String, Value>) -> Result<(), String> {
+        let limit = |arguments: &Map<String, Value>, max: i64| -> Result<Option<i64>, String> {
+            match arguments.get("limit") {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| "Validation error: limit must be an integer".to_string())
+                    .and_then(|limit| match limit {
+                        Some(n) if !(1..=max).contains(&n) => Err(format!(
+                            "Validation error: limit must be between 1 and {max}"
+                        )),
+                        other => Ok(other),
+                    }),
+            }
+        };
+        match self.reshape {
+            Reshape::AsIs => {}
+            Reshape::SearchMemories => {
+                limit(arguments, 20)?;
+            }
+            Reshape::SearchConversations => {
+                limit(arguments, 100)?;
+                arguments.insert("include_transcript".to_string(), Value::Bool(true));
+            }
+            Reshape::SearchActionItems => {
+                let blank = arguments
+                    .get("query")
+                    .and_then(Value::as_str)
+                    .is_none_or(|query| query.trim().is_empty());
+                if blank {
+                    return Err("query is required".to_string());
+                }
+                if let Some(Value::Number(number)) = arguments.get("limit")
+                    && let Some(n) = number.as_i64()
+                {
+                    arguments.insert("limit".to_string(), json!(n.clamp(1, 50)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tool result of a search route's answer, in upstream's shape; `query` is the tool's
+/// `query` argument (for transcript snippets).
+pub fn reshape(kind: Reshape, body: Value, query: &str) -> Value {
+    let hits = match body {
+        Value::Array(hits) => hits,
+        other => return other,
+    };
+    match kind {
+        Reshape::AsIs => Value::Array(hits),
+        Reshape::SearchMemories => {
+            let memories: Vec<Value> = hits
+                .into_iter()
+                .map(|mut hit| {
+                    let score = hit["score"].take();
+                    let mut memory = hit["memory"].take();
+                    if let Value::Object(fields) = &mut memory {
+                        fields.insert("relevance_score".to_string(), score);
+                    }
+                    memory
+                })
+                .collect();
+            json!({ "memories": memories })
+        }
+        Reshape::SearchActionItems => {
+            let items: Vec<Value> = hits
+                .into_iter()
+                .map(|mut hit| {
+                    let item = hit["action_item"].take();
+                    let mut card = Map::new();
+                    for key in [
+                        "id",
+                        "description",
+                        "completed",
+                        "created_at",
+                        "updated_at",
+                        "due_at",
+                        "completed_at",
+                        "conversation_id",
+                    ] {
+                        card.insert(key.to_string(), item[key].clone());
+                    }
+                    Value::Object(card)
+                })
+                .collect();
+            json!({ "action_items": items })
+        }
+        Reshape::SearchConversations => {
+            let conversations: Vec<Value> = hits
+                .into_iter()
+                .map(|mut hit| conversation_card(hit["conversation"].take(), query))
+                .collect();
+            json!({ "conversations": conversations })
+        }
+    }
+}
+
+/// Upstream's conversation card (keys present only when stored) with the matching snippets.
+fn conversation_card(conversation: Value, query: &str) -> Value {
+    let mut card = Map::new();
+    for key in ["id", "created_at", "started_at", "finished_at", "language"] {
+        if !conversation[key].is_null() {
+            card.insert(key.to_string(), conversation[key].clone());
+        }
+    }
+    let mut structured = Map::new();
+    for key in ["title", "overview", "category", "emoji"] {
+        if !conversation["structured"][key].is_null() {
+            structured.insert(key.to_string(), conversation["structured"][key].clone());
+        }
+    }
+    card.insert("structured".to_string(), Value::Object(structured));
+    let lines: Vec<crate::search::snippets::Line> = conversation["transcript_segments"]
+        .as_array()
+        .map(|segments| {
+            segments
+                .iter()
+                .map(|segment| crate::search::snippets::Line {
+                    id: segment["id"].as_str().unwrap_or_default().to_string(),
+                    text: segment["text"].as_str().unwrap_or_default().to_string(),
+                    is_user: segment["is_user"].as_bool().unwrap_or(false),
+                    speaker_id: segment["speaker_id"].as_i64().unwrap_or(0),
+                    start: segment["start"].as_f64().unwrap_or(0.0),
+                    end: segment["end"].as_f64().unwrap_or(0.0),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let snippets: Vec<Value> = crate::search::snippets::find(&lines, query)
+        .into_iter()
+        .map(|snippet| {
+            json!({
+                "text": snippet.text,
+                "segment_id": snippet.segment_id,
+                "start": snippet.start,
+                "end": snippet.end,
+                "start_ms": (snippet.start * 1000.0).round() as i64,
+                "end_ms": (snippet.end * 1000.0).round() as i64,
+                "speaker_id": snippet.speaker_id,
+            })
+        })
+        .collect();
+    card.insert("match_snippets".to_string(), Value::Array(snippets));
+    Value::Object(card)
 }
 
 /// Keeps an id inside its path segment: everything but letters, digits, `-` and `_` is
@@ -366,6 +591,34 @@ mod args {
         pub offset: Option<i64>,
         /// Only these categories, comma-separated (e.g. `system,interesting`).
         pub categories: Option<String>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct SearchMemories {
+        /// What to look for (words; "quoted words" must appear as written).
+        pub query: String,
+        /// How many memories to return (1..20, default 10).
+        pub limit: Option<i64>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct SearchConversations {
+        /// What to look for in titles, summaries and transcripts.
+        pub query: String,
+        /// Only conversations created on or after this day (`YYYY-MM-DD`, UTC).
+        pub start_date: Option<String>,
+        /// Only conversations created on or before this day (`YYYY-MM-DD`, the whole day, UTC).
+        pub end_date: Option<String>,
+        /// How many conversations to return (1..100, default 10).
+        pub limit: Option<i64>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct SearchActionItems {
+        /// What to look for in descriptions.
+        pub query: String,
+        /// How many items to return (default 10; clamped into 1..50).
+        pub limit: Option<i64>,
     }
 
     #[derive(JsonSchema)]
@@ -527,9 +780,9 @@ mod tests {
     }
 
     #[test]
-    fn there_are_fourteen_tools_with_unique_names_and_object_schemas() {
+    fn there_are_seventeen_tools_with_unique_names_and_object_schemas() {
         let names: std::collections::HashSet<_> = all().iter().map(|spec| spec.name).collect();
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 17);
         for spec in all() {
             let tool = spec.tool();
             assert_eq!(
@@ -574,6 +827,77 @@ mod tests {
         assert_eq!(
             call.path_and_query,
             "/v1/dev/user/goals/goal_0123456789ab/progress?current_value=2.5"
+        );
+    }
+
+    #[test]
+    fn search_tools_follow_upstreams_argument_rules() {
+        let memories = find("search_memories").unwrap();
+        assert_eq!(
+            memories.rest_call(arguments(json!({"query": "x", "limit": 21}))),
+            Err("Validation error: limit must be between 1 and 20".to_string())
+        );
+        assert_eq!(
+            memories
+                .rest_call(arguments(json!({"query": "peanut allergy", "limit": 20})))
+                .unwrap()
+                .path_and_query,
+            "/v1/dev/user/memories/search?limit=20&query=peanut+allergy"
+        );
+        let conversations = find("search_conversations").unwrap();
+        assert!(
+            conversations
+                .rest_call(arguments(json!({"query": "x"})))
+                .unwrap()
+                .path_and_query
+                .contains("include_transcript=true")
+        );
+        let items = find("search_action_items").unwrap();
+        assert_eq!(
+            items.rest_call(arguments(json!({"query": "  "}))),
+            Err("query is required".to_string())
+        );
+        assert_eq!(
+            items
+                .rest_call(arguments(json!({"query": "x", "limit": 500})))
+                .unwrap()
+                .path_and_query,
+            "/v1/dev/user/action-items/search?limit=50&query=x"
+        );
+    }
+
+    #[test]
+    fn search_answers_take_upstreams_result_shapes() {
+        let memories = reshape(
+            Reshape::SearchMemories,
+            json!([{"memory": {"id": "m", "content": "c"}, "score": 0.5}]),
+            "c",
+        );
+        assert_eq!(
+            memories,
+            json!({"memories": [{"id": "m", "content": "c", "relevance_score": 0.5}]})
+        );
+        let conversations = reshape(
+            Reshape::SearchConversations,
+            json!([{"score": 1.0, "conversation": {
+                "id": "c", "created_at": "t", "started_at": "t", "finished_at": "t",
+                "language": "en", "folder_name": "Work",
+                "structured": {"title": "T", "overview": "O", "category": "work", "emoji": "x",
+                               "action_items": []},
+                "transcript_segments": [
+                    {"id": "s1", "text": "The budget is due", "is_user": true, "speaker_id": 0,
+                     "start": 1.5, "end": 3.0}]}}]),
+            "budget",
+        );
+        assert_eq!(
+            conversations,
+            json!({"conversations": [{
+                "id": "c", "created_at": "t", "started_at": "t", "finished_at": "t",
+                "language": "en",
+                "structured": {"title": "T", "overview": "O", "category": "work", "emoji": "x"},
+                "match_snippets": [{"text": "User: The budget is due", "segment_id": "s1",
+                    "start": 1.5, "end": 3.0, "start_ms": 1500, "end_ms": 3000, "speaker_id": 0}]
+            }]})
         );
     }
 

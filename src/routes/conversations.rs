@@ -348,6 +348,10 @@ pub struct SearchConversationsQuery {
     /// Results: default 10, values outside 1..100 are clamped into it.
     #[param(value_type = Option<i64>)]
     pub limit: Option<QueryInt>,
+    /// Include each conversation's transcript segments (default false: `transcript_segments`
+    /// is `null`). An omi-server addition.
+    #[param(value_type = Option<bool>)]
+    pub include_transcript: Option<QueryBool>,
 }
 
 /// A conversation that matches a search (without its transcript), with its relevance.
@@ -398,7 +402,15 @@ pub async fn search_conversations(
     let page = Page::new(query.limit, None, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT);
     let hits = state
         .store
-        .search_conversations(&auth.user_id, &lexical, filter, page)
+        .search_conversations(
+            &auth.user_id,
+            &lexical,
+            filter,
+            page,
+            query
+                .include_transcript
+                .is_some_and(|QueryBool(value)| value),
+        )
         .await?;
     let hits: Vec<ConversationSearchHit> = hits
         .into_iter()

@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod query;
 pub mod score;
+pub mod snippets;
 pub mod when;
 
 pub use query::LexicalQuery;

@@ -154,7 +154,7 @@ async fn retrieve(
     };
     let page = Page { limit, offset: 0 };
     let found: Vec<Conversation> = store
-        .search_conversations(user_id, query, filter, page)
+        .search_conversations(user_id, query, filter, page, false)
         .await?
         .into_iter()
         .map(|hit| hit.item)

@@ -226,14 +226,15 @@ pub trait SearchStore: Send + Sync {
     ) -> StoreResult<Vec<Scored<ActionItem>>>;
 
     /// Title, overview and transcript of kept (not discarded) conversations, with their action
-    /// items and folder name, without transcripts; `score` desc, then `created_at` desc, `id`
-    /// desc.
+    /// items and folder name, and their transcripts when asked; `score` desc, then `created_at`
+    /// desc, `id` desc.
     async fn search_conversations(
         &self,
         user_id: &str,
         query: &LexicalQuery,
         filter: ConversationSearchFilter,
         page: Page,
+        include_transcript: bool,
     ) -> StoreResult<Vec<Scored<Conversation>>>;
 }
 

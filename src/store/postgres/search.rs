@@ -134,6 +134,7 @@ impl SearchStore for PgStore {
         lexical: &LexicalQuery,
         filter: ConversationSearchFilter,
         page: Page,
+        include_transcript: bool,
     ) -> StoreResult<Vec<Scored<Conversation>>> {
         let Some(text) = lexical.tsquery() else {
             return Ok(Vec::new());
@@ -170,7 +171,7 @@ impl SearchStore for PgStore {
             let rows = query(client, &sql, &params).await?;
             let (hits, best) = read_scored(&rows, 17, conversation_from_row);
             let (loaded, relevances): (Vec<Loaded>, Vec<f64>) = hits.into_iter().unzip();
-            let conversations = attach_details(client, user_id, loaded, false).await?;
+            let conversations = attach_details(client, user_id, loaded, include_transcript).await?;
             Ok(normalize_scores(
                 conversations.into_iter().zip(relevances).collect(),
                 best,

@@ -184,6 +184,7 @@ impl SearchStore for SqliteStore {
         query: &LexicalQuery,
         filter: ConversationSearchFilter,
         page: Page,
+        include_transcript: bool,
     ) -> StoreResult<Vec<Scored<Conversation>>> {
         let Some(expression) = query.fts5_expression() else {
             return Ok(Vec::new());
@@ -213,7 +214,7 @@ impl SearchStore for SqliteStore {
         self.read(|c| {
             let (hits, best) = run(c, &sql, &values, 17, conversation_from_row)?;
             let (loaded, relevances): (Vec<Loaded>, Vec<f64>) = hits.into_iter().unzip();
-            let conversations = attach_details(c, user_id, loaded, false)?;
+            let conversations = attach_details(c, user_id, loaded, include_transcript)?;
             Ok(normalize_scores(
                 conversations.into_iter().zip(relevances).collect(),
                 best,
