@@ -171,6 +171,21 @@ async fn retrieve(
     store.list_conversations(user_id, &list, page, false).await
 }
 
+/// The conversations `ask` grounds an answer on for `question` (its relative dates resolved at
+/// `now` in `zone`), most relevant first: the retrieval half of `ask`, also used to measure it.
+pub async fn retrieve_for_question(
+    store: &dyn Store,
+    user_id: &str,
+    question: &str,
+    now: Timestamp,
+    zone: Tz,
+    limit: i64,
+) -> StoreResult<Vec<Conversation>> {
+    let window = when::resolve(question, now, zone);
+    let query = LexicalQuery::parse(&when::without_window(question, window.as_ref()));
+    retrieve(store, user_id, &query, window.as_ref(), limit).await
+}
+
 /// Answers `question` for `user_id` as of `now`, with the model when `writer` is given.
 pub async fn ask(
     store: &dyn Store,
