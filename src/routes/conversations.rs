@@ -498,6 +498,7 @@ impl AskRequest {
                 ("Cache-Control" = String, description = "`no-store`"),
             )),
         (status = 422, description = "question cannot be empty; Validation error: question must be at most 1000 characters; Validation error: limit must be between 1 and 10; Validation error: timezone must be an IANA time zone name", body = ErrorResponse),
+        (status = 429, description = "Rate limit exceeded. Try again in <n>s. (also `OMI_ASK_RATE_LIMIT_PER_HOUR` per key)", body = ErrorResponse),
     ))]
 pub async fn ask(
     State(state): State<AppState>,
@@ -505,6 +506,7 @@ pub async fn ask(
     ApiJson(body): ApiJson<AskRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let question = body.into_question()?;
+    check_ask_limit(&state, &auth).await?;
     let writer = ask_service::Writer::from_settings(&state.settings);
     let answer = ask_service::ask(
         state.store.as_ref(),
@@ -539,6 +541,51 @@ pub async fn ask(
                 .collect(),
         }),
     ))
+}
+
+/// `OMI_ASK_RATE_LIMIT_PER_HOUR` per key (API.md §13.B), on top of the §10 windows: the same
+/// 429 answer, with `Retry-After` for the hour.
+async fn check_ask_limit(
+    state: &AppState,
+    auth: &Authorized<scopes::ConversationsRead>,
+) -> ApiResult<()> {
+    let limit = state.settings.ask_rate_limit_per_hour;
+    if limit == 0 {
+        return Ok(());
+    }
+    let verdict = state
+        .limiter
+        .check_hourly("ask", &auth.key.id, &auth.user_id, limit)
+        .await
+        .map_err(|error| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                crate::error::details::LIMITER_UNAVAILABLE,
+            )
+            .with_cause(anyhow::anyhow!("ask limit: {}", error.reason()))
+        })?;
+    if verdict.allowed {
+        return Ok(());
+    }
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(verdict.reset_in),
+    );
+    headers.insert(
+        "x-ratelimit-limit",
+        axum::http::HeaderValue::from(verdict.limit),
+    );
+    headers.insert("x-ratelimit-remaining", axum::http::HeaderValue::from(0u64));
+    headers.insert(
+        "x-ratelimit-reset",
+        axum::http::HeaderValue::from(verdict.reset_at),
+    );
+    Err(ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        crate::ratelimit::rate_limited_detail(verdict.reset_in),
+    )
+    .with_headers(headers))
 }
 
 /// Comma-separated categories, blanks ignored, duplicates collapsed.

@@ -611,7 +611,45 @@ async fn ask_with_a_model_cites_only_real_sources_and_falls_back(backend: Backen
     assert!(reply.body["answer"].as_str().unwrap().contains("[1]"));
 }
 
+async fn ask_has_its_own_hourly_limit_per_key(backend: Backend) {
+    let server = TestServer::start_on_with(backend, |s| s.ask_rate_limit_per_hour = 2).await;
+    let alice = server.user("alice").await;
+    for _ in 0..2 {
+        let reply = server
+            .post(ASK, &alice.key, json!({"question": "pricing"}))
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let refused = server
+        .post(ASK, &alice.key, json!({"question": "pricing"}))
+        .await;
+    assert_eq!(refused.status, 429, "{refused:?}");
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry));
+    assert_eq!(
+        refused.detail(),
+        format!("Rate limit exceeded. Try again in {retry}s.")
+    );
+    // Another key, and other routes, are not held back.
+    let other = server.key_with(&alice, &["conversations:read"]).await;
+    assert_eq!(
+        server
+            .post(ASK, &other, json!({"question": "pricing"}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .get(&format!("{CONVERSATION_SEARCH}?query=x"), &alice.key)
+            .await
+            .status,
+        200
+    );
+}
+
 crate::backend_tests!(
+    ask_has_its_own_hourly_limit_per_key,
     memory_search_ranks_the_exact_phrase_first_and_sees_only_the_owner,
     search_routes_check_their_input,
     search_paths_are_literal_and_scoped,
