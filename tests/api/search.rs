@@ -648,7 +648,57 @@ async fn ask_has_its_own_hourly_limit_per_key(backend: Backend) {
     );
 }
 
+async fn search_answers_during_concurrent_writes_and_sees_every_commit(backend: Backend) {
+    let server = std::sync::Arc::new(TestServer::start_on(backend).await);
+    let alice = server.user("alice").await;
+    let key = alice.key.clone();
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let server = server.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                for batch in 0..5 {
+                    let memories: Vec<Value> = (0..10)
+                        .map(|n| json!({"content": format!("Walrus sighting {writer}-{batch}-{n} at the pier")}))
+                        .collect();
+                    let reply = server
+                        .post(&format!("{MEMORIES}/batch"), &key, json!({"memories": memories}))
+                        .await;
+                    assert_eq!(reply.status, 200, "{reply:?}");
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let server = server.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let mut last = 0;
+                for _ in 0..20 {
+                    let hits = search(
+                        &server,
+                        &key,
+                        MEMORY_SEARCH,
+                        "query=walrus%20pier&limit=100",
+                    )
+                    .await;
+                    // Commits only add matches: a later search never sees fewer.
+                    assert!(hits.len() >= last, "{} after {last}", hits.len());
+                    last = hits.len();
+                }
+            })
+        })
+        .collect();
+    for task in writers.into_iter().chain(readers) {
+        task.await.unwrap();
+    }
+    let all = search(&server, &key, MEMORY_SEARCH, "query=walrus&limit=100").await;
+    assert_eq!(all.len(), 100);
+}
+
 crate::backend_tests!(
+    search_answers_during_concurrent_writes_and_sees_every_commit,
     ask_has_its_own_hourly_limit_per_key,
     memory_search_ranks_the_exact_phrase_first_and_sees_only_the_owner,
     search_routes_check_their_input,
