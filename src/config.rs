@@ -73,6 +73,16 @@ pub struct Settings {
     )]
     pub rate_limit_per_day: u64,
 
+    /// `POST /v1/dev/user/ask` requests per developer key per calendar hour, on top of the
+    /// other limits (0 = no limit).
+    #[arg(
+        long,
+        env = "OMI_ASK_RATE_LIMIT_PER_HOUR",
+        default_value_t = 25,
+        global = true
+    )]
+    pub ask_rate_limit_per_hour: u64,
+
     /// Failed authentications per client address per minute before 429 (0 = off).
     #[arg(
         long,
@@ -404,6 +414,7 @@ mod tests {
         assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(settings.rate_limit_per_minute, 100);
         assert_eq!(settings.rate_limit_per_day, 10_000);
+        assert_eq!(settings.ask_rate_limit_per_hour, 25);
         assert_eq!(settings.failed_auth_per_minute, 30);
         assert_eq!(settings.max_body_bytes, 2_097_152);
         assert_eq!(settings.sqlite_synchronous, SqliteSynchronous::Full);

@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod processing;
 pub mod ratelimit;
 pub mod routes;
+pub mod search;
 pub mod service;
 pub mod state;
 pub mod store;

@@ -12,6 +12,7 @@ use crate::outbound::Outbound;
 use crate::processing::llm::{LlmConfig, LlmProcessor};
 use crate::processing::{OfflineProcessor, Processor};
 use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
+use crate::service::ask;
 use crate::service::usage::KeyUsage;
 use crate::store::Store;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     /// What the metrics listener exports; `None` when `OMI_METRICS_LISTEN` is off, and then
     /// nothing is recorded.
     pub metrics: Option<Arc<Metrics>>,
+    /// The model that writes `ask` answers; `None` answers extractively.
+    pub ask_writer: Option<Arc<ask::Writer>>,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
             processor: Arc::new(OfflineProcessor),
             shutdown: CancellationToken::new(),
             metrics,
+            ask_writer: None,
         }
     }
 }
@@ -65,6 +69,12 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let limiter = open_limiter(&settings, &outbound).await?;
     let mut state = AppState::new(settings, store, limiter);
     state.processor = processor;
+    state.ask_writer = outbound
+        .http_client()
+        .build()
+        .ok()
+        .and_then(|http| ask::Writer::from_settings(&state.settings, http))
+        .map(Arc::new);
     Ok(state)
 }
 

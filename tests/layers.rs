@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 /// Floors, bottom to top, and the top-level modules on each.
 const FLOORS: &[(u8, &[&str])] = &[
     (1, &["domain"]),
-    (2, &["config", "outbound", "processing", "ratelimit"]),
+    (
+        2,
+        &["config", "outbound", "processing", "ratelimit", "search"],
+    ),
     (3, &["store"]),
     (4, &["service"]),
     (5, &["error", "telemetry", "extract", "metrics"]),

@@ -23,7 +23,7 @@ const READ_SCOPES: [&str; 4] = [
     "goals:read",
 ];
 
-const READ_TOOLS: [&str; 9] = [
+const READ_TOOLS: [&str; 12] = [
     "get_action_items",
     "get_conversation_by_id",
     "get_conversations",
@@ -33,9 +33,12 @@ const READ_TOOLS: [&str; 9] = [
     "get_memories",
     "get_people",
     "get_user_profile",
+    "search_action_items",
+    "search_conversations",
+    "search_memories",
 ];
 
-const ALL_TOOLS: [&str; 19] = [
+const ALL_TOOLS: [&str; 22] = [
     "complete_action_item",
     "create_action_item",
     "create_conversation",
@@ -53,6 +56,9 @@ const ALL_TOOLS: [&str; 19] = [
     "get_memories",
     "get_people",
     "get_user_profile",
+    "search_action_items",
+    "search_conversations",
+    "search_memories",
     "update_action_item",
     "update_goal_progress",
 ];
@@ -528,6 +534,98 @@ async fn memories_written_through_mcp_are_the_rest_memories_and_back() {
         .get(&path, &alice.key)
         .await
         .assert_error(404, "Memory not found");
+}
+
+#[tokio::test]
+async fn search_tools_answer_in_upstreams_shapes() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+    server
+        .post(
+            "/v1/dev/user/memories",
+            &alice.key,
+            json!({"content": "Alex is allergic to peanuts"}),
+        )
+        .await;
+    let found = success(
+        &call(
+            &client,
+            "search_memories",
+            json!({"query": "peanuts", "limit": 5}),
+        )
+        .await,
+    );
+    assert_eq!(
+        found["memories"][0]["content"],
+        "Alex is allergic to peanuts"
+    );
+    assert_eq!(found["memories"][0]["relevance_score"], 1.0);
+    let result = call(
+        &client,
+        "search_memories",
+        json!({"query": "x", "limit": 50}),
+    )
+    .await;
+    assert_tool_error(
+        &result,
+        "invalid_arguments",
+        "Validation error: limit must be between 1 and 20",
+    );
+
+    let created = server
+        .post(
+            "/v1/dev/user/conversations/from-segments",
+            &alice.key,
+            json!({"transcript_segments": [
+                {"text": "Good morning", "speaker": "SPEAKER_00", "is_user": true, "start": 0.0, "end": 1.0},
+                {"text": "The kangaroo enclosure needs a new fence", "speaker": "SPEAKER_01", "start": 1.0, "end": 4.0},
+                {"text": "I will call the builder", "speaker": "SPEAKER_00", "is_user": true, "start": 4.0, "end": 6.0},
+                {"text": "Thanks", "speaker": "SPEAKER_01", "start": 6.0, "end": 7.0}
+            ]}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{created:?}");
+    let found = success(
+        &call(
+            &client,
+            "search_conversations",
+            json!({"query": "kangaroo fence"}),
+        )
+        .await,
+    );
+    let card = &found["conversations"][0];
+    assert_eq!(card["id"], created.body["id"]);
+    assert!(card["structured"]["title"].is_string());
+    assert!(card.get("transcript_segments").is_none() && card.get("score").is_none());
+    assert_eq!(
+        card["match_snippets"][0]["text"],
+        "User: Good morning\nSpeaker 1: The kangaroo enclosure needs a new fence\nUser: I will call the builder"
+    );
+    assert_eq!(card["match_snippets"][0]["start_ms"], 1000);
+
+    server
+        .post(
+            "/v1/dev/user/action-items",
+            &alice.key,
+            json!({"description": "Call the fence builder"}),
+        )
+        .await;
+    let found = success(
+        &call(
+            &client,
+            "search_action_items",
+            json!({"query": "builder", "limit": 1000}),
+        )
+        .await,
+    );
+    assert_eq!(
+        found["action_items"][0]["description"],
+        "Call the fence builder"
+    );
+    assert!(found["action_items"][0].get("updated_at").is_some());
+    let result = call(&client, "search_action_items", json!({"query": " "})).await;
+    assert_tool_error(&result, "invalid_arguments", "query is required");
 }
 
 #[tokio::test]

@@ -408,3 +408,56 @@ async fn the_same_limiter_recovers_when_redis_comes_back() {
     drop(proxy);
     cleanup(&url, &prefix).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_an_hourly_window_exactly() {
+    let Some(url) = redis_url("two_instances_share_an_hourly_window_exactly") else {
+        return;
+    };
+    let prefix = unique_prefix();
+    let a = Arc::new(
+        RedisLimiter::connect(&url, &prefix, limits(0, 0, 0))
+            .await
+            .unwrap(),
+    );
+    let b = Arc::new(
+        RedisLimiter::connect(&url, &prefix, limits(0, 0, 0))
+            .await
+            .unwrap(),
+    );
+    // Keep clear of an hour boundary, so every request falls in one window.
+    let into_hour = redis_now_ms(&url).await.rem_euclid(3_600_000);
+    if into_hour > 3_595_000 {
+        tokio::time::sleep(Duration::from_millis((3_600_000 - into_hour + 100) as u64)).await;
+    }
+    let tasks: Vec<JoinHandle<_>> = (0..40)
+        .map(|i| {
+            let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                limiter
+                    .check_hourly("ask", "key-1", "user-1", 25)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        let verdict = task.await.unwrap();
+        if verdict.allowed {
+            admitted += 1;
+        } else {
+            assert_eq!(verdict.remaining, 0);
+            assert!(verdict.reset_in >= 1 && verdict.reset_in <= 3600);
+        }
+    }
+    assert_eq!(admitted, 25);
+    assert!(
+        a.check_hourly("ask", "key-2", "user-1", 25)
+            .await
+            .unwrap()
+            .allowed,
+        "the window is per key"
+    );
+    cleanup(&url, &prefix).await;
+}

@@ -24,11 +24,12 @@ use omi_server::domain::scope::{Scope, ScopeSet};
 use omi_server::domain::text::normalize_for_dedup;
 use omi_server::domain::time::{self, Timestamp};
 use omi_server::processing::SystemFolder;
+use omi_server::search::LexicalQuery;
 use omi_server::store::conversations::{
     Claim, ConversationBody, ConversationFilter, ConversationUpdate, FolderChange, NewConversation,
     ProcessedRecord, StructuredRecord,
 };
-use omi_server::store::{NewApiKey, NewUser, Store, StoreError};
+use omi_server::store::{ConversationSearchFilter, NewApiKey, NewUser, Store, StoreError};
 use pg_support::{TestDatabase, skip_notice};
 use tempfile::TempDir;
 
@@ -1550,6 +1551,287 @@ async fn concurrent_claims_of_one_session_id_admit_one(store: Arc<dyn Store>) {
     );
 }
 
+fn q(text: &str) -> LexicalQuery {
+    LexicalQuery::parse(text)
+}
+
+async fn memory_hits(store: &Arc<dyn Store>, user_id: &str, text: &str) -> Vec<(String, f64)> {
+    store
+        .search_memories(user_id, &q(text), &[], page(10, 0))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|hit| (hit.item.content, hit.score))
+        .collect()
+}
+
+async fn memory_search_ranks_the_exact_phrase_first_and_sees_only_the_owner(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let mut tagged = memory_request("The café in München serves great coffee", None);
+    tagged.tags = Some(vec!["travel".to_string()]);
+    store
+        .save_memories(
+            &alice.id,
+            vec![
+                memory_request(
+                    "Peanut butter cookies are a family recipe, allergic guests beware",
+                    None,
+                ),
+                memory_request("Alex is allergic to peanuts", None),
+                memory_request("Went to the cinema on Friday", None),
+                tagged,
+            ],
+            time::now(),
+        )
+        .await
+        .unwrap();
+    store
+        .save_memories(
+            &bob.id,
+            vec![memory_request("Bob is allergic to peanuts too", None)],
+            time::now(),
+        )
+        .await
+        .unwrap();
+
+    let hits = memory_hits(&store, &alice.id, "allergic to peanuts").await;
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert_eq!(hits[0].0, "Alex is allergic to peanuts");
+    assert_eq!(hits[0].1, 1.0);
+    assert!(hits[1].1 > 0.0 && hits[1].1 < 1.0, "{hits:?}");
+    assert!(hits.iter().all(|(content, _)| !content.starts_with("Bob")));
+
+    // Diacritics folded, stems and prefixes matched, tags indexed.
+    assert_eq!(
+        memory_hits(&store, &alice.id, "cafe munchen").await.len(),
+        1
+    );
+    assert_eq!(memory_hits(&store, &alice.id, "coffees").await.len(), 1);
+    assert_eq!(memory_hits(&store, &alice.id, "cinem").await.len(), 1);
+    assert_eq!(memory_hits(&store, &alice.id, "travel ").await.len(), 1);
+    // A required phrase in the wrong order matches nothing; query syntax is never an error.
+    assert!(
+        memory_hits(&store, &alice.id, "\"peanuts allergic\"")
+            .await
+            .is_empty()
+    );
+    for text in [
+        "NEAR(\"a",
+        "content:x OR",
+        "*",
+        "\"\"",
+        "' OR 1=1 --",
+        "a AND NOT",
+    ] {
+        store
+            .search_memories(&alice.id, &q(text), &[], page(10, 0))
+            .await
+            .unwrap();
+    }
+    // Categories filter, pages keep the first page's scale.
+    let system = store
+        .search_memories(
+            &alice.id,
+            &q("allergic"),
+            &[MemoryCategory::Interesting],
+            page(10, 0),
+        )
+        .await
+        .unwrap();
+    assert!(system.is_empty(), "{system:?}");
+    let second = store
+        .search_memories(&alice.id, &q("allergic to peanuts"), &[], page(1, 1))
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(second[0].score < 1.0);
+}
+
+async fn memory_search_follows_edits_and_deletes_at_once(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let saved = store
+        .save_memories(
+            &alice.id,
+            vec![memory_request("Loves sailing on the lake", None)],
+            time::now(),
+        )
+        .await
+        .unwrap();
+    let id = saved[0].id.clone();
+    assert_eq!(memory_hits(&store, &alice.id, "sailing").await.len(), 1);
+    store
+        .update_memory(
+            &alice.id,
+            &id,
+            MemoryChanges {
+                content: Some("Loves climbing in the mountains".to_string()),
+                tags: Some(vec!["hobby".to_string()]),
+                ..Default::default()
+            },
+            time::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(memory_hits(&store, &alice.id, "sailing").await.is_empty());
+    assert_eq!(memory_hits(&store, &alice.id, "climbing").await.len(), 1);
+    assert_eq!(memory_hits(&store, &alice.id, "hobby").await.len(), 1);
+    assert!(store.delete_memory(&alice.id, &id).await.unwrap());
+    assert!(memory_hits(&store, &alice.id, "climbing").await.is_empty());
+}
+
+async fn action_item_search_filters_completion_and_follows_changes(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let now = time::now();
+    let open = action_item("Review the quarterly report", now);
+    let mut done = action_item("Send the report to Maria", now);
+    done.completed = true;
+    done.completed_at = Some(now);
+    store
+        .create_action_items(&alice.id, vec![open.clone(), done.clone()])
+        .await
+        .unwrap();
+    store
+        .create_action_items(&bob.id, vec![action_item("Bob's report", now)])
+        .await
+        .unwrap();
+    let search = |completed: Option<bool>, text: &'static str| {
+        let store = store.clone();
+        let user = alice.id.clone();
+        async move {
+            store
+                .search_action_items(&user, &q(text), completed, page(10, 0))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|hit| hit.item.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search(None, "reports").await.len(), 2);
+    assert_eq!(search(Some(false), "report").await, vec![open.id.clone()]);
+    assert_eq!(search(Some(true), "report").await, vec![done.id.clone()]);
+    store
+        .update_action_item(
+            &alice.id,
+            &open.id,
+            ActionItemChanges {
+                description: Some("Book the dentist".to_string()),
+                completed: None,
+                due_at: Patch::Absent,
+            },
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(search(None, "dentist").await, vec![open.id.clone()]);
+    assert_eq!(search(None, "quarterly").await, Vec::<String>::new());
+    assert!(store.delete_action_item(&alice.id, &done.id).await.unwrap());
+    assert!(search(None, "maria").await.is_empty());
+}
+
+async fn conversation_search_covers_title_overview_and_transcript(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let base = time::now() - Duration::days(10);
+    let pricing = text_conversation("Pricing sync", "business", SystemFolder::Work, base);
+    let mut call = text_conversation(
+        "Weekly call",
+        "business",
+        SystemFolder::Work,
+        base + Duration::days(5),
+    );
+    call.body = ConversationBody::Segments(vec![
+        segment("The kangaroo exhibit opens in March", 0.0, true),
+        segment("Let's take the kids", 3.0, false),
+    ]);
+    let mut discarded = text_conversation("Pricing noise", "other", SystemFolder::Work, base);
+    discarded.processed.structured.discarded = true;
+    discarded.processed.folder = None;
+    for conversation in [pricing.clone(), call.clone(), discarded.clone()] {
+        store
+            .create_conversation(&alice.id, conversation)
+            .await
+            .unwrap();
+    }
+    store
+        .create_conversation(
+            &bob.id,
+            text_conversation("Pricing for Bob", "business", SystemFolder::Work, base),
+        )
+        .await
+        .unwrap();
+    let search = |text: &'static str, filter: ConversationSearchFilter| {
+        let store = store.clone();
+        let user = alice.id.clone();
+        async move {
+            store
+                .search_conversations(&user, &q(text), filter, page(10, 0), false)
+                .await
+                .unwrap()
+        }
+    };
+    let found = search("pricing", ConversationSearchFilter::default()).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "discarded and other users' conversations never match"
+    );
+    assert_eq!(found[0].item.id, pricing.id);
+    assert_eq!(found[0].item.folder_name.as_deref(), Some("Work"));
+    assert_eq!(found[0].item.transcript_segments, None);
+    assert_eq!(found[0].score, 1.0);
+    let kangaroo = search("kangaroos", ConversationSearchFilter::default()).await;
+    assert_eq!(kangaroo.len(), 1, "segments are indexed");
+    assert_eq!(kangaroo[0].item.id, call.id);
+    let later = ConversationSearchFilter {
+        created_from: Some(base + Duration::days(1)),
+        created_before: None,
+    };
+    assert!(search("pricing", later).await.is_empty());
+    assert_eq!(search("kangaroo", later).await.len(), 1);
+
+    store
+        .update_conversation(
+            &alice.id,
+            &call.id,
+            ConversationUpdate {
+                title: Some("Zoo planning".to_string()),
+                discarded: None,
+                starred: None,
+                folder: FolderChange::Keep,
+                reprocessed: None,
+                updated_at: time::now(),
+            },
+        )
+        .await
+        .unwrap();
+    let renamed = search("zoo", ConversationSearchFilter::default()).await;
+    assert_eq!(renamed.len(), 1);
+    assert_eq!(renamed[0].item.structured.title, "Zoo planning");
+    assert_eq!(
+        search("kangaroo", ConversationSearchFilter::default())
+            .await
+            .len(),
+        1,
+        "the transcript stays indexed"
+    );
+    assert!(
+        store
+            .delete_conversation(&alice.id, &call.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        search("kangaroo", ConversationSearchFilter::default())
+            .await
+            .is_empty()
+    );
+}
+
 conformance!(
     users_are_created_found_listed_and_counted,
     a_user_name_is_unique,
@@ -1578,6 +1860,10 @@ conformance!(
     conversation_updates_change_title_discarded_and_folder,
     a_client_session_id_is_claimed_once,
     concurrent_claims_of_one_session_id_admit_one,
+    memory_search_ranks_the_exact_phrase_first_and_sees_only_the_owner,
+    memory_search_follows_edits_and_deletes_at_once,
+    action_item_search_filters_completion_and_follows_changes,
+    conversation_search_covers_title_overview_and_transcript,
 );
 
 /// The migrations before goals v2, as released.

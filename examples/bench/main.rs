@@ -37,8 +37,9 @@ use server_process::{CliUser, ServerProcess, create_user, database_in, sqlite_ur
 struct Args {
     /// Comma list of scenarios to run; a name also selects the names that extend it
     /// (`memories` selects `memories` and `memories-create`). The `/healthz` ceiling always runs.
-    /// Scenarios: key, memories, memories-create, action-items, action-items-batch,
-    /// action-items-batch-normal, conversations, conversations-create, scale.
+    /// Scenarios: key, memories, memories-search, memories-create, action-items,
+    /// action-items-batch, action-items-batch-normal, conversations, conversations-search,
+    /// conversations-create, scale.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// One run of 2 s per scenario instead of the median of 3 runs of 5 s.
@@ -112,6 +113,11 @@ fn scenarios() -> Vec<Scenario> {
         synchronous: Synchronous::Full,
         body: None,
     };
+    // The load for search: 16 connections.
+    let search = |name, path, documented_path, seed| Scenario {
+        connections: 16,
+        ..read(name, path, documented_path, seed)
+    };
     let write = |name, path, seed, synchronous, body| Scenario {
         name,
         method: Method::POST,
@@ -141,6 +147,18 @@ fn scenarios() -> Vec<Scenario> {
             "conversations",
             "/v1/dev/user/conversations",
             "/v1/dev/user/conversations",
+            Some(Seed::Conversations),
+        ),
+        search(
+            "memories-search",
+            "/v1/dev/user/memories/search?query=allergic%20to%20peanuts",
+            "/v1/dev/user/memories/search",
+            Some(Seed::Memories),
+        ),
+        search(
+            "conversations-search",
+            "/v1/dev/user/conversations/search?query=merchant%20account%20fees",
+            "/v1/dev/user/conversations/search",
             Some(Seed::Conversations),
         ),
         write(

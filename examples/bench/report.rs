@@ -81,6 +81,7 @@ fn target_text(name: &str) -> &'static str {
         "memories" => ">= 25,000 req/s, p50 <= 3 ms, p99 <= 8 ms",
         "action-items-batch" => ">= 2,000 req/s, p99 <= 25 ms",
         "action-items-batch-normal" => ">= 3,000 req/s",
+        "memories-search" => "p99 <= 20 ms (16 connections)",
         _ => "",
     }
 }
@@ -132,6 +133,7 @@ pub fn checks_for(name: &str, row: &Row) -> Vec<Check> {
             ),
             at_most("batch-50 p99, FULL", row.p99_ms, 25.0, "ms"),
         ],
+        "memories-search" => vec![at_most("memory search p99", row.p99_ms, 20.0, "ms")],
         "action-items-batch-normal" => vec![at_least(
             "batch-50 throughput, NORMAL",
             row.requests_per_second,

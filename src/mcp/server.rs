@@ -379,6 +379,17 @@ impl OmiMcp {
         if !reply.status.is_success() {
             return rest_failure(reply.status, &reply.detail());
         }
+        if spec.reshape != tools::Reshape::AsIs {
+            let query = arguments
+                .get("query")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            return Ok(CallToolResult::structured(tools::reshape(
+                spec.reshape,
+                reply.body,
+                query,
+            )));
+        }
         let Some(list) = spec.list else {
             return Ok(CallToolResult::structured(reply.body));
         };

@@ -112,6 +112,21 @@ pub struct ToolSpec {
     /// object) and `next_cursor` when more exist.
     pub list: Option<ListShape>,
     schema: fn() -> Arc<rmcp::model::JsonObject>,
+    /// How the route's answer becomes the tool's result.
+    pub reshape: Reshape,
+}
+
+/// A tool whose result is not the route's answer as it is (upstream's search tool shapes,
+/// API.md §13.H.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reshape {
+    AsIs,
+    /// `[{memory, score}]` -> `{"memories": [memory + relevance_score]}`.
+    SearchMemories,
+    /// `[{conversation, score}]` -> `{"conversations": [card + match_snippets]}`.
+    SearchConversations,
+    /// `[{action_item, score}]` -> `{"action_items": [item]}`.
+    SearchActionItems,
 }
 
 impl ToolSpec {
@@ -245,6 +260,9 @@ const DAILY_SUMMARIES: &str = "/v1/dev/user/daily-summaries";
 /// `get_conversations_by_ids` reads each id here.
 pub const CONVERSATION_PATH: &str = CONVERSATION;
 pub const MEMORIES_PATH: &str = MEMORIES;
+const MEMORY_SEARCH: &str = "/v1/dev/user/memories/search";
+const CONVERSATION_SEARCH: &str = "/v1/dev/user/conversations/search";
+const ACTION_ITEM_SEARCH: &str = "/v1/dev/user/action-items/search";
 
 static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
     vec![
@@ -262,6 +280,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Nothing,
             list: None,
             schema: schema::<args::NoArguments>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_memories",
@@ -277,6 +296,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list: Some(ListShape::array("memories", 25)),
             schema: schema::<args::GetMemories>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "create_memory",
@@ -292,6 +312,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list: None,
             schema: schema::<args::CreateMemory>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "create_memories",
@@ -307,6 +328,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list: None,
             schema: schema::<args::CreateMemories>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "edit_memory",
@@ -322,6 +344,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list: None,
             schema: schema::<args::EditMemory>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "delete_memory",
@@ -337,6 +360,23 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Nothing,
             list: None,
             schema: schema::<args::MemoryId>,
+            reshape: Reshape::AsIs,
+        },
+        ToolSpec {
+            name: "search_memories",
+            title: "Search memories",
+            int_args: &[],
+            handler: Handler::Rest,
+            description: "Search the user's memories by words, most relevant first.",
+            scope: Scope::MemoriesRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: MEMORY_SEARCH,
+            id_argument: None,
+            carry: Carry::Query,
+            list: None,
+            schema: schema::<args::SearchMemories>,
+            reshape: Reshape::SearchMemories,
         },
         ToolSpec {
             name: "get_conversations",
@@ -352,6 +392,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list: Some(ListShape::array("conversations", 25)),
             schema: schema::<args::GetConversations>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_conversation_by_id",
@@ -367,6 +408,23 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list: None,
             schema: schema::<args::GetConversation>,
+            reshape: Reshape::AsIs,
+        },
+        ToolSpec {
+            name: "search_conversations",
+            title: "Search conversations",
+            int_args: &[],
+            handler: Handler::Rest,
+            description: "Search the user's conversations (titles, summaries and transcripts), most relevant first, with the matching transcript passages.",
+            scope: Scope::ConversationsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: CONVERSATION_SEARCH,
+            id_argument: None,
+            carry: Carry::Query,
+            list: None,
+            schema: schema::<args::SearchConversations>,
+            reshape: Reshape::SearchConversations,
         },
         ToolSpec {
             name: "get_conversations_by_ids",
@@ -382,6 +440,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Nothing,
             list: None,
             schema: schema::<args::GetConversationsByIds>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "create_conversation",
@@ -397,6 +456,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list: None,
             schema: schema::<args::CreateConversation>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_action_items",
@@ -412,6 +472,23 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list: Some(ListShape::array("action_items", 100)),
             schema: schema::<args::GetActionItems>,
+            reshape: Reshape::AsIs,
+        },
+        ToolSpec {
+            name: "search_action_items",
+            title: "Search action items",
+            int_args: &[],
+            handler: Handler::Rest,
+            description: "Search the user's action items by words in their descriptions, most relevant first.",
+            scope: Scope::ActionItemsRead,
+            effect: Effect::Reads,
+            method: Method::GET,
+            path: ACTION_ITEM_SEARCH,
+            id_argument: None,
+            carry: Carry::Query,
+            list: None,
+            schema: schema::<args::SearchActionItems>,
+            reshape: Reshape::SearchActionItems,
         },
         ToolSpec {
             name: "create_action_item",
@@ -427,6 +504,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list: None,
             schema: schema::<args::CreateActionItem>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "update_action_item",
@@ -442,6 +520,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Body,
             list: None,
             schema: schema::<args::UpdateActionItem>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "complete_action_item",
@@ -457,6 +536,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::MarkCompleted,
             list: None,
             schema: schema::<args::ActionItemId>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "delete_action_item",
@@ -472,6 +552,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Nothing,
             list: None,
             schema: schema::<args::ActionItemId>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_goals",
@@ -487,6 +568,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list: Some(ListShape::array("goals", 10)),
             schema: schema::<args::GetGoals>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "update_goal_progress",
@@ -502,6 +584,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Query,
             list: None,
             schema: schema::<args::UpdateGoalProgress>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_people",
@@ -517,6 +600,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             carry: Carry::Nothing,
             list: Some(ListShape::array("people", i64::MAX)),
             schema: schema::<args::NoArguments>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_daily_summaries",
@@ -536,6 +620,7 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
                 default_limit: 30,
             }),
             schema: schema::<args::GetDailySummaries>,
+            reshape: Reshape::AsIs,
         },
     ]
 });
@@ -553,6 +638,7 @@ impl ToolSpec {
     /// here (in the REST stack's wording); every other value is the route's to judge.
     pub fn rest_call(&self, arguments: Option<Map<String, Value>>) -> Result<RestCall, String> {
         let mut arguments = arguments.unwrap_or_default();
+        self.check_search_arguments(&mut arguments)?;
         let mut path = self.path.to_string();
         if let Some(name) = self.id_argument {
             let id = match arguments.remove(name) {
@@ -581,6 +667,159 @@ impl ToolSpec {
             body,
         })
     }
+}
+
+impl ToolSpec {
+    /// Upstream's argument rules for the search tools (API.md §13.H.1): an integer out of range
+    /// is an error, except for `search_action_items`, which clamps; a blank `query` of
+    /// `search_action_items` is "query is required".
+    fn check_search_arguments(&self, arguments: &mut Map<String, Value>) -> Result<(), String> {
+        let limit = |arguments: &Map<String, Value>, max: i64| -> Result<Option<i64>, String> {
+            match arguments.get("limit") {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| "Validation error: limit must be an integer".to_string())
+                    .and_then(|limit| match limit {
+                        Some(n) if !(1..=max).contains(&n) => Err(format!(
+                            "Validation error: limit must be between 1 and {max}"
+                        )),
+                        other => Ok(other),
+                    }),
+            }
+        };
+        match self.reshape {
+            Reshape::AsIs => {}
+            Reshape::SearchMemories => {
+                limit(arguments, 20)?;
+            }
+            Reshape::SearchConversations => {
+                limit(arguments, 100)?;
+                arguments.insert("include_transcript".to_string(), Value::Bool(true));
+            }
+            Reshape::SearchActionItems => {
+                let blank = arguments
+                    .get("query")
+                    .and_then(Value::as_str)
+                    .is_none_or(|query| query.trim().is_empty());
+                if blank {
+                    return Err("query is required".to_string());
+                }
+                if let Some(Value::Number(number)) = arguments.get("limit")
+                    && let Some(n) = number.as_i64()
+                {
+                    arguments.insert("limit".to_string(), json!(n.clamp(1, 50)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tool result of a search route's answer, in upstream's shape; `query` is the tool's
+/// `query` argument (for transcript snippets).
+pub fn reshape(kind: Reshape, body: Value, query: &str) -> Value {
+    let hits = match body {
+        Value::Array(hits) => hits,
+        other => return other,
+    };
+    match kind {
+        Reshape::AsIs => Value::Array(hits),
+        Reshape::SearchMemories => {
+            let memories: Vec<Value> = hits
+                .into_iter()
+                .map(|mut hit| {
+                    let score = hit["score"].take();
+                    let mut memory = hit["memory"].take();
+                    if let Value::Object(fields) = &mut memory {
+                        fields.insert("relevance_score".to_string(), score);
+                    }
+                    memory
+                })
+                .collect();
+            json!({ "memories": memories })
+        }
+        Reshape::SearchActionItems => {
+            let items: Vec<Value> = hits
+                .into_iter()
+                .map(|mut hit| {
+                    let item = hit["action_item"].take();
+                    let mut card = Map::new();
+                    for key in [
+                        "id",
+                        "description",
+                        "completed",
+                        "created_at",
+                        "updated_at",
+                        "due_at",
+                        "completed_at",
+                        "conversation_id",
+                    ] {
+                        card.insert(key.to_string(), item[key].clone());
+                    }
+                    Value::Object(card)
+                })
+                .collect();
+            json!({ "action_items": items })
+        }
+        Reshape::SearchConversations => {
+            let conversations: Vec<Value> = hits
+                .into_iter()
+                .map(|mut hit| conversation_card(hit["conversation"].take(), query))
+                .collect();
+            json!({ "conversations": conversations })
+        }
+    }
+}
+
+/// Upstream's conversation card (keys present only when stored) with the matching snippets.
+fn conversation_card(conversation: Value, query: &str) -> Value {
+    let mut card = Map::new();
+    for key in ["id", "created_at", "started_at", "finished_at", "language"] {
+        if !conversation[key].is_null() {
+            card.insert(key.to_string(), conversation[key].clone());
+        }
+    }
+    let mut structured = Map::new();
+    for key in ["title", "overview", "category", "emoji"] {
+        if !conversation["structured"][key].is_null() {
+            structured.insert(key.to_string(), conversation["structured"][key].clone());
+        }
+    }
+    card.insert("structured".to_string(), Value::Object(structured));
+    let lines: Vec<crate::search::snippets::Line> = conversation["transcript_segments"]
+        .as_array()
+        .map(|segments| {
+            segments
+                .iter()
+                .map(|segment| crate::search::snippets::Line {
+                    id: segment["id"].as_str().unwrap_or_default().to_string(),
+                    text: segment["text"].as_str().unwrap_or_default().to_string(),
+                    is_user: segment["is_user"].as_bool().unwrap_or(false),
+                    speaker_id: segment["speaker_id"].as_i64().unwrap_or(0),
+                    start: segment["start"].as_f64().unwrap_or(0.0),
+                    end: segment["end"].as_f64().unwrap_or(0.0),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let snippets: Vec<Value> = crate::search::snippets::find(&lines, query)
+        .into_iter()
+        .map(|snippet| {
+            json!({
+                "text": snippet.text,
+                "segment_id": snippet.segment_id,
+                "start": snippet.start,
+                "end": snippet.end,
+                "start_ms": (snippet.start * 1000.0).round() as i64,
+                "end_ms": (snippet.end * 1000.0).round() as i64,
+                "speaker_id": snippet.speaker_id,
+            })
+        })
+        .collect();
+    card.insert("match_snippets".to_string(), Value::Array(snippets));
+    Value::Object(card)
 }
 
 /// Keeps an id inside its path segment: everything but letters, digits, `-` and `_` is
@@ -697,6 +936,34 @@ mod args {
         pub categories: Option<String>,
         /// The `next_cursor` of the previous page (instead of `offset`).
         pub cursor: Option<String>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct SearchMemories {
+        /// What to look for (words; "quoted words" must appear as written).
+        pub query: String,
+        /// How many memories to return (1..20, default 10).
+        pub limit: Option<i64>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct SearchConversations {
+        /// What to look for in titles, summaries and transcripts.
+        pub query: String,
+        /// Only conversations created on or after this day (`YYYY-MM-DD`, UTC).
+        pub start_date: Option<String>,
+        /// Only conversations created on or before this day (`YYYY-MM-DD`, the whole day, UTC).
+        pub end_date: Option<String>,
+        /// How many conversations to return (1..100, default 10).
+        pub limit: Option<i64>,
+    }
+
+    #[derive(JsonSchema)]
+    pub struct SearchActionItems {
+        /// What to look for in descriptions.
+        pub query: String,
+        /// How many items to return (default 10; clamped into 1..50).
+        pub limit: Option<i64>,
     }
 
     #[derive(JsonSchema)]
@@ -864,9 +1131,9 @@ mod tests {
     }
 
     #[test]
-    fn there_are_nineteen_tools_with_unique_names_and_object_schemas() {
+    fn there_are_twenty_two_tools_with_unique_names_and_object_schemas() {
         let names: std::collections::HashSet<_> = all().iter().map(|spec| spec.name).collect();
-        assert_eq!(names.len(), 19);
+        assert_eq!(names.len(), 22);
         for spec in all() {
             let tool = spec.tool();
             assert_eq!(
@@ -911,6 +1178,77 @@ mod tests {
         assert_eq!(
             call.path_and_query,
             "/v1/dev/user/goals/goal_0123456789ab/progress?current_value=2.5"
+        );
+    }
+
+    #[test]
+    fn search_tools_follow_upstreams_argument_rules() {
+        let memories = find("search_memories").unwrap();
+        assert_eq!(
+            memories.rest_call(arguments(json!({"query": "x", "limit": 21}))),
+            Err("Validation error: limit must be between 1 and 20".to_string())
+        );
+        assert_eq!(
+            memories
+                .rest_call(arguments(json!({"query": "peanut allergy", "limit": 20})))
+                .unwrap()
+                .path_and_query,
+            "/v1/dev/user/memories/search?limit=20&query=peanut+allergy"
+        );
+        let conversations = find("search_conversations").unwrap();
+        assert!(
+            conversations
+                .rest_call(arguments(json!({"query": "x"})))
+                .unwrap()
+                .path_and_query
+                .contains("include_transcript=true")
+        );
+        let items = find("search_action_items").unwrap();
+        assert_eq!(
+            items.rest_call(arguments(json!({"query": "  "}))),
+            Err("query is required".to_string())
+        );
+        assert_eq!(
+            items
+                .rest_call(arguments(json!({"query": "x", "limit": 500})))
+                .unwrap()
+                .path_and_query,
+            "/v1/dev/user/action-items/search?limit=50&query=x"
+        );
+    }
+
+    #[test]
+    fn search_answers_take_upstreams_result_shapes() {
+        let memories = reshape(
+            Reshape::SearchMemories,
+            json!([{"memory": {"id": "m", "content": "c"}, "score": 0.5}]),
+            "c",
+        );
+        assert_eq!(
+            memories,
+            json!({"memories": [{"id": "m", "content": "c", "relevance_score": 0.5}]})
+        );
+        let conversations = reshape(
+            Reshape::SearchConversations,
+            json!([{"score": 1.0, "conversation": {
+                "id": "c", "created_at": "t", "started_at": "t", "finished_at": "t",
+                "language": "en", "folder_name": "Work",
+                "structured": {"title": "T", "overview": "O", "category": "work", "emoji": "x",
+                               "action_items": []},
+                "transcript_segments": [
+                    {"id": "s1", "text": "The budget is due", "is_user": true, "speaker_id": 0,
+                     "start": 1.5, "end": 3.0}]}}]),
+            "budget",
+        );
+        assert_eq!(
+            conversations,
+            json!({"conversations": [{
+                "id": "c", "created_at": "t", "started_at": "t", "finished_at": "t",
+                "language": "en",
+                "structured": {"title": "T", "overview": "O", "category": "work", "emoji": "x"},
+                "match_snippets": [{"text": "User: The budget is due", "segment_id": "s1",
+                    "start": 1.5, "end": 3.0, "start_ms": 1500, "end_ms": 3000, "speaker_id": 0}]
+            }]})
         );
     }
 

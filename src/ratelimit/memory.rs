@@ -6,7 +6,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::window::{self, Usage, Window};
-use super::{Clock, Decision, FailedAuthVerdict, Limiter, LimiterUnavailable, Limits, SystemClock};
+use super::{
+    Clock, Decision, FailedAuthVerdict, HourlyVerdict, Limiter, LimiterUnavailable, Limits,
+    SystemClock,
+};
 
 /// Counters of one fixed window. Every entry belongs to `window_start`, so when the window
 /// moves the whole map is dropped at once: memory holds only the current window's keys.
@@ -55,6 +58,8 @@ pub struct InMemoryLimiter {
     clock: Arc<dyn Clock>,
     requests: Mutex<RequestCounts>,
     failed_auth: Mutex<WindowCounts>,
+    /// Extra hourly windows, keyed by `bucket:key_id`.
+    hourly: Mutex<WindowCounts>,
 }
 
 impl InMemoryLimiter {
@@ -68,6 +73,7 @@ impl InMemoryLimiter {
             clock,
             requests: Mutex::new(RequestCounts::default()),
             failed_auth: Mutex::new(WindowCounts::default()),
+            hourly: Mutex::new(WindowCounts::default()),
         }
     }
 
@@ -146,6 +152,24 @@ impl Limiter for InMemoryLimiter {
     async fn ping(&self) -> Result<(), LimiterUnavailable> {
         Ok(())
     }
+
+    async fn check_hourly(
+        &self,
+        bucket: &str,
+        key_id: &str,
+        _user_id: &str,
+        limit: u64,
+    ) -> Result<HourlyVerdict, LimiterUnavailable> {
+        let mut counts = self.hourly.lock();
+        let now_ms = self.clock.now_unix_millis();
+        counts.enter(Window::containing(now_ms, window::HOUR_MS));
+        let id = format!("{bucket}:{key_id}");
+        let verdict = window::hourly_verdict(limit, counts.get(&id), now_ms);
+        if verdict.allowed {
+            counts.increment(&id);
+        }
+        Ok(verdict)
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +210,28 @@ mod tests {
         assert_eq!(d.windows[0].remaining, 2);
         assert_eq!(d.windows[0].reset_in, 60);
         assert_eq!(d.windows[0].reset_at, LAST_MINUTE / 1000 + 60);
+    }
+
+    #[tokio::test]
+    async fn an_hourly_window_admits_its_limit_per_key_until_the_hour_ends() {
+        let (l, clock) = limiter(0, 0, 0);
+        // LAST_MINUTE is 23:59:00, one minute before a new hour.
+        for _ in 0..2 {
+            assert!(l.check_hourly("ask", "k", "u", 2).await.unwrap().allowed);
+        }
+        let refused = l.check_hourly("ask", "k", "u", 2).await.unwrap();
+        assert!(!refused.allowed);
+        assert_eq!((refused.remaining, refused.reset_in), (0, 60));
+        assert!(
+            l.check_hourly("ask", "other", "u", 2)
+                .await
+                .unwrap()
+                .allowed
+        );
+        clock.set(LAST_MINUTE + 60_000);
+        let next = l.check_hourly("ask", "k", "u", 2).await.unwrap();
+        assert!(next.allowed);
+        assert_eq!(next.remaining, 1);
     }
 
     #[test]

@@ -132,6 +132,19 @@ pub struct FailedAuthVerdict {
 }
 
 /// The shared counter store cannot be reached; the request gets 503 `Rate limiter unavailable`.
+/// The verdict on one request in an extra per-key hourly window (`ask`'s limit, API.md §13.B).
+/// A rejected request is not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourlyVerdict {
+    pub allowed: bool,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Unix seconds when the hour ends.
+    pub reset_at: i64,
+    /// Whole seconds until then, at least 1.
+    pub reset_in: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("rate limiter unavailable")]
 pub struct LimiterUnavailable(String);
@@ -167,4 +180,14 @@ pub trait Limiter: Send + Sync {
 
     /// For `/readyz`.
     async fn ping(&self) -> Result<(), LimiterUnavailable>;
+
+    /// Checks and counts one request of `key_id` (owned by `user_id`) in the calendar hour of
+    /// the window named `bucket`, which admits `limit` requests per key and hour (`limit` > 0).
+    async fn check_hourly(
+        &self,
+        bucket: &str,
+        key_id: &str,
+        user_id: &str,
+        limit: u64,
+    ) -> Result<HourlyVerdict, LimiterUnavailable>;
 }

@@ -11,7 +11,7 @@ use redis::{Client, ConnectionAddr, ErrorKind, Script};
 
 use super::connection::Reconnecting;
 use super::window::{self, Usage};
-use super::{Decision, FailedAuthVerdict, Limiter, LimiterUnavailable, Limits};
+use super::{Decision, FailedAuthVerdict, HourlyVerdict, Limiter, LimiterUnavailable, Limits};
 use crate::outbound::Outbound;
 
 /// Key prefix used when none is configured.
@@ -37,6 +37,7 @@ pub struct RedisLimiter {
     connection: Reconnecting,
     check_request: Script,
     failed_auth: Script,
+    count_window: Script,
 }
 
 impl RedisLimiter {
@@ -96,6 +97,7 @@ impl RedisLimiter {
             connection: Reconnecting::new(client, tls, CONNECT_TIMEOUT, RESPONSE_TIMEOUT),
             check_request: Script::new(include_str!("lua/check_request.lua")),
             failed_auth: Script::new(include_str!("lua/failed_auth.lua")),
+            count_window: Script::new(include_str!("lua/count_window.lua")),
         })
     }
 
@@ -203,6 +205,24 @@ impl Limiter for RedisLimiter {
             .call(async |mut conn| invocation.invoke_async(&mut conn).await)
             .await?;
         Ok(window::failed_auth_verdict(limit, count, now_ms))
+    }
+
+    async fn check_hourly(
+        &self,
+        bucket: &str,
+        key_id: &str,
+        user_id: &str,
+        limit: u64,
+    ) -> Result<HourlyVerdict, LimiterUnavailable> {
+        let mut invocation = self.count_window.prepare_invoke();
+        invocation
+            .key(format!("{}rl:{{{user_id}}}:{bucket}:{key_id}", self.prefix))
+            .arg(window::HOUR_MS)
+            .arg(limit);
+        let (used, now_ms): (u64, i64) = self
+            .call(async |mut conn| invocation.invoke_async(&mut conn).await)
+            .await?;
+        Ok(window::hourly_verdict(limit, used, now_ms))
     }
 
     async fn ping(&self) -> Result<(), LimiterUnavailable> {

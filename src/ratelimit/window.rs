@@ -1,10 +1,11 @@
 //! Window arithmetic: calendar minutes and UTC days on Unix time, and turning counts into a
 //! [`Decision`]. Pure functions, shared by every limiter so they cannot disagree.
 
-use super::{Decision, FailedAuthVerdict, Limits, WindowName, WindowStatus};
+use super::{Decision, FailedAuthVerdict, HourlyVerdict, Limits, WindowName, WindowStatus};
 
 pub(crate) const MINUTE_MS: i64 = 60_000;
 pub(crate) const DAY_MS: i64 = 86_400_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// One fixed window `[start_ms, end_ms)` in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +99,19 @@ pub(crate) fn failed_auth_verdict(limit: u64, count: u64, now_ms: i64) -> Failed
     FailedAuthVerdict {
         blocked: limit > 0 && count > limit,
         retry_after: Window::minute(now_ms).reset_in(now_ms),
+    }
+}
+
+/// The verdict on a request after `used` admitted ones in the current hour.
+pub(crate) fn hourly_verdict(limit: u64, used: u64, now_ms: i64) -> HourlyVerdict {
+    let window = Window::containing(now_ms, HOUR_MS);
+    let allowed = admits(limit, used);
+    HourlyVerdict {
+        allowed,
+        limit,
+        remaining: limit.saturating_sub(used.saturating_add(u64::from(allowed))),
+        reset_at: window.reset_at(),
+        reset_in: window.reset_in(now_ms),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,17 +20,23 @@ use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery, parse_json_element};
 use crate::routes::params::QueryBool;
 use crate::routes::params::{self, QueryInt};
-use crate::routes::{ApiRouter, Guards, SuccessResponse, cannot_be_null, created_between};
+use crate::routes::{
+    ApiRouter, Guards, SuccessResponse, cannot_be_null, created_between, lexical_mode, search_query,
+};
 use crate::state::AppState;
 
 const RESOURCE: &str = "Action item";
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
+const SEARCH_DEFAULT_LIMIT: i64 = 10;
+/// Upstream's MCP search caps at 50 (API.md §13.A.4).
+const SEARCH_MAX_LIMIT: i64 = 50;
 
 pub fn router(guards: &Guards) -> ApiRouter {
     OpenApiRouter::new()
         .routes(guards.developer(routes!(list_action_items, create_action_item)))
         .routes(guards.developer(routes!(create_action_items_batch)))
+        .routes(guards.developer(routes!(search_action_items)))
         .routes(guards.developer(routes!(
             get_action_item,
             update_action_item,
@@ -68,6 +75,28 @@ impl ListActionItemsQuery {
             created_before,
         })
     }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchActionItemsQuery {
+    /// The words to find in descriptions, 1..500 characters after trimming (required).
+    #[param(required = true)]
+    pub query: Option<String>,
+    /// Only completed (`true`) or only open (`false`) items.
+    #[param(value_type = Option<bool>)]
+    pub completed: Option<QueryBool>,
+    /// Results: default 10, values outside 1..50 are clamped into it.
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<QueryInt>,
+}
+
+/// An action item that matches a search, with its relevance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionItemSearchHit {
+    pub action_item: ActionItem,
+    /// In `(0, 1]`, higher is better, rounded to 4 decimals; comparable within one response.
+    pub score: f64,
 }
 
 /// One action item to create.
@@ -179,6 +208,38 @@ fn batch_item_error(index: usize, problem: ActionItemProblem) -> ApiError {
             other.what()
         )),
     }
+}
+
+/// Search the user's action items by description.
+#[utoipa::path(get, path = "/v1/dev/user/action-items/search", tag = "Action Items",
+    operation_id = "searchActionItems",
+    security(("bearerAuth" = ["action_items:read"])),
+    params(SearchActionItemsQuery),
+    responses(
+        (status = 200, description = "Matching items: `score` desc, then `created_at` desc, `id` desc; `[]` when nothing matches", body = [ActionItemSearchHit],
+            headers(("X-Search-Mode" = String, description = "`lexical` (full-text ranking) or `hybrid` (full-text fused with semantic similarity)"))),
+        (status = 422, description = "Validation error: query is required; query cannot be empty; Validation error: query must be at most 500 characters", body = ErrorResponse),
+    ))]
+pub async fn search_action_items(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::ActionItemsRead>,
+    ApiQuery(query): ApiQuery<SearchActionItemsQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let lexical = search_query(query.query.as_deref())?;
+    let page = params::page(query.limit, None, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT);
+    let completed = query.completed.map(|QueryBool(value)| value);
+    let hits = state
+        .store
+        .search_action_items(&auth.user_id, &lexical, completed, page)
+        .await?;
+    let hits: Vec<ActionItemSearchHit> = hits
+        .into_iter()
+        .map(|hit| ActionItemSearchHit {
+            action_item: hit.item,
+            score: hit.score,
+        })
+        .collect();
+    Ok((lexical_mode(), Json(hits)))
 }
 
 /// List action items: open first, then completed; within each, items with a due date by due

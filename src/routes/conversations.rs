@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Deserializer, Serialize, de};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,9 +24,13 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::processing::{ConversationCategory, system_folder_for};
 use crate::routes::params::{self, QueryInt};
 use crate::routes::params::{QueryBool, parse_bool};
-use crate::routes::{ApiRouter, Guards, SuccessResponse, created_between};
+use crate::routes::{
+    ApiRouter, Guards, SuccessResponse, created_between, lexical_mode, search_query,
+};
+use crate::service::ask as ask_service;
 use crate::service::conversations::{self as pipeline, ConversationError, Created, Draft};
 use crate::state::AppState;
+use crate::store::ConversationSearchFilter;
 use crate::store::conversations::{
     ConversationBody, ConversationFilter, ConversationUpdate, FolderChange,
 };
@@ -35,11 +40,15 @@ const DEFAULT_LIMIT: i64 = 25;
 const MAX_LIMIT: i64 = 100;
 /// Pages that carry transcripts are smaller.
 const MAX_LIMIT_WITH_TRANSCRIPT: i64 = 25;
+const SEARCH_DEFAULT_LIMIT: i64 = 10;
+const SEARCH_MAX_LIMIT: i64 = 100;
 
 pub fn router(guards: &Guards) -> ApiRouter {
     OpenApiRouter::new()
         .routes(guards.developer(routes!(list_conversations, create_conversation)))
         .routes(guards.developer(routes!(create_conversation_from_segments)))
+        .routes(guards.developer(routes!(search_conversations)))
+        .routes(guards.developer(routes!(ask)))
         .routes(guards.developer(routes!(
             get_conversation,
             update_conversation,
@@ -335,6 +344,261 @@ impl ListConversationsQuery {
             starred,
         })
     }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchConversationsQuery {
+    /// The words to find in titles, summaries and transcripts, 1..500 characters after
+    /// trimming (required).
+    #[param(required = true)]
+    pub query: Option<String>,
+    /// Conversations created at or after this time; no offset means UTC, a bare date
+    /// (`YYYY-MM-DD`) is the start of that UTC day.
+    pub start_date: Option<String>,
+    /// Conversations created at or before this time; a bare date includes that whole UTC day.
+    /// Before `start_date` is a 422.
+    pub end_date: Option<String>,
+    /// Results: default 10, values outside 1..100 are clamped into it.
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<QueryInt>,
+    /// Include each conversation's transcript segments (default false: `transcript_segments`
+    /// is `null`). An omi-server addition.
+    #[param(value_type = Option<bool>)]
+    pub include_transcript: Option<QueryBool>,
+}
+
+/// A conversation that matches a search (without its transcript), with its relevance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationSearchHit {
+    pub conversation: Conversation,
+    /// In `(0, 1]`, higher is better, rounded to 4 decimals; comparable within one response.
+    pub score: f64,
+}
+
+/// The `start_date`/`end_date` of a conversation search: a start after the end is a 422
+/// (upstream's rule, unlike the lists' empty answer).
+pub fn search_window(
+    start_date: Option<&str>,
+    end_date: Option<&str>,
+) -> ApiResult<ConversationSearchFilter> {
+    let (created_from, created_before) = created_between(start_date, end_date)?;
+    if let (Some(from), Some(before)) = (created_from, created_before)
+        && from >= before
+    {
+        return Err(ApiError::validation(
+            "start_date must not be after end_date",
+        ));
+    }
+    Ok(ConversationSearchFilter {
+        created_from,
+        created_before,
+    })
+}
+
+/// Search the user's kept conversations by title, summary and transcript.
+#[utoipa::path(get, path = "/v1/dev/user/conversations/search", tag = "Conversations",
+    operation_id = "searchConversations",
+    security(("bearerAuth" = ["conversations:read"])),
+    params(SearchConversationsQuery),
+    responses(
+        (status = 200, description = "Matching conversations with `transcript_segments: null`: `score` desc, then `created_at` desc, `id` desc; `[]` when nothing matches", body = [ConversationSearchHit],
+            headers(("X-Search-Mode" = String, description = "`lexical` (full-text ranking) or `hybrid` (full-text fused with semantic similarity)"))),
+        (status = 422, description = "Validation error: query is required; query cannot be empty; Validation error: query must be at most 500 characters; Validation error: start_date must not be after end_date", body = ErrorResponse),
+    ))]
+pub async fn search_conversations(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::ConversationsRead>,
+    ApiQuery(query): ApiQuery<SearchConversationsQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let lexical = search_query(query.query.as_deref())?;
+    let filter = search_window(query.start_date.as_deref(), query.end_date.as_deref())?;
+    let page = params::page(query.limit, None, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT);
+    let hits = state
+        .store
+        .search_conversations(
+            &auth.user_id,
+            &lexical,
+            filter,
+            page,
+            query
+                .include_transcript
+                .is_some_and(|QueryBool(value)| value),
+        )
+        .await?;
+    let hits: Vec<ConversationSearchHit> = hits
+        .into_iter()
+        .map(|hit| ConversationSearchHit {
+            conversation: hit.item,
+            score: hit.score,
+        })
+        .collect();
+    Ok((lexical_mode(), Json(hits)))
+}
+
+/// A question about the user's conversations.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AskRequest {
+    /// 1..1000 characters.
+    pub question: String,
+    /// How many of the most relevant conversations to ground the answer on, 1..10 (default 5).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// The IANA time zone relative dates in the question are resolved in (default `UTC`).
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// A conversation the answer is grounded on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AskSource {
+    pub id: String,
+    /// May be `""`.
+    pub title: String,
+    #[serde(serialize_with = "crate::domain::time::serde_rfc3339_option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub created_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AskResponse {
+    /// `[n]` refers to the n-th entry of `sources` (1-based).
+    pub answer: String,
+    /// In retrieval order; `[]` when nothing was found.
+    pub sources: Vec<AskSource>,
+}
+
+const ASK_MAX_QUESTION_CHARS: usize = 1000;
+
+impl AskRequest {
+    fn into_question(self) -> ApiResult<ask_service::Question> {
+        let text = self.question.trim();
+        if text.is_empty() {
+            return Err(ApiError::unprocessable("question cannot be empty"));
+        }
+        if self.question.chars().count() > ASK_MAX_QUESTION_CHARS {
+            return Err(ApiError::validation(format!(
+                "question must be at most {ASK_MAX_QUESTION_CHARS} characters"
+            )));
+        }
+        let limit = self.limit.unwrap_or(5);
+        if !(1..=10).contains(&limit) {
+            return Err(ApiError::validation("limit must be between 1 and 10"));
+        }
+        let zone = match self.timezone.as_deref() {
+            None => chrono_tz::Tz::UTC,
+            Some(name) => crate::search::when::parse_time_zone(name)
+                .ok_or_else(|| ApiError::validation("timezone must be an IANA time zone name"))?,
+        };
+        Ok(ask_service::Question {
+            text: text.to_string(),
+            limit,
+            zone,
+        })
+    }
+}
+
+/// Ask a question answered from the user's own conversations, with `[n]` citations. Without a
+/// model configured (or when it fails) the answer is extractive: the best matching passages,
+/// each cited. Nothing is stored.
+#[utoipa::path(post, path = "/v1/dev/user/ask", tag = "Conversations",
+    operation_id = "ask", summary = "Ask Conversations",
+    security(("bearerAuth" = ["conversations:read"])),
+    request_body = AskRequest,
+    responses(
+        (status = 200, description = "The answer and its sources", body = AskResponse,
+            headers(
+                ("X-Omi-Answer-Mode" = String, description = "`llm` (written by the configured model) or `extractive`"),
+                ("Cache-Control" = String, description = "`no-store`"),
+            )),
+        (status = 422, description = "question cannot be empty; Validation error: question must be at most 1000 characters; Validation error: limit must be between 1 and 10; Validation error: timezone must be an IANA time zone name", body = ErrorResponse),
+        (status = 429, description = "Rate limit exceeded. Try again in <n>s. (also `OMI_ASK_RATE_LIMIT_PER_HOUR` per key)", body = ErrorResponse),
+    ))]
+pub async fn ask(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::ConversationsRead>,
+    ApiJson(body): ApiJson<AskRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let question = body.into_question()?;
+    check_ask_limit(&state, &auth).await?;
+    let answer = ask_service::ask(
+        state.store.as_ref(),
+        state.ask_writer.as_deref(),
+        &auth.user_id,
+        &question,
+        time::now(),
+    )
+    .await?;
+    let headers = [
+        (
+            axum::http::HeaderName::from_static("x-omi-answer-mode"),
+            axum::http::HeaderValue::from_static(answer.mode.as_str()),
+        ),
+        (
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        ),
+    ];
+    Ok((
+        headers,
+        Json(AskResponse {
+            answer: answer.answer,
+            sources: answer
+                .sources
+                .into_iter()
+                .map(|source| AskSource {
+                    id: source.id,
+                    title: source.title,
+                    created_at: source.created_at,
+                })
+                .collect(),
+        }),
+    ))
+}
+
+/// `OMI_ASK_RATE_LIMIT_PER_HOUR` per key (API.md §13.B), on top of the §10 windows: the same
+/// 429 answer, with `Retry-After` for the hour.
+async fn check_ask_limit(
+    state: &AppState,
+    auth: &Authorized<scopes::ConversationsRead>,
+) -> ApiResult<()> {
+    let limit = state.settings.ask_rate_limit_per_hour;
+    if limit == 0 {
+        return Ok(());
+    }
+    let verdict = state
+        .limiter
+        .check_hourly("ask", &auth.key.id, &auth.user_id, limit)
+        .await
+        .map_err(|error| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                crate::error::details::LIMITER_UNAVAILABLE,
+            )
+            .with_cause(anyhow::anyhow!("ask limit: {}", error.reason()))
+        })?;
+    if verdict.allowed {
+        return Ok(());
+    }
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(verdict.reset_in),
+    );
+    headers.insert(
+        "x-ratelimit-limit",
+        axum::http::HeaderValue::from(verdict.limit),
+    );
+    headers.insert("x-ratelimit-remaining", axum::http::HeaderValue::from(0u64));
+    headers.insert(
+        "x-ratelimit-reset",
+        axum::http::HeaderValue::from(verdict.reset_at),
+    );
+    Err(ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        crate::ratelimit::rate_limited_detail(verdict.reset_in),
+    )
+    .with_headers(headers))
 }
 
 /// Comma-separated categories, blanks ignored, duplicates collapsed.

@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::instrument;
@@ -22,12 +23,16 @@ use crate::domain::time::now;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery, parse_json_element};
 use crate::routes::params::{self, QueryInt};
-use crate::routes::{ApiRouter, Guards, SuccessResponse, cannot_be_null};
+use crate::routes::{
+    ApiRouter, Guards, SuccessResponse, cannot_be_null, lexical_mode, search_query,
+};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 25;
 const MAX_LIMIT: i64 = 1000;
 const MAX_BATCH: usize = 25;
+const SEARCH_DEFAULT_LIMIT: i64 = 10;
+const SEARCH_MAX_LIMIT: i64 = 100;
 
 const CONTENT_EMPTY: &str = "content cannot be empty";
 const BATCH_CONTENT_EMPTY: &str = "All memories must have non-empty content";
@@ -40,6 +45,8 @@ pub fn router(guards: &Guards) -> ApiRouter {
     OpenApiRouter::new()
         .routes(guards.developer(routes!(list_memories, create_memory)))
         .routes(guards.developer(routes!(create_memories_batch)))
+        .routes(guards.developer(routes!(search_memories)))
+        .routes(guards.developer(routes!(vector_search_memories)))
         .routes(guards.developer(routes!(get_memory, update_memory, delete_memory)))
 }
 
@@ -54,6 +61,72 @@ pub struct ListMemoriesQuery {
     pub offset: Option<QueryInt>,
     /// Comma-separated categories to keep, e.g. `system,interesting`; an unknown one is a 400.
     pub categories: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchMemoriesQuery {
+    /// The words to find, 1..500 characters after trimming (required). Words match in any
+    /// form (`peanut` finds `peanuts`), without accents, the last one also as a prefix;
+    /// `"quoted words"` must appear as written.
+    #[param(required = true)]
+    pub query: Option<String>,
+    /// Page size: default 10, values outside 1..100 are clamped into it.
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<QueryInt>,
+    /// Results to skip: default 0, negative values count as 0.
+    #[param(value_type = Option<i64>)]
+    pub offset: Option<QueryInt>,
+    /// Comma-separated categories to keep, e.g. `system,interesting`; an unknown one is a 400.
+    pub categories: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VectorSearchMemoriesQuery {
+    /// The text to find, 1..500 characters after trimming (required).
+    #[param(required = true)]
+    pub query: Option<String>,
+    /// Results: default 10, values outside 1..100 are clamped into it.
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<QueryInt>,
+}
+
+/// A memory that matches a search, with its relevance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemorySearchHit {
+    pub memory: Memory,
+    /// In `(0, 1]`, higher is better, rounded to 4 decimals; comparable within one response.
+    pub score: f64,
+}
+
+/// A memory found by the vector route: the memory's fields plus `relevance_score`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VectorSearchItem {
+    #[serde(flatten)]
+    pub memory: Memory,
+    /// In `(0, 1]`, higher is better, rounded to 4 decimals; comparable within one response.
+    pub relevance_score: f64,
+}
+
+/// Upstream's access policy block; constant here, where there are no grants or archive tier.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VectorSearchPolicy {
+    pub consumer: String,
+    pub app_has_default_memory_grant: bool,
+    pub archive_capability: bool,
+    pub raw_provenance_capability: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VectorSearchResponse {
+    /// Most relevant first.
+    pub items: Vec<VectorSearchItem>,
+    /// The number of `items`.
+    pub returned_count: usize,
+    /// Always false: there is no archive tier.
+    pub archive_default_visible: bool,
+    pub policy: VectorSearchPolicy,
 }
 
 /// One memory to create. Creating a content the user already has updates that memory.
@@ -135,6 +208,90 @@ pub async fn list_memories(
         .list_memories(&auth.user_id, &categories, page)
         .await?;
     Ok(Json(memories))
+}
+
+/// Search the user's memories by content and tags.
+#[utoipa::path(get, path = "/v1/dev/user/memories/search", tag = "Memories",
+    security(("bearerAuth" = ["memories:read"])),
+    params(SearchMemoriesQuery),
+    responses(
+        (status = 200, description = "Matching memories: `score` desc, then `scoring` desc, `created_at` desc, `id` desc; `[]` when nothing matches", body = [MemorySearchHit],
+            headers(("X-Search-Mode" = String, description = "`lexical` (full-text ranking) or `hybrid` (full-text fused with semantic similarity)"))),
+        (status = 400, description = "Invalid category: <value>", body = ErrorResponse),
+        (status = 422, description = "Validation error: query is required; query cannot be empty; Validation error: query must be at most 500 characters", body = ErrorResponse),
+    ))]
+#[instrument(skip_all)]
+pub async fn search_memories(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::MemoriesRead>,
+    ApiQuery(query): ApiQuery<SearchMemoriesQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let lexical = search_query(query.query.as_deref())?;
+    let categories = categories_filter(query.categories.as_deref())?;
+    let page = params::page(
+        query.limit,
+        query.offset,
+        SEARCH_DEFAULT_LIMIT,
+        SEARCH_MAX_LIMIT,
+    );
+    let hits = state
+        .store
+        .search_memories(&auth.user_id, &lexical, &categories, page)
+        .await?;
+    let hits: Vec<MemorySearchHit> = hits
+        .into_iter()
+        .map(|hit| MemorySearchHit {
+            memory: hit.item,
+            score: hit.score,
+        })
+        .collect();
+    Ok((lexical_mode(), Json(hits)))
+}
+
+/// Search the user's memories by meaning (upstream's vector route). Without an embeddings
+/// model configured it ranks by full text, like `/memories/search`, and says so in
+/// `X-Search-Mode`.
+#[utoipa::path(get, path = "/v1/dev/user/memories/vector/search", tag = "Memories",
+    security(("bearerAuth" = ["memories:read"])),
+    params(VectorSearchMemoriesQuery),
+    responses(
+        (status = 200, description = "Matching memories, `relevance_score` desc", body = VectorSearchResponse,
+            headers(("X-Search-Mode" = String, description = "`lexical` (full-text ranking) or `hybrid` (full-text fused with semantic similarity)"))),
+        (status = 422, description = "Validation error: query is required; query cannot be empty; Validation error: query must be at most 500 characters", body = ErrorResponse),
+    ))]
+#[instrument(skip_all)]
+pub async fn vector_search_memories(
+    State(state): State<AppState>,
+    auth: Authorized<scopes::MemoriesRead>,
+    ApiQuery(query): ApiQuery<VectorSearchMemoriesQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let lexical = search_query(query.query.as_deref())?;
+    let page = params::page(query.limit, None, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT);
+    let hits = state
+        .store
+        .search_memories(&auth.user_id, &lexical, &[], page)
+        .await?;
+    let items: Vec<VectorSearchItem> = hits
+        .into_iter()
+        .map(|hit| VectorSearchItem {
+            memory: hit.item,
+            relevance_score: hit.score,
+        })
+        .collect();
+    Ok((
+        lexical_mode(),
+        Json(VectorSearchResponse {
+            returned_count: items.len(),
+            items,
+            archive_default_visible: false,
+            policy: VectorSearchPolicy {
+                consumer: "developer_api".to_string(),
+                app_has_default_memory_grant: true,
+                archive_capability: false,
+                raw_provenance_capability: false,
+            },
+        }),
+    ))
 }
 
 /// One memory.

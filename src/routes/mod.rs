@@ -25,6 +25,8 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use crate::auth::middleware::{require_account_token, require_dev_key};
 use crate::domain::time::{Timestamp, parse_end_bound_exclusive, parse_start_bound};
 use crate::error::ApiError;
+use crate::search::LexicalQuery;
+use crate::search::query::{SearchTextError, search_text};
 use crate::state::AppState;
 
 pub type ApiRouter = OpenApiRouter<AppState>;
@@ -110,6 +112,28 @@ pub fn created_between(
         bound("start_date", start_date, parse_start_bound)?,
         bound("end_date", end_date, parse_end_bound_exclusive)?,
     ))
+}
+
+/// The response header that says how a search ranked its results: `lexical` (full-text only)
+/// or `hybrid` (full-text fused with semantic similarity).
+pub const SEARCH_MODE_HEADER: &str = "x-search-mode";
+
+/// Semantic search is not built in: every search is lexical, and says so.
+pub fn lexical_mode() -> [(axum::http::HeaderName, axum::http::HeaderValue); 1] {
+    [(
+        axum::http::HeaderName::from_static(SEARCH_MODE_HEADER),
+        axum::http::HeaderValue::from_static("lexical"),
+    )]
+}
+
+/// The `query` parameter of the search routes (API.md §13.A.0), read into a lexical query.
+pub fn search_query(raw: Option<&str>) -> Result<LexicalQuery, ApiError> {
+    let raw = raw.ok_or_else(|| ApiError::validation("query is required"))?;
+    match search_text(raw) {
+        Ok(text) => Ok(LexicalQuery::parse(text)),
+        Err(SearchTextError::Empty) => Err(ApiError::unprocessable("query cannot be empty")),
+        Err(error @ SearchTextError::TooLong) => Err(ApiError::validation(error)),
+    }
 }
 
 /// Every documented route.

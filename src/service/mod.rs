@@ -3,6 +3,7 @@
 //! enum, with the store's error kept as the cause, and leaves the wording to its caller: the
 //! routes turn it into the contract's `detail`, the command line prints the cause.
 
+pub mod ask;
 pub mod conversations;
 pub mod daily_summaries;
 pub mod keys;

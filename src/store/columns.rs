@@ -24,3 +24,9 @@ pub const GOAL_COLUMNS: &str = "id, title, desired_outcome, why_it_matters, succ
 pub const USER_COLUMNS: &str = "id, name, display_name, created_at";
 
 pub const KEY_COLUMNS: &str = "id, name, key_prefix, scopes, created_at, last_used_at, user_id";
+
+/// How many columns a list above names (none holds a comma inside an expression), so a reader
+/// knows where the columns a query appends after it begin.
+pub fn count(columns: &str) -> usize {
+    columns.split(',').count()
+}

@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 
 use crate::config::Settings;
 use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
+use crate::domain::conversations::Conversation;
 use crate::domain::goals::{Goal, GoalChanges, GoalProgress};
 use crate::domain::keys::DevApiKey;
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
@@ -23,6 +24,7 @@ use crate::domain::scope::ScopeSet;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 use crate::outbound::Outbound;
+use crate::search::{LexicalQuery, Scored};
 pub use conversations::ConversationStore;
 pub use idempotency::IdempotencyStore;
 pub use insights::InsightStore;
@@ -198,6 +200,50 @@ pub trait GoalStore: Send + Sync {
     ) -> StoreResult<Option<Vec<GoalProgress>>>;
 }
 
+/// The conversation search filters (API.md §13.A.3), on `created_at`; `created_before` is
+/// exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConversationSearchFilter {
+    pub created_from: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+}
+
+/// Full-text search over the user's own objects, kept in step with every write by the backend.
+/// Scores are normalised to `(0, 1]` against the best match of the whole query (not just the
+/// page); another user's objects never match. A query with nothing to match finds nothing.
+#[async_trait]
+pub trait SearchStore: Send + Sync {
+    /// Memory content and tags; `score` desc, then `scoring` desc, `created_at` desc, `id` desc.
+    async fn search_memories(
+        &self,
+        user_id: &str,
+        query: &LexicalQuery,
+        categories: &[MemoryCategory],
+        page: Page,
+    ) -> StoreResult<Vec<Scored<Memory>>>;
+
+    /// Action item descriptions; `score` desc, then `created_at` desc, `id` desc.
+    async fn search_action_items(
+        &self,
+        user_id: &str,
+        query: &LexicalQuery,
+        completed: Option<bool>,
+        page: Page,
+    ) -> StoreResult<Vec<Scored<ActionItem>>>;
+
+    /// Title, overview and transcript of kept (not discarded) conversations, with their action
+    /// items and folder name, and their transcripts when asked; `score` desc, then `created_at`
+    /// desc, `id` desc.
+    async fn search_conversations(
+        &self,
+        user_id: &str,
+        query: &LexicalQuery,
+        filter: ConversationSearchFilter,
+        page: Page,
+        include_transcript: bool,
+    ) -> StoreResult<Vec<Scored<Conversation>>>;
+}
+
 /// Everything the server needs from a database.
 #[async_trait]
 pub trait Store:
@@ -208,6 +254,7 @@ pub trait Store:
     + ConversationStore
     + IdempotencyStore
     + InsightStore
+    + SearchStore
     + Send
     + Sync
 {

@@ -16,6 +16,7 @@ mod memories;
 mod metrics;
 mod outage;
 mod rate_limits;
+mod search;
 mod service;
 
 #[path = "../support/fake_llm.rs"]

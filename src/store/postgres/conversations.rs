@@ -52,13 +52,13 @@ const FOLDERS_SQL: &str = "SELECT f.id, f.name, f.description, f.color, f.icon, 
      ORDER BY f.sort_order, f.created_at, f.id";
 
 /// A conversation row, and whether it was created from text (it has no transcript).
-struct Loaded {
+pub(super) struct Loaded {
     conversation: Conversation,
     from_text: bool,
 }
 
 /// Reads `CONVERSATION_COLUMNS`.
-fn conversation_from_row(row: &Row) -> StoreResult<Loaded> {
+pub(super) fn conversation_from_row(row: &Row) -> StoreResult<Loaded> {
     let events: serde_json::Value = row.try_get(8)?;
     let geolocation: Option<serde_json::Value> = row.try_get(15)?;
     Ok(Loaded {
@@ -92,7 +92,7 @@ fn conversation_from_row(row: &Row) -> StoreResult<Loaded> {
 
 /// Fills in each conversation's current action items and, when asked, its transcript: two
 /// queries for the whole page.
-async fn attach_details(
+pub(super) async fn attach_details(
     client: &impl GenericClient,
     user_id: &str,
     loaded: Vec<Loaded>,
@@ -299,6 +299,19 @@ fn parts_json(structured: &StructuredRecord) -> serde_json::Value {
     serde_json::to_value(structured.processing_parts).expect("provenance serializes")
 }
 
+/// The text a conversation's transcript is searched by: the text it was created from, or its
+/// segments' texts one per line. Segments never change after creation, so neither does this.
+fn transcript_text(body: &ConversationBody) -> String {
+    match body {
+        ConversationBody::Text { text, .. } => text.clone(),
+        ConversationBody::Segments(segments) => segments
+            .iter()
+            .map(|segment| segment.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
 async fn insert_conversation(
     client: &impl GenericClient,
     user_id: &str,
@@ -334,9 +347,9 @@ async fn insert_conversation(
         "INSERT INTO conversations (id, user_id, created_at, started_at, finished_at,
              updated_at, title, overview, emoji, category, events, language, source, text,
              text_source, text_source_spec, discarded, processed_by, folder_id, geolocation,
-             processing_parts)
+             processing_parts, transcript_search)
          VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-             $17, $18, $19, $20)",
+             $17, $18, $19, $20, setweight(to_tsvector('omi_search', $21::text), 'C'))",
         &[
             &conversation.id,
             &user_id,
@@ -358,6 +371,7 @@ async fn insert_conversation(
             &folder_id,
             &geolocation,
             &parts_json(structured),
+            &transcript_text(&conversation.body),
         ],
     )
     .await?;

@@ -64,6 +64,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "goals_v2",
         include_str!("../../../migrations/postgres/0011_goals_v2.sql"),
     ),
+    (
+        12,
+        "search",
+        include_str!("../../../migrations/postgres/0012_search.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

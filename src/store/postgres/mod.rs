@@ -84,6 +84,7 @@ mod insights;
 mod memories;
 mod migrations;
 pub mod rows;
+mod search;
 pub mod tls;
 
 use std::time::Duration;

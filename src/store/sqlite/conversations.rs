@@ -31,7 +31,7 @@ use crate::store::conversations::{
     ExistingTexts, FolderChange, NewConversation, ProcessedRecord, StoredInput, StructuredRecord,
 };
 
-const CONVERSATION_FROM: &str =
+pub(super) const CONVERSATION_FROM: &str =
     "FROM conversations c LEFT JOIN folders f ON f.id = c.folder_id AND f.user_id = c.user_id";
 
 /// The current action items of a page of conversations (ids as a JSON array in `?2`).
@@ -69,12 +69,12 @@ const FOLDERS_SQL: &str = "SELECT f.id, f.name, f.description, f.color, f.icon, 
      ORDER BY f.sort_order, f.created_at, f.id";
 
 /// A conversation row, and whether it was created from text (it has no transcript).
-struct Loaded {
+pub(super) struct Loaded {
     conversation: Conversation,
     from_text: bool,
 }
 
-fn conversation_from_row(row: &Row<'_>) -> rusqlite::Result<Loaded> {
+pub(super) fn conversation_from_row(row: &Row<'_>) -> rusqlite::Result<Loaded> {
     let events: String = row.get(8)?;
     let geolocation: Option<String> = row.get(15)?;
     Ok(Loaded {
@@ -113,7 +113,7 @@ fn json_list(values: impl IntoIterator<Item = impl AsRef<str>>) -> String {
 
 /// Fills in each conversation's current action items and, when asked, its transcript: two
 /// queries for the whole page.
-fn attach_details(
+pub(super) fn attach_details(
     connection: &Connection,
     user_id: &str,
     loaded: Vec<Loaded>,
@@ -413,6 +413,7 @@ fn insert_conversation(
             segment.end,
         ])?;
     }
+    super::search::index_conversation(connection, user_id, conversation)?;
     insert_extracted(connection, user_id, processed)
 }
 

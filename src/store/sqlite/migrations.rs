@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "goals_v2",
         include_str!("../../../migrations/sqlite/0011_goals_v2.sql"),
     ),
+    (
+        12,
+        "search",
+        include_str!("../../../migrations/sqlite/0012_search.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
@@ -95,4 +100,77 @@ pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
         tx.commit()?;
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_migration_indexes_the_rows_already_there() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch("PRAGMA foreign_keys = ON")
+            .unwrap();
+        // The schema as it was before search, with data in it.
+        for (_, _, sql) in &MIGRATIONS[..7] {
+            connection.execute_batch(sql).unwrap();
+        }
+        connection
+            .execute_batch(
+                "INSERT INTO users VALUES ('u', 'alice', 'Alice', 'h', 0);
+                 INSERT INTO memories (user_id, id, content, normalized_content, category,
+                     visibility, tags, scoring, manually_added, reviewed, user_review, edited,
+                     conversation_id, created_at, updated_at)
+                 VALUES ('u', 'm', 'Allergic to peanuts', 'allergic to peanuts', 'system',
+                     'private', '[\"health\"]', '01_999_0', 1, 1, 1, 0, NULL, 0, 0);
+                 INSERT INTO action_items (id, user_id, description, normalized_description,
+                     completed, due_at, completed_at, conversation_id, created_at, updated_at)
+                 VALUES ('a', 'u', 'Renew the passport', 'renew the passport', 0, NULL, NULL,
+                     NULL, 0, 0);
+                 INSERT INTO conversations (id, user_id, created_at, started_at, finished_at,
+                     updated_at, title, overview, emoji, category, events, language, source,
+                     text, text_source, text_source_spec, discarded, processed_by, folder_id,
+                     geolocation)
+                 VALUES ('c1', 'u', 0, 0, 0, 0, 'Zoo', 'A visit', 'x', 'other', '[]', 'en',
+                     'phone', NULL, NULL, NULL, 0, 'offline', NULL, NULL),
+                        ('c2', 'u', 0, 0, 0, 0, 'Notes', 'Text', 'x', 'other', '[]', 'en',
+                     'external_integration', 'The budget meeting', 'other_text', NULL, 0,
+                     'offline', NULL, NULL);
+                 INSERT INTO transcript_segments VALUES
+                     ('c1', 1, 'u', 's2', 'the penguins', 'SPEAKER_01', 1, 0, NULL, 1, 2),
+                     ('c1', 0, 'u', 's1', 'look at the kangaroos', 'SPEAKER_00', 0, 1, NULL, 0, 1);",
+            )
+            .unwrap();
+        // Record the seven as applied, then let `apply` run the rest.
+        connection
+            .execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                     applied_at INTEGER NOT NULL) STRICT;
+                 INSERT INTO schema_migrations VALUES (1, 'a', 0), (2, 'a', 0), (3, 'a', 0),
+                     (4, 'a', 0), (5, 'a', 0), (6, 'a', 0), (7, 'a', 0);",
+            )
+            .unwrap();
+        assert_eq!(apply(&mut connection).unwrap(), MIGRATIONS.len() - 7);
+        let count = |table: &str, query: &str| -> i64 {
+            connection
+                .query_row(
+                    &format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1"),
+                    [query],
+                    |row| row.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(count("memories_fts", "peanut"), 1);
+        assert_eq!(count("memories_fts", "health"), 1);
+        assert_eq!(count("action_items_fts", "passports"), 1);
+        assert_eq!(count("conversations_fts", "kangaroo"), 1);
+        assert_eq!(
+            count("conversations_fts", "\"kangaroos the penguins\""),
+            1,
+            "segments in order"
+        );
+        assert_eq!(count("conversations_fts", "budget"), 1);
+        assert_eq!(count("conversations_fts", "zoo"), 1);
+    }
 }

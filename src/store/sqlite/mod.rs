@@ -20,6 +20,7 @@ pub mod memories;
 mod migrations;
 mod pool;
 pub mod rows;
+mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};
