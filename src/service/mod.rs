@@ -4,5 +4,6 @@
 //! routes turn it into the contract's `detail`, the command line prints the cause.
 
 pub mod conversations;
+pub mod import;
 pub mod keys;
 pub mod usage;

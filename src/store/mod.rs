@@ -4,6 +4,7 @@
 pub mod columns;
 pub mod conversations;
 pub mod idempotency;
+pub mod import;
 pub mod postgres;
 pub mod sqlite;
 
@@ -23,6 +24,7 @@ use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 pub use conversations::ConversationStore;
 pub use idempotency::IdempotencyStore;
+pub use import::ImportStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -204,6 +206,7 @@ pub trait Store:
     + GoalStore
     + ConversationStore
     + IdempotencyStore
+    + ImportStore
     + Send
     + Sync
 {

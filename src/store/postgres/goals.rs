@@ -32,7 +32,7 @@ fn goal_from_row(row: &Row) -> StoreResult<Goal> {
 }
 
 /// One entry per goal per UTC day: a later value the same day replaces the earlier one.
-async fn record_progress(
+pub(super) async fn record_progress(
     client: &impl GenericClient,
     user_id: &str,
     goal_id: &str,
@@ -56,7 +56,11 @@ async fn record_progress(
     .map(|_| ())
 }
 
-async fn insert(client: &impl GenericClient, user_id: &str, goal: &Goal) -> StoreResult<()> {
+pub(super) async fn insert(
+    client: &impl GenericClient,
+    user_id: &str,
+    goal: &Goal,
+) -> StoreResult<()> {
     execute(
         client,
         "INSERT INTO goals (user_id, id, title, goal_type, target_value, current_value,

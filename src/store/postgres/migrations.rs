@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "idempotency",
         include_str!("../../../migrations/postgres/0008_idempotency.sql"),
     ),
+    (
+        30,
+        "import",
+        include_str!("../../../migrations/postgres/0030_import.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

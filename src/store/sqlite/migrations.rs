@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency",
         include_str!("../../../migrations/sqlite/0008_idempotency.sql"),
     ),
+    (
+        30,
+        "import",
+        include_str!("../../../migrations/sqlite/0030_import.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
