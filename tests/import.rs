@@ -279,9 +279,12 @@ async fn a_history_moves_between_two_servers_faithfully_idempotently_and_resumab
         assert_eq!(numbers[3], numbers[0], "all unchanged: {line}");
     }
 
-    // Killed half-way, then run again: the same objects, no duplicate.
+    // Killed half-way, then run again: the same objects, no duplicate. A proxy holds back the
+    // second page of conversations, so the kill lands after the first page was written.
+    let stall = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let proxy = stalling_proxy(source_base.clone(), stall.clone()).await;
     let mut child = Command::new(BIN)
-        .args(["import", "omi", "--from", &source_base, "--user", "bob"])
+        .args(["import", "omi", "--from", &proxy, "--user", "bob"])
         .env("OMI_DATABASE_URL", &target_url)
         .env("OMI_IMPORT_KEY", &import_key)
         .env("OMI_LOG", "warn")
@@ -289,7 +292,25 @@ async fn a_history_moves_between_two_servers_faithfully_idempotently_and_resumab
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    let database = database_in(dir.path());
+    let mut checkpointed = false;
+    for _ in 0..600 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let connection = rusqlite::Connection::open(&database).unwrap();
+        let found: Result<i64, _> = connection.query_row(
+            "SELECT next_offset FROM import_checkpoints WHERE resource = 'conversations'",
+            [],
+            |row| row.get(0),
+        );
+        if found.is_ok() {
+            checkpointed = true;
+            break;
+        }
+    }
+    assert!(
+        checkpointed,
+        "the first page of conversations was checkpointed"
+    );
     child.kill().unwrap();
     let killed = child.wait().unwrap();
     assert_eq!(
@@ -297,10 +318,11 @@ async fn a_history_moves_between_two_servers_faithfully_idempotently_and_resumab
         Some(9),
         "the first run was still going when it was killed"
     );
+    stall.store(false, Ordering::SeqCst);
     let resumed = import(
         &target_url,
         &import_key,
-        &["--from", &source_base, "--user", "bob"],
+        &["--from", &proxy, "--user", "bob"],
     );
     assert!(resumed.status.success(), "{}", text(&resumed));
     let bob = second_key(&target_url, "bob");
@@ -653,4 +675,50 @@ fn assert_same(got: &Value, want: &Value, path: &str) {
         }
         _ => assert_eq!(got, want, "{path}"),
     }
+}
+
+/// Forwards GETs to `upstream`; while `stall` is set, a page of conversations past the first one
+/// is held back for a minute.
+async fn stalling_proxy(upstream: String, stall: Arc<std::sync::atomic::AtomicBool>) -> String {
+    async fn forward(
+        State((upstream, stall)): State<(String, Arc<std::sync::atomic::AtomicBool>)>,
+        request: axum::extract::Request,
+    ) -> Response {
+        let uri = request.uri().clone();
+        let query = uri.query().unwrap_or("");
+        if stall.load(Ordering::SeqCst)
+            && uri.path() == "/v1/dev/user/conversations"
+            && query.contains("offset=")
+            && !query.contains("offset=0")
+        {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        let mut outbound = reqwest::Client::new().get(format!(
+            "{upstream}{}",
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        ));
+        if let Some(auth) = request.headers().get("authorization") {
+            outbound = outbound.header("authorization", auth.as_bytes());
+        }
+        let answer = outbound.send().await.unwrap();
+        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+        let mut headers = HeaderMap::new();
+        for (name, value) in answer.headers() {
+            if name.as_str().starts_with("x-ratelimit") || name.as_str() == "retry-after" {
+                headers.insert(
+                    axum::http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap(),
+                    axum::http::HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+                );
+            }
+        }
+        headers.insert("content-type", "application/json".parse().unwrap());
+        (status, headers, answer.bytes().await.unwrap()).into_response()
+    }
+    let app = Router::new()
+        .fallback(forward)
+        .with_state((upstream, stall));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
 }

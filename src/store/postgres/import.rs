@@ -288,7 +288,13 @@ async fn import_one(
             insert_action_item(c, user_id, &item).await?;
             (id, existed)
         }
-        ImportRecord::Memory(memory) => {
+        ImportRecord::Memory(mut memory) => {
+            if let Some(conversation) = memory.conversation_id.take() {
+                let local = mapping(c, user_id, &key.source, "conversation", &conversation)
+                    .await?
+                    .map(|(local, _)| local);
+                memory.conversation_id = Some(local.unwrap_or(conversation));
+            }
             if let Some(old) = mapped_id.filter(|old| *old != memory.id) {
                 execute(
                     c,

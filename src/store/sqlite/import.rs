@@ -252,7 +252,12 @@ fn import_one(
             insert_action_item(c, user_id, &item, &normalize_for_dedup(&item.description))?;
             (id, existed)
         }
-        ImportRecord::Memory(memory) => {
+        ImportRecord::Memory(mut memory) => {
+            if let Some(conversation) = memory.conversation_id.take() {
+                let local = mapping(c, user_id, &key.source, "conversation", &conversation)?
+                    .map(|(local, _)| local);
+                memory.conversation_id = Some(local.unwrap_or(conversation));
+            }
             // A changed content changes the id: the old object goes.
             if let Some(old) = mapped_id.filter(|old| *old != memory.id) {
                 c.prepare_cached("DELETE FROM memories WHERE user_id = ?1 AND id = ?2")?
