@@ -7,7 +7,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app;
-use crate::config::{Cli, Command, KeysCommand, Settings, SummariesCommand, UsersCommand};
+use crate::config::{
+    Cli, Command, ImportCommand, KeysCommand, Settings, SummariesCommand, UsersCommand,
+};
 use crate::domain::credentials::{Secret, generate_account_token};
 use crate::domain::daily_summaries::parse_day;
 use crate::domain::ids::new_id;
@@ -44,6 +46,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(())
         }
         Command::Mcp { stdio: _ } => mcp_stdio(cli.settings).await,
+        Command::Import(command) => import_command(&cli.settings, command).await,
         Command::Backup { out } => backup(&cli.settings, &out).await,
         Command::Restore { from } => restore(&cli.settings, &from).await,
     };
@@ -439,4 +442,253 @@ async fn key_owner(store: &dyn Store, key_id: &str) -> Result<String, CliError> 
         .await?
         .map(|found| found.user_id)
         .ok_or_else(|| CliError("API key not found".to_string()))
+}
+
+async fn import_command(settings: &Settings, command: ImportCommand) -> Result<(), CliError> {
+    use crate::service::import::{self, ImportOptions, Resource, RetryPolicy};
+    let ImportCommand::Omi {
+        from,
+        key,
+        user,
+        only,
+        since,
+        reprocess,
+        dry_run,
+        retries,
+    } = command;
+    if key.expose().trim().is_empty() {
+        return Err(CliError(
+            "a source key is required: --key or OMI_IMPORT_KEY (omi_dev_...)".into(),
+        ));
+    }
+    let only = match only {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .filter(|part| !part.trim().is_empty())
+            .map(|part| {
+                Resource::parse(part).ok_or_else(|| {
+                    CliError(format!(
+                        "--only: unknown resource '{}' (memories, conversations, action-items, goals, folders)",
+                        part.trim()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let since = match since {
+        None => None,
+        Some(text) => Some(
+            time::parse_date(&text)
+                .map(time::start_of_day)
+                .or_else(|| time::parse_datetime(&text))
+                .ok_or_else(|| {
+                    CliError(format!(
+                        "--since: '{text}' is not a date (YYYY-MM-DD) or date-time"
+                    ))
+                })?,
+        ),
+    };
+    let store = store::open(settings).await?;
+    let outbound = std::sync::Arc::new(crate::outbound::Outbound::from_settings(settings)?);
+    let processor = if reprocess {
+        Some(state::processor(settings, &outbound)?)
+    } else {
+        None
+    };
+    let options = ImportOptions {
+        source: from,
+        key: Secret::new(key.expose().trim()),
+        user,
+        only,
+        since,
+        reprocess,
+        dry_run,
+        retry: RetryPolicy {
+            attempts: retries.max(1),
+            ..RetryPolicy::default()
+        },
+        outbound,
+    };
+    let display = import_display::Display::new();
+    let outcome = import::run(&*store, processor.as_ref(), &options, &display).await;
+    display.clear();
+    store.close().await?;
+    let report = outcome?;
+    import_display::print_report(&options, &report);
+    let failed = report.failed();
+    if failed > 0 {
+        return Err(CliError(format!(
+            "{failed} object(s) could not be imported (listed above); run the import again once \
+             the cause is fixed"
+        )));
+    }
+    Ok(())
+}
+
+/// How a long import shows itself: a progress bar per resource on a terminal, a log line every
+/// few seconds otherwise, and the final report.
+mod import_display {
+    use std::collections::HashMap;
+    use std::io::IsTerminal;
+    use std::time::{Duration, Instant};
+
+    use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use parking_lot::Mutex;
+
+    use crate::service::import::{ImportOptions, Progress, Report, Resource, ResourceReport};
+
+    const LOG_EVERY: Duration = Duration::from_secs(5);
+
+    pub struct Display {
+        bars: Option<(MultiProgress, Mutex<HashMap<Resource, ProgressBar>>)>,
+        last_line: Mutex<Instant>,
+    }
+
+    fn counts(report: &ResourceReport) -> String {
+        format!(
+            "{} read: {} created, {} updated, {} unchanged, {} skipped, {} failed",
+            report.read,
+            report.created,
+            report.updated,
+            report.unchanged,
+            report.skipped.len(),
+            report.failed.len()
+        )
+    }
+
+    impl Display {
+        pub fn new() -> Display {
+            let bars = std::io::stderr().is_terminal().then(|| {
+                (
+                    MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                    Mutex::new(HashMap::new()),
+                )
+            });
+            Display {
+                bars,
+                last_line: Mutex::new(Instant::now()),
+            }
+        }
+
+        pub fn clear(&self) {
+            if let Some((multi, _)) = &self.bars {
+                let _ = multi.clear();
+            }
+        }
+    }
+
+    impl Progress for Display {
+        fn started(&self, resource: Resource, resumed_at: Option<i64>) {
+            let resumed = resumed_at
+                .map(|offset| format!(" (resuming at item {offset})"))
+                .unwrap_or_default();
+            match &self.bars {
+                Some((multi, bars)) => {
+                    let bar = multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {prefix:>13} {elapsed:>4} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_prefix(resource.name());
+                    bar.set_message(format!("reading{resumed}"));
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bars.lock().insert(resource, bar);
+                }
+                None => eprintln!("import: {}: reading{resumed}", resource.name()),
+            }
+        }
+
+        fn advanced(&self, resource: Resource, report: &ResourceReport) {
+            match &self.bars {
+                Some((_, bars)) => {
+                    if let Some(bar) = bars.lock().get(&resource) {
+                        bar.set_message(counts(report));
+                    }
+                }
+                None => {
+                    let mut last = self.last_line.lock();
+                    if last.elapsed() >= LOG_EVERY {
+                        *last = Instant::now();
+                        eprintln!("import: {}: {}", resource.name(), counts(report));
+                    }
+                }
+            }
+        }
+
+        fn finished(&self, resource: Resource, report: &ResourceReport) {
+            let line = match &report.unavailable {
+                Some(why) => format!("not imported: {why}"),
+                None => format!("done, {}", counts(report)),
+            };
+            match &self.bars {
+                Some((_, bars)) => {
+                    if let Some(bar) = bars.lock().get(&resource) {
+                        bar.finish_with_message(line);
+                    }
+                }
+                None => eprintln!("import: {}: {line}", resource.name()),
+            }
+        }
+    }
+
+    /// At most this many skipped or failed objects are listed per resource.
+    const LISTED: usize = 20;
+
+    pub fn print_report(options: &ImportOptions, report: &Report) {
+        let verb = if report.dry_run {
+            "Dry run (nothing written) of an import"
+        } else {
+            "Imported"
+        };
+        println!(
+            "{verb} from {} for user '{}' in {:.1} s ({} requests, {} rate-limited waits, {} retries)",
+            options.source.trim().trim_end_matches('/'),
+            options.user,
+            report.elapsed.as_secs_f64(),
+            report.source.requests,
+            report.source.rate_limited,
+            report.source.retried
+        );
+        println!(
+            "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8} {:>7}",
+            "", "read", "created", "updated", "unchanged", "skipped", "failed"
+        );
+        for (resource, r) in &report.resources {
+            match &r.unavailable {
+                Some(why) => println!("  {:<14} not imported: {why}", resource.name()),
+                None => println!(
+                    "  {:<14} {:>8} {:>8} {:>8} {:>9} {:>8} {:>7}",
+                    resource.name(),
+                    r.read,
+                    r.created,
+                    r.updated,
+                    r.unchanged,
+                    r.skipped.len(),
+                    r.failed.len()
+                ),
+            }
+        }
+        for (title, pick) in [
+            (
+                "skipped",
+                (|r: &ResourceReport| &r.skipped) as fn(&ResourceReport) -> &Vec<_>,
+            ),
+            ("failed", |r: &ResourceReport| &r.failed),
+        ] {
+            for (resource, r) in &report.resources {
+                let notes = pick(r);
+                for note in notes.iter().take(LISTED) {
+                    println!("{title}: {} {}: {}", resource.name(), note.id, note.reason);
+                }
+                if notes.len() > LISTED {
+                    println!(
+                        "{title}: {} ... and {} more",
+                        resource.name(),
+                        notes.len() - LISTED
+                    );
+                }
+            }
+        }
+    }
 }

@@ -321,11 +321,48 @@ pub enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
+    /// Import a user's history from another server of the Omi Developer API.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Serve the MCP tools to a local assistant that launches this process (key in OMI_API_KEY).
     Mcp {
         /// Speak MCP on stdin/stdout (the HTTP endpoint is /v1/mcp on `serve`).
         #[arg(long, required = true)]
         stdio: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import memories, conversations (with transcripts), action items, goals and folders from
+    /// Omi's cloud (https://api.omi.me) or any server of the Omi Developer API, through its public
+    /// API. Resumable: run it again to continue or to bring in what changed.
+    Omi {
+        /// The source's base URL, e.g. https://api.omi.me.
+        #[arg(long = "from")]
+        from: String,
+        /// A developer key of the source (omi_dev_...). Prefer OMI_IMPORT_KEY, which keeps it
+        /// out of the shell history.
+        #[arg(long, env = "OMI_IMPORT_KEY", hide_env_values = true)]
+        key: Secret,
+        /// The user of this server (id or name) who receives the history.
+        #[arg(long)]
+        user: String,
+        /// Comma-separated: memories, conversations, action-items, goals, folders (default: all).
+        #[arg(long)]
+        only: Option<String>,
+        /// Skip objects created before this date (YYYY-MM-DD) or date-time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Process imported conversations here instead of keeping the source's summaries.
+        #[arg(long)]
+        reprocess: bool,
+        /// Read everything and report what would change, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Attempts per request on server errors and broken connections.
+        #[arg(long, default_value_t = 5)]
+        retries: u32,
     },
 }
 

@@ -29,6 +29,9 @@ use omi_server::store::conversations::{
     Claim, ConversationBody, ConversationFilter, ConversationUpdate, FolderChange, NewConversation,
     ProcessedRecord, StructuredRecord,
 };
+use omi_server::store::import::{
+    FolderRef, ImportKey, ImportOutcome, ImportRecord, ImportedConversation, ImportedFolder,
+};
 use omi_server::store::{ConversationSearchFilter, NewApiKey, NewUser, Store, StoreError};
 use pg_support::{TestDatabase, skip_notice};
 use tempfile::TempDir;
@@ -1832,6 +1835,207 @@ async fn conversation_search_covers_title_overview_and_transcript(store: Arc<dyn
     );
 }
 
+fn import_key(source_id: &str, fingerprint: &str) -> ImportKey {
+    ImportKey {
+        source: "https://source.example".into(),
+        source_id: source_id.into(),
+        fingerprint: fingerprint.into(),
+    }
+}
+
+fn imported_conversation(id: &str, title: &str, folder: Option<FolderRef>) -> ImportRecord {
+    let at = time::parse_datetime("2025-05-01T09:00:00.123456Z").unwrap();
+    ImportRecord::Conversation(Box::new(ImportedConversation {
+        id: id.into(),
+        created_at: at,
+        started_at: at + Duration::seconds(1),
+        finished_at: at + Duration::seconds(90),
+        updated_at: at + Duration::seconds(100),
+        title: title.into(),
+        overview: "An overview".into(),
+        emoji: "🦷".into(),
+        category: "health".into(),
+        events: vec![Event {
+            title: "Cleaning".into(),
+            description: "moved".into(),
+            start: at + Duration::days(3),
+            duration: 60,
+            created: false,
+        }],
+        language: "nl".into(),
+        source: "omi".into(),
+        discarded: false,
+        processed_by: "llm".into(),
+        folder,
+        geolocation: Some(Geolocation {
+            latitude: 52.1,
+            longitude: 4.9,
+            address: Some("Keizersgracht 12".into()),
+            google_place_id: None,
+            location_type: None,
+        }),
+        segments: vec![NewSegment {
+            id: "seg-1".into(),
+            text: "Hello there".into(),
+            speaker: "SPEAKER_01".into(),
+            speaker_id: 1,
+            is_user: false,
+            person_id: Some("person-1".into()),
+            start: 0.5,
+            end: 2.25,
+        }],
+    }))
+}
+
+async fn imports_are_faithful_idempotent_and_checkpointed(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("importer")).await.unwrap();
+    let other = store.create_user(new_user("other")).await.unwrap();
+    let now = time::now();
+    let folder = ImportRecord::Folder(ImportedFolder {
+        name: "Dentist".into(),
+        description: Some("teeth".into()),
+        color: "#112233".into(),
+        icon: "🦷".into(),
+        order: 7,
+        created_at: now,
+        updated_at: now,
+        system: None,
+    });
+    let made = store
+        .import_record(&user.id, import_key("f1", "a"), folder, now)
+        .await
+        .unwrap();
+    assert_eq!(made.outcome, ImportOutcome::Created);
+    let folder_ref = Some(FolderRef {
+        source_id: "f1".into(),
+        system: None,
+    });
+    let record = imported_conversation("conv-1", "First", folder_ref.clone());
+    let first = store
+        .import_record(&user.id, import_key("conv-1", "v1"), record.clone(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.outcome, first.local_id.as_str()),
+        (ImportOutcome::Created, "conv-1")
+    );
+    let again = store
+        .import_record(&user.id, import_key("conv-1", "v1"), record.clone(), now)
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, ImportOutcome::Unchanged);
+    let stored = store
+        .get_conversation(&user.id, "conv-1", true)
+        .await
+        .unwrap()
+        .unwrap();
+    let ImportRecord::Conversation(wanted) = &record else {
+        unreachable!()
+    };
+    assert_eq!(stored.created_at, wanted.created_at);
+    assert_eq!(stored.started_at, wanted.started_at);
+    assert_eq!(stored.finished_at, wanted.finished_at);
+    assert_eq!(stored.structured.events, wanted.events);
+    assert_eq!(
+        (
+            stored.language.as_str(),
+            stored.source.as_str(),
+            stored.processed_by.as_str()
+        ),
+        ("nl", "omi", "llm")
+    );
+    assert_eq!(stored.folder_name.as_deref(), Some("Dentist"));
+    assert_eq!(stored.folder_id.as_deref(), Some(made.local_id.as_str()));
+    assert_eq!(stored.geolocation, wanted.geolocation);
+    let segments = stored.transcript_segments.unwrap();
+    assert_eq!(segments.len(), 1);
+    assert_eq!(
+        (
+            segments[0].speaker_id,
+            segments[0].person_id.as_deref(),
+            segments[0].end
+        ),
+        (1, Some("person-1"), 2.25)
+    );
+
+    // A changed source version replaces the object in place.
+    let changed = imported_conversation("conv-1", "Second", folder_ref);
+    let updated = store
+        .import_record(&user.id, import_key("conv-1", "v2"), changed, now)
+        .await
+        .unwrap();
+    assert_eq!(updated.outcome, ImportOutcome::Updated);
+    let stored = store
+        .get_conversation(&user.id, "conv-1", true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.structured.title, "Second");
+    assert_eq!(stored.transcript_segments.unwrap().len(), 1);
+
+    // Another user importing the same source id gets its own object under a new id.
+    let theirs = store
+        .import_record(&other.id, import_key("conv-1", "v1"), record, now)
+        .await
+        .unwrap();
+    assert_eq!(theirs.outcome, ImportOutcome::Created);
+    assert_ne!(theirs.local_id, "conv-1");
+
+    // An action item names the imported conversation.
+    let item = ActionItem {
+        conversation_id: Some("conv-1".into()),
+        completed: true,
+        completed_at: Some(now),
+        due_at: Some(now + Duration::days(1)),
+        ..action_item("Call the dentist", now)
+    };
+    let item_id = item.id.clone();
+    let imported = store
+        .import_record(
+            &other.id,
+            import_key(&item_id, "x"),
+            ImportRecord::ActionItem(item),
+            now,
+        )
+        .await
+        .unwrap();
+    let stored = store
+        .get_action_item(&other.id, &imported.local_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.conversation_id.as_deref(),
+        Some(theirs.local_id.as_str())
+    );
+    assert!(stored.completed && stored.completed_at.is_some() && stored.due_at.is_some());
+
+    let checkpoint = |offset| {
+        let store = store.clone();
+        let user_id = user.id.clone();
+        async move {
+            store
+                .save_import_checkpoint(&user_id, "https://source.example", "memories", offset, now)
+                .await
+                .unwrap();
+            store
+                .import_checkpoint(&user_id, "https://source.example", "memories")
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(checkpoint(Some(200)).await, Some(200));
+    assert_eq!(checkpoint(Some(300)).await, Some(300));
+    assert_eq!(checkpoint(None).await, None);
+    assert_eq!(
+        store
+            .import_status(&user.id, "conversation", &import_key("conv-1", "v2"))
+            .await
+            .unwrap(),
+        Some(true)
+    );
+}
+
 conformance!(
     users_are_created_found_listed_and_counted,
     a_user_name_is_unique,
@@ -1864,6 +2068,7 @@ conformance!(
     memory_search_follows_edits_and_deletes_at_once,
     action_item_search_filters_completion_and_follows_changes,
     conversation_search_covers_title_overview_and_transcript,
+    imports_are_faithful_idempotent_and_checkpointed,
 );
 
 /// The migrations before goals v2, as released.

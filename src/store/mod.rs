@@ -4,6 +4,7 @@
 pub mod columns;
 pub mod conversations;
 pub mod idempotency;
+pub mod import;
 pub mod insights;
 pub mod postgres;
 pub mod sqlite;
@@ -27,6 +28,7 @@ use crate::outbound::Outbound;
 use crate::search::{LexicalQuery, Scored};
 pub use conversations::ConversationStore;
 pub use idempotency::IdempotencyStore;
+pub use import::ImportStore;
 pub use insights::InsightStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -255,6 +257,7 @@ pub trait Store:
     + IdempotencyStore
     + InsightStore
     + SearchStore
+    + ImportStore
     + Send
     + Sync
 {

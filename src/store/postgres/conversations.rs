@@ -237,7 +237,7 @@ async fn claim_row(
 
 /// Creates the user's three system folders unless they exist (the unique key on
 /// `(user_id, system_key)` makes concurrent creations agree) and returns the id of `wanted`.
-async fn system_folder_id(
+pub(super) async fn system_folder_id(
     client: &impl GenericClient,
     user_id: &str,
     wanted: &SystemFolderSpec,

@@ -52,7 +52,7 @@ fn criteria_json(goal: &Goal) -> serde_json::Value {
 }
 
 /// One entry per goal per UTC day: a later value the same day replaces the earlier one.
-async fn record_progress(
+pub(super) async fn record_progress(
     client: &impl GenericClient,
     user_id: &str,
     goal_id: &str,
@@ -76,7 +76,11 @@ async fn record_progress(
     .map(|_| ())
 }
 
-async fn insert(client: &impl GenericClient, user_id: &str, goal: &Goal) -> StoreResult<()> {
+pub(super) async fn insert(
+    client: &impl GenericClient,
+    user_id: &str,
+    goal: &Goal,
+) -> StoreResult<()> {
     execute(
         client,
         "INSERT INTO goals (user_id, id, title, goal_type, target_value, current_value,

@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "search",
         include_str!("../../../migrations/postgres/0012_search.sql"),
     ),
+    (
+        30,
+        "import",
+        include_str!("../../../migrations/postgres/0030_import.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

@@ -80,6 +80,7 @@ mod conversations;
 mod goals;
 mod idempotency;
 mod identity;
+mod import;
 mod insights;
 mod memories;
 mod migrations;

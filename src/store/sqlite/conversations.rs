@@ -254,7 +254,7 @@ fn claim_row(
 
 /// Creates the user's three system folders unless they exist (the unique key on
 /// `(user_id, system_key)` makes concurrent creations agree) and returns the id of `wanted`.
-fn system_folder_id(
+pub(super) fn system_folder_id(
     connection: &Connection,
     user_id: &str,
     wanted: &SystemFolderSpec,

@@ -80,7 +80,7 @@ fn find(connection: &Connection, user_id: &str, id: &str) -> rusqlite::Result<Op
 }
 
 /// One entry per goal per UTC day: a later value the same day replaces the earlier one.
-fn record_progress(
+pub(super) fn record_progress(
     connection: &Connection,
     user_id: &str,
     goal_id: &str,
@@ -102,7 +102,7 @@ fn record_progress(
     Ok(())
 }
 
-fn insert(connection: &Connection, user_id: &str, goal: &Goal) -> rusqlite::Result<()> {
+pub(super) fn insert(connection: &Connection, user_id: &str, goal: &Goal) -> rusqlite::Result<()> {
     let mut statement = connection.prepare_cached(
         "INSERT INTO goals (user_id, id, title, goal_type, target_value, current_value,
              min_value, max_value, unit, is_active, created_at, updated_at, desired_outcome,

@@ -66,6 +66,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "search",
         include_str!("../../../migrations/sqlite/0012_search.sql"),
     ),
+    (
+        30,
+        "import",
+        include_str!("../../../migrations/sqlite/0030_import.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

@@ -15,6 +15,7 @@ mod conversations;
 mod goals;
 mod idempotency;
 mod identity;
+mod import;
 mod insights;
 pub mod memories;
 mod migrations;
