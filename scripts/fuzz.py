@@ -137,7 +137,7 @@ def created(base_url, token, path, body):
     return answer
 
 
-def seed_other_user(base_url, paths, user):
+def seed_other_user(base_url, paths, user, binary, database_url):
     """Creates one of every object this build documents for `user`; returns ids by resource."""
     key = user["key"]
     ids = {"keys": [user["key_id"]]}
@@ -159,6 +159,12 @@ def seed_other_user(base_url, paths, user):
             "Friday. We agreed to start the work in March."
         )
         ids["conversations"] = [created(base_url, key, "/v1/dev/user/conversations", {"text": text})["id"]]
+        if "/v1/dev/user/daily-summaries/{summary_id}" in paths:
+            # The day's summary, made at once by the command line (the scheduler waits for the
+            # day to end); the user's timezone is UTC.
+            today = time.strftime("%Y-%m-%d", time.gmtime())
+            summary = cli(binary, database_url, "summaries", "generate", "--user", user["id"], "--date", today)
+            ids["daily-summaries"] = [summary["id"]]
     if has("/v1/dev/user/goals"):
         goal = created(base_url, key, "/v1/dev/user/goals", {"title": "B runs a marathon", "target_value": 42})
         ids["goals"] = [goal["id"]]
@@ -265,7 +271,7 @@ def main():
         server = Server(binary, database_url, Path(folder) / "server.log")
         try:
             paths = call(server.base_url, "GET", "/v1/openapi.json")[1]["paths"]
-            bob_ids = seed_other_user(server.base_url, paths, bob)
+            bob_ids = seed_other_user(server.base_url, paths, bob, binary, database_url)
             before = snapshot(server.base_url, paths, bob, bob_ids)
             reports = Path(folder) / "reports"
             def fuzz(label, token, filters):
