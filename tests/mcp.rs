@@ -1146,6 +1146,7 @@ async fn people_profile_and_daily_summaries_match_rest() {
         let store = &*server.state.store;
         let generated = omi_server::service::daily_summaries::generate_day(
             store,
+            &omi_server::processing::OfflineProcessor,
             &alice.id,
             chrono_tz::Tz::UTC,
             chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
