@@ -1467,3 +1467,32 @@ async fn arguments_that_are_not_an_object_are_a_tool_error() {
         assert_ne!(answer["result"]["isError"], true, "{answer}");
     }
 }
+
+#[tokio::test]
+async fn a_newer_protocol_version_is_answered_with_one_the_server_speaks() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let reply = server
+        .client
+        .post(server.url("/v1/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .bearer_auth(&alice.key)
+        .body(INITIALIZE.replace("2025-06-18", "2026-07-28"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let text = reply.text().await.unwrap();
+    let answer: Value = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .chain(std::iter::once(text.as_str()))
+        .find_map(|data| serde_json::from_str(data.trim()).ok())
+        .expect("an initialize answer");
+    let version = answer["result"]["protocolVersion"].as_str().unwrap();
+    assert!(
+        ["2025-06-18", "2025-11-25", "2025-03-26"].contains(&version),
+        "{answer}"
+    );
+}
