@@ -152,6 +152,9 @@ pub struct ResourceReport {
     pub unavailable: Option<String>,
     /// Where a resumed run started.
     pub resumed_at: Option<i64>,
+    /// With `--reprocess`: conversations the source holds no transcript for (notes written as
+    /// text), which keep the source's summary because there is nothing to process again.
+    pub kept_without_transcript: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -461,6 +464,8 @@ impl Run<'_> {
             return Ok(());
         }
         let is_conversation = matches!(record, ImportRecord::Conversation(_));
+        let has_transcript =
+            matches!(&record, ImportRecord::Conversation(c) if !c.segments.is_empty());
         let imported = match self
             .store
             .import_record(&self.user_id, key, record, time::now())
@@ -484,6 +489,13 @@ impl Run<'_> {
             ImportOutcome::Unchanged => report.unchanged += 1,
         }
         if is_conversation
+            && self.options.reprocess
+            && imported.outcome != ImportOutcome::Unchanged
+            && !has_transcript
+        {
+            // Processing an empty transcript would replace a real summary with "Untitled".
+            report.kept_without_transcript += 1;
+        } else if is_conversation
             && self.options.reprocess
             && imported.outcome != ImportOutcome::Unchanged
             && let Err(reason) = self.reprocess(&imported.local_id).await
