@@ -5,9 +5,11 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone};
 use super::rows::{action_item_from_row, insert_action_item};
 use super::{PgStore, execute, query, query_opt};
 use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
+use crate::domain::feed::TombstoneType;
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::Timestamp;
@@ -81,7 +83,17 @@ async fn save(client: &impl GenericClient, user_id: &str, item: &ActionItem) -> 
 impl ActionItemStore for PgStore {
     #[instrument(skip_all, fields(count = items.len()))]
     async fn create_action_items(&self, user_id: &str, items: Vec<ActionItem>) -> StoreResult<()> {
+        let latest = items.iter().map(|item| item.updated_at).max();
         in_transaction!(self, |tx| {
+            let at = change_stamp(tx, user_id, latest.unwrap_or_else(crate::domain::time::now))
+                .await?;
+            let items: Vec<ActionItem> = items
+                .iter()
+                .map(|item| ActionItem {
+                    updated_at: at,
+                    ..item.clone()
+                })
+                .collect();
             // Sent together: the driver pipelines them on the one connection.
             futures::future::try_join_all(
                 items
@@ -134,6 +146,8 @@ impl ActionItemStore for PgStore {
              FOR UPDATE"
         );
         in_transaction!(self, |tx| {
+            // The change time first: the user row is always the first lock a write takes.
+            let at = change_stamp(tx, user_id, at).await?;
             // The row lock keeps a concurrent PATCH from overwriting this one's fields.
             let Some(row) = query_opt(tx, &sql, &[&id, &user_id]).await? else {
                 return Ok(None);
@@ -147,13 +161,17 @@ impl ActionItemStore for PgStore {
 
     #[instrument(skip_all)]
     async fn delete_action_item(&self, user_id: &str, id: &str) -> StoreResult<bool> {
-        with_connection!(self, |client| {
+        in_transaction!(self, |tx| {
+            let at = change_stamp(tx, user_id, crate::domain::time::now()).await?;
             let deleted = execute(
-                client,
+                tx,
                 "DELETE FROM action_items WHERE id = $1 AND user_id = $2",
                 &[&id, &user_id],
             )
             .await?;
+            if deleted > 0 {
+                leave_tombstone(tx, user_id, TombstoneType::ActionItem, id, at).await?;
+            }
             Ok(deleted > 0)
         })
     }

@@ -4,9 +4,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone};
 use super::rows::{action_item_from_row, insert_action_item};
 use super::{SqliteStore, map_error};
 use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
+use crate::domain::feed::TombstoneType;
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, to_micros};
@@ -76,8 +78,15 @@ impl ActionItemStore for SqliteStore {
             .map(|item| normalize_for_dedup(&item.description))
             .collect();
         self.write(move |tx| {
+            let latest = items.iter().map(|item| item.updated_at).max();
+            let at = change_stamp(tx, &user_id, latest.unwrap_or_else(crate::domain::time::now))
+                .map_err(map_error)?;
             for (item, normalized) in items.iter().zip(&normalized) {
-                insert_action_item(tx, &user_id, item, normalized).map_err(map_error)?;
+                let item = ActionItem {
+                    updated_at: at,
+                    ..item.clone()
+                };
+                insert_action_item(tx, &user_id, &item, normalized).map_err(map_error)?;
             }
             Ok(())
         })
@@ -131,6 +140,7 @@ impl ActionItemStore for SqliteStore {
             let Some(mut item) = find(tx, &user_id, &id).map_err(map_error)? else {
                 return Ok(None);
             };
+            let at = change_stamp(tx, &user_id, at).map_err(map_error)?;
             item.apply(&changes, at);
             save(tx, &user_id, &item).map_err(map_error)?;
             Ok(Some(item))
@@ -148,6 +158,11 @@ impl ActionItemStore for SqliteStore {
                     params![id, user_id],
                 )
                 .map_err(map_error)?;
+            if deleted > 0 {
+                let at = change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
+                leave_tombstone(tx, &user_id, TombstoneType::ActionItem, &id, at)
+                    .map_err(map_error)?;
+            }
             Ok(deleted > 0)
         })
         .await
