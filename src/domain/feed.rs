@@ -142,7 +142,14 @@ mod tests {
 
     #[test]
     fn anything_else_is_not_a_cursor() {
-        for bad in ["", "zz", "abc", "6331", "63313a78793a6964", "63323a313a6964"] {
+        for bad in [
+            "",
+            "zz",
+            "abc",
+            "6331",
+            "63313a78793a6964",
+            "63323a313a6964",
+        ] {
             assert_eq!(FeedPosition::from_cursor(bad), None, "{bad}");
         }
     }

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 
 use crate::domain::action_items::{ActionItem, ActionItemFilter};
 use crate::domain::conversations::Conversation;
-use crate::domain::folders::Folder;
 use crate::domain::feed::{FeedWindow, Tombstone, TombstoneType};
+use crate::domain::folders::Folder;
 use crate::domain::goals::Goal;
 use crate::domain::memories::{Memory, MemoryCategory};
 use crate::domain::time::Timestamp;

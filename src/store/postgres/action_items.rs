@@ -85,8 +85,8 @@ impl ActionItemStore for PgStore {
     async fn create_action_items(&self, user_id: &str, items: Vec<ActionItem>) -> StoreResult<()> {
         let latest = items.iter().map(|item| item.updated_at).max();
         in_transaction!(self, |tx| {
-            let at = change_stamp(tx, user_id, latest.unwrap_or_else(crate::domain::time::now))
-                .await?;
+            let at =
+                change_stamp(tx, user_id, latest.unwrap_or_else(crate::domain::time::now)).await?;
             let items: Vec<ActionItem> = items
                 .iter()
                 .map(|item| ActionItem {

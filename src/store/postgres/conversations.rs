@@ -13,15 +13,15 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use tracing::instrument;
 
-use super::rows::{action_item_from_row, insert_action_item, insert_memory};
 use super::feed::{change_stamp, leave_tombstone, lift_tombstone};
+use super::rows::{action_item_from_row, insert_action_item, insert_memory};
 use super::{PgStore, execute, query, query_opt};
 use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::{
     Conversation, NewSegment, STATUS_COMPLETED, Structured, TranscriptSegment, speaker_name,
 };
-use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::feed::{FeedWindow, TombstoneType};
+use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
@@ -46,7 +46,8 @@ const CLAIM_SQL: &str = "SELECT k.conversation_id, k.claimed_at, k.completed_at 
      WHERE k.user_id = $1 AND k.client_session_id = $2
      FOR UPDATE OF k";
 
-pub(super) const FOLDERS_SQL: &str = "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at,
+pub(super) const FOLDERS_SQL: &str =
+    "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at,
          f.updated_at, f.sort_order, f.is_default, f.is_system,
          (SELECT count(*) FROM conversations c
           WHERE c.user_id = f.user_id AND c.folder_id = f.id AND NOT c.discarded)
@@ -69,6 +70,7 @@ pub(super) fn conversation_from_row(row: &Row) -> StoreResult<Loaded> {
             created_at: row.try_get(1)?,
             started_at: row.try_get(2)?,
             finished_at: row.try_get(3)?,
+            updated_at: row.try_get(18)?,
             structured: Structured {
                 title: row.try_get(4)?,
                 overview: row.try_get(5)?,
@@ -856,8 +858,14 @@ impl ConversationStore for PgStore {
             )
             .await?;
             if deleted > 0 {
-                leave_tombstone(tx, user_id, TombstoneType::Conversation, conversation_id, at)
-                    .await?;
+                leave_tombstone(
+                    tx,
+                    user_id,
+                    TombstoneType::Conversation,
+                    conversation_id,
+                    at,
+                )
+                .await?;
             }
             Ok(deleted > 0)
         })

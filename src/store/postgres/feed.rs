@@ -6,7 +6,9 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tracing::instrument;
 
-use super::conversations::{FOLDERS_SQL, attach_details, conversation_from_row, list_or_feed_query};
+use super::conversations::{
+    FOLDERS_SQL, attach_details, conversation_from_row, list_or_feed_query,
+};
 use super::goals::goal_from_row;
 use super::rows::{action_item_from_row, memory_from_row};
 use super::{PgStore, execute, query, query_opt};

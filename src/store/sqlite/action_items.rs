@@ -79,8 +79,12 @@ impl ActionItemStore for SqliteStore {
             .collect();
         self.write(move |tx| {
             let latest = items.iter().map(|item| item.updated_at).max();
-            let at = change_stamp(tx, &user_id, latest.unwrap_or_else(crate::domain::time::now))
-                .map_err(map_error)?;
+            let at = change_stamp(
+                tx,
+                &user_id,
+                latest.unwrap_or_else(crate::domain::time::now),
+            )
+            .map_err(map_error)?;
             for (item, normalized) in items.iter().zip(&normalized) {
                 let item = ActionItem {
                     updated_at: at,
@@ -159,7 +163,8 @@ impl ActionItemStore for SqliteStore {
                 )
                 .map_err(map_error)?;
             if deleted > 0 {
-                let at = change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
+                let at =
+                    change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
                 leave_tombstone(tx, &user_id, TombstoneType::ActionItem, &id, at)
                     .map_err(map_error)?;
             }

@@ -19,8 +19,8 @@ use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::{
     Conversation, Event, NewSegment, STATUS_COMPLETED, Structured, TranscriptSegment, speaker_name,
 };
-use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::feed::{FeedWindow, TombstoneType};
+use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
@@ -63,7 +63,8 @@ const OPEN_ACTION_ITEMS_SQL: &str = "SELECT a.normalized_description
 const EXISTING_MEMORIES_SQL: &str = "SELECT normalized_content FROM memories
      WHERE user_id = ?1 AND normalized_content IN (SELECT value FROM json_each(?2))";
 
-pub(super) const FOLDERS_SQL: &str = "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at,
+pub(super) const FOLDERS_SQL: &str =
+    "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at,
          f.updated_at, f.sort_order, f.is_default, f.is_system,
          (SELECT COUNT(*) FROM conversations c
           WHERE c.user_id = f.user_id AND c.folder_id = f.id AND c.discarded = 0)
@@ -85,6 +86,7 @@ pub(super) fn conversation_from_row(row: &Row<'_>) -> rusqlite::Result<Loaded> {
             created_at: from_micros(row.get(1)?),
             started_at: from_micros(row.get(2)?),
             finished_at: from_micros(row.get(3)?),
+            updated_at: from_micros(row.get(18)?),
             structured: Structured {
                 title: row.get(4)?,
                 overview: row.get(5)?,
@@ -874,8 +876,14 @@ impl ConversationStore for SqliteStore {
                 )
                 .map_err(map_error)?;
             if deleted > 0 {
-                leave_tombstone(tx, &user_id, TombstoneType::Conversation, &conversation_id, at)
-                    .map_err(map_error)?;
+                leave_tombstone(
+                    tx,
+                    &user_id,
+                    TombstoneType::Conversation,
+                    &conversation_id,
+                    at,
+                )
+                .map_err(map_error)?;
             }
             Ok(deleted > 0)
         })

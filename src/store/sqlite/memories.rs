@@ -182,7 +182,8 @@ impl MemoryStore for SqliteStore {
                 .and_then(|mut statement| statement.execute(params![user_id, memory_id]))
                 .map_err(map_error)?;
             if deleted > 0 {
-                let at = change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
+                let at =
+                    change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
                 leave_tombstone(tx, &user_id, TombstoneType::Memory, &memory_id, at)
                     .map_err(map_error)?;
             }
