@@ -79,6 +79,24 @@ async fn save(client: &impl GenericClient, user_id: &str, item: &ActionItem) -> 
     .map(|_| ())
 }
 
+/// A conversation shows its action items: changing one changes the conversation too.
+async fn touch_conversation(
+    client: &impl GenericClient,
+    user_id: &str,
+    conversation_id: Option<&str>,
+    at: Timestamp,
+) -> StoreResult<()> {
+    if let Some(conversation_id) = conversation_id {
+        execute(
+            client,
+            "UPDATE conversations SET updated_at = $3 WHERE user_id = $1 AND id = $2",
+            &[&user_id, &conversation_id, &at],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ActionItemStore for PgStore {
     #[instrument(skip_all, fields(count = items.len()))]
@@ -155,6 +173,7 @@ impl ActionItemStore for PgStore {
             let mut item = action_item_from_row(&row)?;
             item.apply(&changes, at);
             save(tx, user_id, &item).await?;
+            touch_conversation(tx, user_id, item.conversation_id.as_deref(), at).await?;
             Ok(Some(item))
         })
     }
@@ -163,16 +182,19 @@ impl ActionItemStore for PgStore {
     async fn delete_action_item(&self, user_id: &str, id: &str) -> StoreResult<bool> {
         in_transaction!(self, |tx| {
             let at = change_stamp(tx, user_id, crate::domain::time::now()).await?;
-            let deleted = execute(
+            let Some(row) = query_opt(
                 tx,
-                "DELETE FROM action_items WHERE id = $1 AND user_id = $2",
+                "DELETE FROM action_items WHERE id = $1 AND user_id = $2 RETURNING conversation_id",
                 &[&id, &user_id],
             )
-            .await?;
-            if deleted > 0 {
-                leave_tombstone(tx, user_id, TombstoneType::ActionItem, id, at).await?;
-            }
-            Ok(deleted > 0)
+            .await?
+            else {
+                return Ok(false);
+            };
+            let conversation_id: Option<String> = row.try_get(0)?;
+            leave_tombstone(tx, user_id, TombstoneType::ActionItem, id, at).await?;
+            touch_conversation(tx, user_id, conversation_id.as_deref(), at).await?;
+            Ok(true)
         })
     }
 }

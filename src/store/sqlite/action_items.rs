@@ -68,6 +68,23 @@ fn save(connection: &Connection, user_id: &str, item: &ActionItem) -> rusqlite::
     Ok(())
 }
 
+/// A conversation shows its action items: changing one changes the conversation too.
+fn touch_conversation(
+    connection: &Connection,
+    user_id: &str,
+    conversation_id: Option<&str>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    if let Some(conversation_id) = conversation_id {
+        connection
+            .prepare_cached(
+                "UPDATE conversations SET updated_at = ?3 WHERE user_id = ?1 AND id = ?2",
+            )?
+            .execute(params![user_id, conversation_id, to_micros(at)])?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ActionItemStore for SqliteStore {
     #[instrument(skip_all)]
@@ -147,6 +164,8 @@ impl ActionItemStore for SqliteStore {
             let at = change_stamp(tx, &user_id, at).map_err(map_error)?;
             item.apply(&changes, at);
             save(tx, &user_id, &item).map_err(map_error)?;
+            touch_conversation(tx, &user_id, item.conversation_id.as_deref(), at)
+                .map_err(map_error)?;
             Ok(Some(item))
         })
         .await
@@ -156,19 +175,24 @@ impl ActionItemStore for SqliteStore {
     async fn delete_action_item(&self, user_id: &str, id: &str) -> StoreResult<bool> {
         let (user_id, id) = (user_id.to_string(), id.to_string());
         self.write(move |tx| {
-            let deleted = tx
-                .execute(
-                    "DELETE FROM action_items WHERE id = ?1 AND user_id = ?2",
-                    params![id, user_id],
+            let deleted: Option<Option<String>> = tx
+                .prepare_cached(
+                    "DELETE FROM action_items WHERE id = ?1 AND user_id = ?2
+                     RETURNING conversation_id",
                 )
+                .and_then(|mut statement| {
+                    statement
+                        .query_row(params![id, user_id], |row| row.get(0))
+                        .optional()
+                })
                 .map_err(map_error)?;
-            if deleted > 0 {
-                let at =
-                    change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
-                leave_tombstone(tx, &user_id, TombstoneType::ActionItem, &id, at)
-                    .map_err(map_error)?;
-            }
-            Ok(deleted > 0)
+            let Some(conversation_id) = deleted else {
+                return Ok(false);
+            };
+            let at = change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
+            leave_tombstone(tx, &user_id, TombstoneType::ActionItem, &id, at).map_err(map_error)?;
+            touch_conversation(tx, &user_id, conversation_id.as_deref(), at).map_err(map_error)?;
+            Ok(true)
         })
         .await
     }
