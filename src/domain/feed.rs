@@ -47,7 +47,7 @@ impl FeedPosition {
 
     /// `None` for anything [`to_cursor`](Self::to_cursor) did not produce.
     pub fn from_cursor(cursor: &str) -> Option<Self> {
-        if cursor.is_empty() || cursor.len() % 2 != 0 || cursor.len() > 1024 {
+        if cursor.is_empty() || !cursor.len().is_multiple_of(2) || cursor.len() > 1024 {
             return None;
         }
         let bytes = (0..cursor.len())

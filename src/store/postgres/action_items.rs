@@ -165,15 +165,17 @@ impl ActionItemStore for PgStore {
         );
         in_transaction!(self, |tx| {
             // The change time first: the user row is always the first lock a write takes.
-            let at = change_stamp(tx, user_id, at).await?;
+            let changed_at = change_stamp(tx, user_id, at).await?;
             // The row lock keeps a concurrent PATCH from overwriting this one's fields.
             let Some(row) = query_opt(tx, &sql, &[&id, &user_id]).await? else {
                 return Ok(None);
             };
             let mut item = action_item_from_row(&row)?;
+            // `at` dates the completion; the change time only orders the feed.
             item.apply(&changes, at);
+            item.updated_at = changed_at;
             save(tx, user_id, &item).await?;
-            touch_conversation(tx, user_id, item.conversation_id.as_deref(), at).await?;
+            touch_conversation(tx, user_id, item.conversation_id.as_deref(), changed_at).await?;
             Ok(Some(item))
         })
     }

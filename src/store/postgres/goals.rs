@@ -209,13 +209,15 @@ impl GoalStore for PgStore {
             format!("SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = $1 AND id = $2 FOR UPDATE");
         in_transaction!(self, |tx| {
             // The change time first: the user row is always the first lock a write takes.
-            let at = change_stamp(tx, user_id, at).await?;
+            let changed_at = change_stamp(tx, user_id, at).await?;
             // The row lock keeps a concurrent update from overwriting this one's fields.
             let Some(row) = query_opt(tx, &sql, &[&user_id, &id]).await? else {
                 return Ok(None);
             };
             let mut goal = goal_from_row(&row)?;
+            // `at` dates the progress; the change time only orders the feed.
             goal.apply(&changes, at);
+            goal.updated_at = changed_at;
             save(tx, user_id, &goal).await?;
             if changes.records_progress() {
                 record_progress(tx, user_id, &goal.id, &goal.progress_at(at)).await?;
@@ -229,13 +231,14 @@ impl GoalStore for PgStore {
         let sql =
             format!("SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = $1 AND id = $2 FOR UPDATE");
         in_transaction!(self, |tx| {
-            let at = change_stamp(tx, user_id, at).await?;
+            let changed_at = change_stamp(tx, user_id, at).await?;
             let Some(row) = query_opt(tx, &sql, &[&user_id, &id]).await? else {
                 return Ok(false);
             };
             let mut goal = goal_from_row(&row)?;
             if goal.status != GoalStatus::Abandoned {
                 goal.abandon(at);
+                goal.updated_at = changed_at;
                 save(tx, user_id, &goal).await?;
             }
             Ok(true)

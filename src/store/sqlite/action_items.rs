@@ -161,10 +161,12 @@ impl ActionItemStore for SqliteStore {
             let Some(mut item) = find(tx, &user_id, &id).map_err(map_error)? else {
                 return Ok(None);
             };
-            let at = change_stamp(tx, &user_id, at).map_err(map_error)?;
+            // `at` dates the completion; the change time only orders the feed.
+            let changed_at = change_stamp(tx, &user_id, at).map_err(map_error)?;
             item.apply(&changes, at);
+            item.updated_at = changed_at;
             save(tx, &user_id, &item).map_err(map_error)?;
-            touch_conversation(tx, &user_id, item.conversation_id.as_deref(), at)
+            touch_conversation(tx, &user_id, item.conversation_id.as_deref(), changed_at)
                 .map_err(map_error)?;
             Ok(Some(item))
         })

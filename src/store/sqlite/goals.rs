@@ -228,8 +228,10 @@ impl GoalStore for SqliteStore {
             let Some(mut goal) = find(tx, &user_id, &id).map_err(map_error)? else {
                 return Ok(None);
             };
-            let at = change_stamp(tx, &user_id, at).map_err(map_error)?;
+            // `at` dates the progress; the change time only orders the feed.
+            let changed_at = change_stamp(tx, &user_id, at).map_err(map_error)?;
             goal.apply(&changes, at);
+            goal.updated_at = changed_at;
             save(tx, &user_id, &goal).map_err(map_error)?;
             if changes.records_progress() {
                 record_progress(tx, &user_id, &goal.id, &goal.progress_at(at))
@@ -248,8 +250,9 @@ impl GoalStore for SqliteStore {
                 return Ok(false);
             };
             if goal.status != GoalStatus::Abandoned {
-                let at = change_stamp(tx, &user_id, at).map_err(map_error)?;
+                let changed_at = change_stamp(tx, &user_id, at).map_err(map_error)?;
                 goal.abandon(at);
+                goal.updated_at = changed_at;
                 save(tx, &user_id, &goal).map_err(map_error)?;
             }
             Ok(true)
