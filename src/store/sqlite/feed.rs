@@ -119,6 +119,23 @@ pub fn feed_sql(base: &str, user_id: &str, window: &FeedWindow) -> (String, Vec<
     (sql, values)
 }
 
+/// The memories feed query (the benchmark prints its plan).
+pub fn memories_feed_sql(
+    user_id: &str,
+    categories: &[MemoryCategory],
+    window: &FeedWindow,
+) -> (String, Vec<Value>) {
+    let mut sql = format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ?1");
+    let mut values = vec![Value::Text(user_id.to_string())];
+    if !categories.is_empty() {
+        values.push(text_list(categories.iter().map(|c| c.as_str())));
+        sql.push_str(" AND category IN (SELECT value FROM json_each(?2))");
+    }
+    push_window(&mut sql, &mut values, "", window);
+    push_order(&mut sql, &mut values, "", window);
+    (sql, values)
+}
+
 fn text_list(items: impl IntoIterator<Item = impl Into<String>>) -> Value {
     let items: Vec<String> = items.into_iter().map(Into::into).collect();
     Value::Text(serde_json::to_string(&items).expect("strings serialize"))
@@ -133,14 +150,7 @@ impl FeedStore for SqliteStore {
         categories: &[MemoryCategory],
         window: &FeedWindow,
     ) -> StoreResult<Vec<Memory>> {
-        let mut sql = format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = ?1");
-        let mut values = vec![Value::Text(user_id.to_string())];
-        if !categories.is_empty() {
-            values.push(text_list(categories.iter().map(|c| c.as_str())));
-            sql.push_str(" AND category IN (SELECT value FROM json_each(?2))");
-        }
-        push_window(&mut sql, &mut values, "", window);
-        push_order(&mut sql, &mut values, "", window);
+        let (sql, values) = memories_feed_sql(user_id, categories, window);
         self.read(|c| {
             c.prepare_cached(&sql)?
                 .query_map(params_from_iter(values.iter()), memory_from_row)?
@@ -340,5 +350,80 @@ impl FeedStore for SqliteStore {
             .map_err(map_error)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::feed::FeedPosition;
+    use crate::domain::time::now;
+    use crate::store::sqlite::SqliteOptions;
+
+    /// The plan SQLite chooses for `sql`, one step per line.
+    fn plan(store: &SqliteStore, sql: &str, values: &[Value]) -> String {
+        store
+            .read(|c| {
+                let mut statement = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                statement
+                    .query_map(params_from_iter(values.iter()), |row| {
+                        row.get::<_, String>(3)
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap()
+            .join("\n")
+    }
+
+    /// Every feed page reads its table's feed index in feed order: its cost does not grow
+    /// with the number of objects the user has.
+    #[tokio::test]
+    async fn every_feed_reads_its_index_in_feed_order_without_sorting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&SqliteOptions::for_path(dir.path().join("plan.db")))
+            .await
+            .unwrap();
+        let windows = [
+            FeedWindow::probing(Some(now()), None, 25),
+            FeedWindow::probing(
+                None,
+                Some(FeedPosition {
+                    at: now(),
+                    id: "x".into(),
+                }),
+                25,
+            ),
+        ];
+        for window in &windows {
+            let mut cases = vec![
+                (memories_feed_sql("u", &[], window), "memories_feed"),
+                (
+                    feed_sql(
+                        &format!("SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = ?1"),
+                        "u",
+                        window,
+                    ),
+                    "goals_feed",
+                ),
+                (
+                    feed_sql(
+                        &format!(
+                            "SELECT {ACTION_ITEM_COLUMNS} FROM action_items WHERE user_id = ?1"
+                        ),
+                        "u",
+                        window,
+                    ),
+                    "action_items_feed",
+                ),
+            ];
+            let mut values = vec![Value::Text("u".into())];
+            let sql = list_or_feed_sql(&ConversationFilter::default(), Some(window), &mut values);
+            cases.push(((sql, values), "conversations_feed"));
+            for ((sql, values), index) in cases {
+                let plan = plan(&store, &sql, &values);
+                assert!(plan.contains(index), "{index}: {plan}");
+                assert!(!plan.contains("TEMP B-TREE"), "{index}: {plan}");
+            }
+        }
     }
 }
