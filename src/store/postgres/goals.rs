@@ -17,7 +17,7 @@ use crate::store::{GoalStore, StoreResult};
 
 /// Reads `GOAL_COLUMNS`. A stored metric that does not read (never written by this code) makes
 /// the goal qualitative rather than failing the request.
-fn goal_from_row(row: &Row) -> StoreResult<Goal> {
+pub(super) fn goal_from_row(row: &Row) -> StoreResult<Goal> {
     let criteria: serde_json::Value = row.try_get(4)?;
     let status: &str = row.try_get(6)?;
     let source: &str = row.try_get(7)?;
@@ -39,6 +39,15 @@ fn goal_from_row(row: &Row) -> StoreResult<Goal> {
         row.try_get(10)?,
         row.try_get(11)?,
     ))
+}
+
+/// Reads `date, value, recorded_at` starting at column `first`.
+pub(super) fn progress_from_row(row: &Row, first: usize) -> StoreResult<GoalProgress> {
+    Ok(GoalProgress {
+        date: row.try_get(first)?,
+        value: row.try_get(first + 1)?,
+        recorded_at: row.try_get(first + 2)?,
+    })
 }
 
 fn metric_json(goal: &Goal) -> Option<serde_json::Value> {
@@ -263,13 +272,7 @@ impl GoalStore for PgStore {
             .await?;
             let history = rows
                 .iter()
-                .map(|row| {
-                    Ok(GoalProgress {
-                        date: row.try_get(0)?,
-                        value: row.try_get(1)?,
-                        recorded_at: row.try_get(2)?,
-                    })
-                })
+                .map(|row| progress_from_row(row, 0))
                 .collect::<StoreResult<_>>()?;
             Ok(Some(history))
         })

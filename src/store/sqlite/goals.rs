@@ -22,7 +22,7 @@ fn json_column<T: serde::de::DeserializeOwned>(index: usize, text: &str) -> rusq
     })
 }
 
-fn goal_from_row(row: &Row<'_>) -> rusqlite::Result<Goal> {
+pub(super) fn goal_from_row(row: &Row<'_>) -> rusqlite::Result<Goal> {
     let criteria: String = row.get(4)?;
     let status: String = row.get(6)?;
     let source: String = row.get(7)?;
@@ -58,7 +58,7 @@ fn criteria_json(goal: &Goal) -> String {
     serde_json::to_string(&goal.success_criteria).expect("strings serialize")
 }
 
-fn progress_from_row(row: &Row<'_>) -> rusqlite::Result<GoalProgress> {
+pub(super) fn progress_from_row(row: &Row<'_>) -> rusqlite::Result<GoalProgress> {
     let date: String = row.get(0)?;
     let date = NaiveDate::parse_from_str(&date, DATE_FORMAT).map_err(|error| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, error.into())
