@@ -7,6 +7,7 @@
 
 pub mod action_items;
 pub mod conversations;
+pub mod export;
 pub mod folders;
 pub mod goals;
 pub mod idempotency;
@@ -146,5 +147,6 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(conversations::router(guards))
         .merge(folders::router(guards))
         .merge(insights::router(guards))
+        .merge(export::router(guards))
         .merge(service::documented_router())
 }
