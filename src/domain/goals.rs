@@ -335,6 +335,13 @@ impl Goal {
         Self::from_parts(new_goal_id(), fields, created_at, created_at, None)
     }
 
+    /// The goal with its derived fields recomputed from the stored ones, as the store reads
+    /// it back (an imported goal's flat aliases may disagree with its metric).
+    pub fn refreshed(mut self) -> Self {
+        self.refresh();
+        self
+    }
+
     /// Recomputes what derives from the stored fields: the flat aliases and `is_active`.
     fn refresh(&mut self) {
         self.goal_id.clone_from(&self.id);

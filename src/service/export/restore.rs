@@ -69,11 +69,14 @@ fn parse(
         path: path.display().to_string(),
         source,
     })?;
-    let record: ExportRecord =
+    let mut record: ExportRecord =
         serde_json::from_str(&line).map_err(|error| RestoreError::BadLine {
             line: number,
             reason: error.to_string(),
         })?;
+    if let ExportRecord::Goal(goal) = &mut record {
+        goal.goal = goal.goal.clone().refreshed();
+    }
     if record.id().trim().is_empty() {
         return Err(RestoreError::BadLine {
             line: number,

@@ -15,7 +15,7 @@ use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::domain::conversations::NewSegment;
 use crate::domain::export::{
     ExportKind, ExportRecord, ExportedConversation, ExportedDailySummary, ExportedFolder,
-    ExportedGoal,
+    ExportedGoal, sorted_keys,
 };
 use crate::domain::goals::GoalProgress;
 use crate::store::columns::{ACTION_ITEM_COLUMNS, GOAL_COLUMNS, MEMORY_COLUMNS};
@@ -77,7 +77,9 @@ fn conversation_from_row(row: &Row) -> StoreResult<ExportedConversation> {
         text: row.try_get(17)?,
         text_source: row.try_get(18)?,
         text_source_spec: row.try_get(19)?,
-        processing_parts: row.try_get(20)?,
+        processing_parts: row
+            .try_get::<_, Option<serde_json::Value>>(20)?
+            .map(sorted_keys),
         transcript_segments: Vec::new(),
     })
 }
@@ -89,7 +91,7 @@ fn summary_from_row(row: &Row) -> StoreResult<ExportedDailySummary> {
         date: date.format(DATE_FORMAT).to_string(),
         created_at: row.try_get(2)?,
         origin: row.try_get(3)?,
-        body: row.try_get(4)?,
+        body: sorted_keys(row.try_get(4)?),
     })
 }
 

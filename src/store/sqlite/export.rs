@@ -10,7 +10,7 @@ use super::{SqliteStore, map_error};
 use crate::domain::conversations::NewSegment;
 use crate::domain::export::{
     ExportKind, ExportRecord, ExportedConversation, ExportedDailySummary, ExportedFolder,
-    ExportedGoal,
+    ExportedGoal, sorted_keys,
 };
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{from_micros, to_micros};
@@ -74,7 +74,9 @@ fn conversation_from_row(row: &Row<'_>) -> rusqlite::Result<ExportedConversation
         text: row.get(17)?,
         text_source: row.get(18)?,
         text_source_spec: row.get(19)?,
-        processing_parts: parts.map(|p| json_column(20, &p)).transpose()?,
+        processing_parts: parts
+            .map(|p| json_column(20, &p).map(sorted_keys))
+            .transpose()?,
         transcript_segments: Vec::new(),
     })
 }
@@ -106,7 +108,7 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ExportedDailySummary> {
         date: row.get(1)?,
         created_at: from_micros(row.get(2)?),
         origin: row.get(3)?,
-        body: json_column(4, &body)?,
+        body: sorted_keys(json_column(4, &body)?),
     })
 }
 
