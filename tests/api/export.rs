@@ -408,3 +408,113 @@ backend_tests!(
     scopes_choose_the_types,
     markdown_vault_is_stable_and_rewrites_only_what_changed,
 );
+
+fn omi(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_omi-server"))
+        .args(args)
+        .env(
+            "OMI_DATABASE_URL",
+            format!("sqlite://{}/omi.db", dir.display()),
+        )
+        .env("OMI_LOG", "warn")
+        .output()
+        .expect("run omi-server")
+}
+
+fn stdout_of(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_command_line_exports_and_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    stdout_of(&omi(home, &["users", "create", "alice"]));
+    let fixture_file = fixture_path();
+    let fixture_file = fixture_file.to_str().unwrap();
+
+    // A malformed file is refused whole: nothing is written.
+    let broken = home.join("broken.ndjson");
+    std::fs::write(&broken, format!("{}{{\"type\":\"memory\"}}\n", fixture())).unwrap();
+    let refused = omi(
+        home,
+        &[
+            "import",
+            "ndjson",
+            "--user",
+            "alice",
+            broken.to_str().unwrap(),
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("line 15"),
+        "{refused:?}"
+    );
+
+    let first = stdout_of(&omi(
+        home,
+        &["import", "ndjson", "--user", "alice", fixture_file],
+    ));
+    assert!(
+        first.contains("Imported 14 records") && first.contains("created 14"),
+        "{first}"
+    );
+    let second = stdout_of(&omi(
+        home,
+        &["import", "ndjson", "--user", "alice", fixture_file],
+    ));
+    assert!(
+        second.contains("created 0") && second.contains("unchanged 14"),
+        "{second}"
+    );
+
+    let out = home.join("out");
+    let report = stdout_of(&omi(
+        home,
+        &[
+            "export",
+            "--user",
+            "alice",
+            "--format",
+            "ndjson",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+    assert!(report.contains("Exported 14 records"), "{report}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("export.ndjson")).unwrap(),
+        fixture()
+    );
+
+    let vault = home.join("vault");
+    let report = stdout_of(&omi(
+        home,
+        &[
+            "export",
+            "--user",
+            "alice",
+            "--format",
+            "markdown",
+            "--out",
+            vault.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        report.contains("2 conversations") && report.contains("0 unchanged"),
+        "{report}"
+    );
+    assert!(vault.join("Daily/2026-01-05.md").is_file());
+
+    let unknown = omi(
+        home,
+        &["export", "--user", "nobody", "--out", out.to_str().unwrap()],
+    );
+    assert!(!unknown.status.success());
+}
