@@ -37,12 +37,27 @@ pub struct ExportPage {
     pub kinds: Vec<ExportKind>,
     pub start: Option<ExportPosition>,
     pub end: Option<ExportPosition>,
+    /// Whether records remained after `end` when the page was planned.
+    pub more: bool,
 }
 
 impl ExportPage {
+    /// The whole export of these types.
+    pub fn everything(kinds: Vec<ExportKind>) -> Self {
+        ExportPage {
+            kinds,
+            start: None,
+            end: None,
+            more: false,
+        }
+    }
+
     /// Where the next page starts, when records remain after this one.
     pub fn next_cursor(&self) -> Option<String> {
-        self.end.as_ref().map(ExportPosition::to_cursor)
+        self.end
+            .as_ref()
+            .filter(|_| self.more)
+            .map(ExportPosition::to_cursor)
     }
 }
 
@@ -80,12 +95,16 @@ pub async fn plan_page(
             Nth::Short(count) => remaining -= count,
         }
     }
-    if let Some(position) = &end
-        && !any_after(store, user_id, &kinds, position).await?
-    {
-        end = None;
-    }
-    Ok(ExportPage { kinds, start, end })
+    let more = match &end {
+        Some(position) => any_after(store, user_id, &kinds, position).await?,
+        None => false,
+    };
+    Ok(ExportPage {
+        kinds,
+        start,
+        end,
+        more,
+    })
 }
 
 async fn any_after(
@@ -219,11 +238,7 @@ pub async fn write_ndjson(
     mut progress: impl FnMut(u64) + Send,
 ) -> anyhow::Result<KindCounts> {
     use futures::TryStreamExt as _;
-    let page = ExportPage {
-        kinds: ExportKind::ALL.to_vec(),
-        start: None,
-        end: None,
-    };
+    let page = ExportPage::everything(ExportKind::ALL.to_vec());
     let mut counts = KindCounts::default();
     let stream = records(store, user_id.to_string(), page);
     futures::pin_mut!(stream);

@@ -278,11 +278,7 @@ fn of_kind(
     records(
         store.clone(),
         user_id.to_string(),
-        ExportPage {
-            kinds: vec![kind],
-            start: None,
-            end: None,
-        },
+        ExportPage::everything(vec![kind]),
     )
 }
 
