@@ -170,8 +170,8 @@ pub struct SegmentInput {
     pub end: f64,
 }
 
-/// A validated segment, with its id, ready to store.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated segment, with its id, ready to store (and as an export carries it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewSegment {
     pub id: String,
     pub text: String,

@@ -8,6 +8,7 @@
 pub mod action_items;
 pub mod conversations;
 pub mod deletions;
+pub mod export;
 pub mod feed;
 pub mod folders;
 pub mod goals;
@@ -149,5 +150,6 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(folders::router(guards))
         .merge(deletions::router(guards))
         .merge(insights::router(guards))
+        .merge(export::router(guards))
         .merge(service::documented_router())
 }

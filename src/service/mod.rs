@@ -6,6 +6,7 @@
 pub mod ask;
 pub mod conversations;
 pub mod daily_summaries;
+pub mod export;
 pub mod import;
 pub mod keys;
 pub mod people;

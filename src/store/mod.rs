@@ -3,6 +3,7 @@
 
 pub mod columns;
 pub mod conversations;
+pub mod export;
 pub mod feed;
 pub mod idempotency;
 pub mod import;
@@ -28,6 +29,7 @@ use crate::domain::users::User;
 use crate::outbound::Outbound;
 use crate::search::{LexicalQuery, Scored};
 pub use conversations::ConversationStore;
+pub use export::ExportStore;
 pub use feed::FeedStore;
 pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
@@ -261,6 +263,7 @@ pub trait Store:
     + SearchStore
     + ImportStore
     + FeedStore
+    + ExportStore
     + Send
     + Sync
 {

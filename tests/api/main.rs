@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod conversations;
 mod errors;
+mod export;
 mod folders;
 mod goals;
 mod idempotency;

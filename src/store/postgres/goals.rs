@@ -42,6 +42,15 @@ pub(super) fn goal_from_row(row: &Row) -> StoreResult<Goal> {
     ))
 }
 
+/// Reads `date, value, recorded_at` starting at column `first`.
+pub(super) fn progress_from_row(row: &Row, first: usize) -> StoreResult<GoalProgress> {
+    Ok(GoalProgress {
+        date: row.try_get(first)?,
+        value: row.try_get(first + 1)?,
+        recorded_at: row.try_get(first + 2)?,
+    })
+}
+
 fn metric_json(goal: &Goal) -> Option<serde_json::Value> {
     goal.metric
         .as_ref()
@@ -272,13 +281,7 @@ impl GoalStore for PgStore {
             .await?;
             let history = rows
                 .iter()
-                .map(|row| {
-                    Ok(GoalProgress {
-                        date: row.try_get(0)?,
-                        value: row.try_get(1)?,
-                        recorded_at: row.try_get(2)?,
-                    })
-                })
+                .map(|row| progress_from_row(row, 0))
                 .collect::<StoreResult<_>>()?;
             Ok(Some(history))
         })

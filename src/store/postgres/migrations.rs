@@ -79,6 +79,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "import",
         include_str!("../../../migrations/postgres/0030_import.sql"),
     ),
+    (
+        70,
+        "export_order",
+        include_str!("../../../migrations/postgres/0070_export_order.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

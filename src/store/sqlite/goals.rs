@@ -59,7 +59,7 @@ fn criteria_json(goal: &Goal) -> String {
     serde_json::to_string(&goal.success_criteria).expect("strings serialize")
 }
 
-fn progress_from_row(row: &Row<'_>) -> rusqlite::Result<GoalProgress> {
+pub(super) fn progress_from_row(row: &Row<'_>) -> rusqlite::Result<GoalProgress> {
     let date: String = row.get(0)?;
     let date = NaiveDate::parse_from_str(&date, DATE_FORMAT).map_err(|error| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, error.into())

@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "import",
         include_str!("../../../migrations/sqlite/0030_import.sql"),
     ),
+    (
+        70,
+        "export_order",
+        include_str!("../../../migrations/sqlite/0070_export_order.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
