@@ -2735,3 +2735,51 @@ async fn goals_from_before_v2_are_carried_over_on_postgres() {
     assert_old_goals_carried_over(store.clone()).await;
     store.close().await.unwrap();
 }
+
+/// On PostgreSQL every change-feed page is an index range scan of its table's
+/// `(user_id, updated_at, id)` index, in feed order (no sort): its cost does not grow with the
+/// number of objects the user has. Sequential scans are switched off so that the planner's
+/// choice on an empty table does not hide which index it would use.
+#[tokio::test]
+async fn postgres_feed_queries_read_the_feed_index_in_order() {
+    if let Some(notice) = skip_notice("postgres_feed_queries_read_the_feed_index_in_order") {
+        eprintln!("{notice}");
+        return;
+    }
+    let opened = open(Backend::Postgres).await;
+    let client = opened._database.as_ref().unwrap().connect().await;
+    client
+        .batch_execute("SET enable_seqscan = off")
+        .await
+        .unwrap();
+    let user = "u";
+    let user_ref = &user;
+    let window = FeedWindow::probing(
+        Some(time::now()),
+        Some(FeedPosition {
+            at: time::now(),
+            id: "x".into(),
+        }),
+        25,
+    );
+    for (table, columns) in [
+        ("memories", "id"),
+        ("action_items", "id"),
+        ("goals", "id"),
+        ("conversations", "id"),
+        ("folders", "id"),
+    ] {
+        let base = format!("SELECT {columns} FROM {table} WHERE user_id = $1");
+        let feed =
+            omi_server::store::postgres::feed::FeedQuery::new(&base, user_ref).window("", &window);
+        let rows = client
+            .query(&format!("EXPLAIN {}", feed.sql), &feed.params)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        let plan = plan.join("\n");
+        eprintln!("EXPLAIN {}\n{plan}", feed.sql);
+        assert!(plan.contains(&format!("{table}_feed")), "{table}: {plan}");
+        assert!(!plan.contains("Sort"), "{table}: {plan}");
+    }
+}
