@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "import",
         include_str!("../../../migrations/postgres/0030_import.sql"),
     ),
+    (
+        60,
+        "search_candidates",
+        include_str!("../../../migrations/postgres/0060_search_candidates.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".
