@@ -1713,7 +1713,10 @@ async fn a_common_query_bounds_the_ranked_matches_after_filtering(store: Arc<dyn
     let many: Vec<NewMemory> = (0..candidates + 20)
         .map(|n| memory_request(&format!("Bob eats peanuts, note {n}"), None))
         .collect();
-    store.save_memories(&bob.id, many, time::now()).await.unwrap();
+    store
+        .save_memories(&bob.id, many, time::now())
+        .await
+        .unwrap();
 
     let alices = store
         .search_memories(&alice.id, &q("peanuts"), &[], page(100, 0))
@@ -1954,6 +1957,69 @@ fn imported_conversation(id: &str, title: &str, folder: Option<FolderRef>) -> Im
     }))
 }
 
+async fn conversation_titles(store: &Arc<dyn Store>, user_id: &str, text: &str) -> Vec<String> {
+    store
+        .search_conversations(
+            user_id,
+            &q(text),
+            ConversationSearchFilter::default(),
+            page(10, 0),
+            false,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|hit| hit.item.structured.title)
+        .collect()
+}
+
+/// An imported conversation is searchable by its title, overview and transcript, once, and a
+/// re-import of a changed version replaces what the index holds.
+async fn imported_conversations_are_indexed_for_search(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("importer")).await.unwrap();
+    let other = store.create_user(new_user("other")).await.unwrap();
+    let now = time::now();
+    let record = imported_conversation("conv-1", "Dentist visit", None);
+    store
+        .import_record(&user.id, import_key("conv-1", "v1"), record, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        conversation_titles(&store, &user.id, "hello").await,
+        ["Dentist visit"]
+    );
+    assert_eq!(
+        conversation_titles(&store, &user.id, "dentist").await,
+        ["Dentist visit"]
+    );
+    assert!(
+        conversation_titles(&store, &other.id, "hello")
+            .await
+            .is_empty()
+    );
+
+    let changed = imported_conversation("conv-1", "Orthodontist visit", None);
+    store
+        .import_record(&user.id, import_key("conv-1", "v2"), changed, now)
+        .await
+        .unwrap();
+    assert!(
+        conversation_titles(&store, &user.id, "dentist")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        conversation_titles(&store, &user.id, "hello").await,
+        ["Orthodontist visit"]
+    );
+    assert!(store.delete_conversation(&user.id, "conv-1").await.unwrap());
+    assert!(
+        conversation_titles(&store, &user.id, "hello")
+            .await
+            .is_empty()
+    );
+}
+
 async fn imports_are_faithful_idempotent_and_checkpointed(store: Arc<dyn Store>) {
     let user = store.create_user(new_user("importer")).await.unwrap();
     let other = store.create_user(new_user("other")).await.unwrap();
@@ -2137,6 +2203,7 @@ conformance!(
     action_item_search_filters_completion_and_follows_changes,
     conversation_search_covers_title_overview_and_transcript,
     imports_are_faithful_idempotent_and_checkpointed,
+    imported_conversations_are_indexed_for_search,
 );
 
 /// The migrations before goals v2, as released.

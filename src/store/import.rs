@@ -151,3 +151,14 @@ pub trait ImportStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<()>;
 }
+
+/// The text an imported conversation is searched by: its segments' texts, one per line, as for a
+/// conversation created from segments.
+pub fn searchable_transcript(conversation: &ImportedConversation) -> String {
+    conversation
+        .segments
+        .iter()
+        .map(|segment| segment.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -170,14 +170,16 @@ async fn write_conversation(
         .geolocation
         .as_ref()
         .map(|g| serde_json::to_value(g).expect("geolocation serializes"));
+    // Indexed for search in the same statement, as a conversation created through the API is.
+    let transcript = crate::store::import::searchable_transcript(conversation);
     execute(
         c,
         "INSERT INTO conversations (id, user_id, created_at, started_at, finished_at,
              updated_at, title, overview, emoji, category, events, language, source, text,
              text_source, text_source_spec, discarded, processed_by, folder_id, geolocation,
-             processing_parts)
+             processing_parts, transcript_search)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, NULL, $14,
-             $15, $16, $17, NULL)",
+             $15, $16, $17, NULL, setweight(to_tsvector('omi_search', $18::text), 'C'))",
         &[
             &id,
             &user_id,
@@ -196,6 +198,7 @@ async fn write_conversation(
             &conversation.processed_by,
             &folder_id,
             &geolocation,
+            &transcript,
         ],
     )
     .await?;

@@ -79,6 +79,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "search_candidates",
         include_str!("../../../migrations/postgres/0060_search_candidates.sql"),
     ),
+    (
+        61,
+        "search_imported",
+        include_str!("../../../migrations/postgres/0061_search_imported.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

@@ -192,6 +192,14 @@ fn write_conversation(
             segment.end,
         ])?;
     }
+    super::search::index_conversation_text(
+        c,
+        user_id,
+        &id,
+        &conversation.title,
+        &conversation.overview,
+        &crate::store::import::searchable_transcript(conversation),
+    )?;
     Ok((id, existed))
 }
 

@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "import",
         include_str!("../../../migrations/sqlite/0030_import.sql"),
     ),
+    (
+        61,
+        "search_imported",
+        include_str!("../../../migrations/sqlite/0061_search_imported.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
