@@ -145,10 +145,18 @@ pub async fn serve_with_metrics(
             stopping.cancel();
         }
     };
-    let scheduler = state
-        .settings
-        .daily_summaries
-        .then(|| crate::service::daily_summaries::spawn_scheduler(store.clone(), stopping.clone()));
+    let scheduler = state.settings.daily_summaries.then(|| {
+        crate::service::daily_summaries::spawn_scheduler(
+            store.clone(),
+            state.processor.clone(),
+            stopping.clone(),
+        )
+    });
+    let pruner = crate::service::tombstones::spawn_pruner(
+        store.clone(),
+        state.settings.tombstone_days,
+        stopping.clone(),
+    );
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
     let served = axum::serve(
@@ -165,6 +173,7 @@ pub async fn serve_with_metrics(
     if let Some(task) = scheduler {
         task.await?;
     }
+    pruner.await?;
     served?;
     store.close().await?;
     tracing::info!("stopped");

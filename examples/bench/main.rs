@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release --example bench [-- --quick] [-- --only memories,action-items-batch]`
 //! `cargo run --release --example bench -- --deployments` (SQLite, PostgreSQL, two replicas)
+//! `cargo run --release --example bench -- --import [--quick]` (`omi-server import omi`)
 //!
 //! Builds and starts the release `omi-server serve` on a fresh SQLite file in a temporary folder
 //! (rate limits off), creates a user and key with the command line, seeds data through the API
@@ -12,6 +13,8 @@
 //! and prints the list query's plan.
 
 mod deployments;
+mod feed;
+mod import;
 mod load;
 #[path = "../../tests/support/postgres.rs"]
 mod postgres;
@@ -39,7 +42,7 @@ struct Args {
     /// (`memories` selects `memories` and `memories-create`). The `/healthz` ceiling always runs.
     /// Scenarios: key, memories, memories-search, memories-create, action-items,
     /// action-items-batch, action-items-batch-normal, conversations, conversations-search,
-    /// conversations-create, scale.
+    /// conversations-create, scale, scale-feed.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// One run of 2 s per scenario instead of the median of 3 runs of 5 s.
@@ -53,6 +56,11 @@ struct Args {
     /// and on two replicas sharing the PostgreSQL database, side by side.
     #[arg(long)]
     deployments: bool,
+    /// Instead of the table: `omi-server import omi` of a whole history from a local source
+    /// (timed, with the importer's peak RSS), then against a source limited to 100 requests a
+    /// minute. With `--quick`, a tenth of the history.
+    #[arg(long)]
+    import: bool,
     /// The PostgreSQL server `--deployments` creates its (temporary) databases on.
     #[arg(
         long,
@@ -260,6 +268,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         SERVER_ENV
     };
+    if args.import {
+        return import::run(&binary, args.quick).await;
+    }
     if args.deployments {
         return deployments::compare(&binary, &args.postgres_url, scenarios(), &server_env, &plan)
             .await;
@@ -271,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
 
     let chosen: Vec<Scenario> = scenarios()
         .into_iter()
-        .filter(|s| s.name != "scale" && selected(&args.only, s.name))
+        .filter(|s| !s.name.starts_with("scale") && selected(&args.only, s.name))
         .collect();
     let mut server = ServerProcess::start(&binary, &url, &server_env)?;
     let documented = documented_paths(&server).await?;
@@ -315,6 +326,9 @@ async fn main() -> anyhow::Result<()> {
 
     if selected(&args.only, "scale") {
         checks.extend(scale_check(&binary, &plan).await?);
+    }
+    if selected(&args.only, "scale-feed") {
+        checks.push(feed::scale_check(&binary, &plan).await?);
     }
     report::print_checks(&checks);
     println!(

@@ -5,6 +5,7 @@ pub mod categories;
 pub mod conversations;
 pub mod credentials;
 pub mod daily_summaries;
+pub mod feed;
 pub mod folders;
 pub mod goals;
 pub mod idempotency;

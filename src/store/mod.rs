@@ -3,6 +3,7 @@
 
 pub mod columns;
 pub mod conversations;
+pub mod feed;
 pub mod idempotency;
 pub mod import;
 pub mod insights;
@@ -27,6 +28,7 @@ use crate::domain::users::User;
 use crate::outbound::Outbound;
 use crate::search::{LexicalQuery, Scored};
 pub use conversations::ConversationStore;
+pub use feed::FeedStore;
 pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
 pub use insights::InsightStore;
@@ -258,6 +260,7 @@ pub trait Store:
     + InsightStore
     + SearchStore
     + ImportStore
+    + FeedStore
     + Send
     + Sync
 {

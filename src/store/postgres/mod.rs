@@ -77,6 +77,7 @@ macro_rules! in_transaction {
 
 mod action_items;
 mod conversations;
+pub mod feed;
 mod goals;
 mod idempotency;
 mod identity;

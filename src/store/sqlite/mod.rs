@@ -12,6 +12,7 @@ mod action_items;
 pub mod backup;
 mod checkpointer;
 mod conversations;
+pub mod feed;
 mod goals;
 mod idempotency;
 mod identity;
