@@ -2,6 +2,7 @@
 //! (SQLite or PostgreSQL) is chosen once from the database URL.
 
 pub mod columns;
+pub mod console;
 pub mod conversations;
 pub mod idempotency;
 pub mod import;
@@ -26,6 +27,7 @@ use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 use crate::outbound::Outbound;
 use crate::search::{LexicalQuery, Scored};
+pub use console::ConsoleStore;
 pub use conversations::ConversationStore;
 pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
@@ -258,6 +260,7 @@ pub trait Store:
     + InsightStore
     + SearchStore
     + ImportStore
+    + ConsoleStore
     + Send
     + Sync
 {

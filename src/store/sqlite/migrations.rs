@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "import",
         include_str!("../../../migrations/sqlite/0030_import.sql"),
     ),
+    (
+        80,
+        "console_sessions",
+        include_str!("../../../migrations/sqlite/0080_console_sessions.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
