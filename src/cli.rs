@@ -673,6 +673,15 @@ mod import_display {
                 ),
             }
         }
+        for (resource, r) in &report.resources {
+            if r.kept_without_transcript > 0 {
+                println!(
+                    "  {}: {} without a transcript kept the source's summary (nothing to process again)",
+                    resource.name(),
+                    r.kept_without_transcript
+                );
+            }
+        }
         for (title, pick) in [
             (
                 "skipped",
