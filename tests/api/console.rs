@@ -680,7 +680,35 @@ async fn console_forms_change_what_the_api_serves(backend: Backend) {
     assert_eq!(reply.body["folder_name"], "Work");
 }
 
+async fn the_overview_shows_this_minute_and_today_against_the_limits(backend: Backend) {
+    let server = TestServer::start_on_with(backend, |settings| {
+        settings.rate_limit_per_minute = 50;
+        settings.rate_limit_per_day = 1000;
+    })
+    .await;
+    let alice = server.user("alice").await;
+    for _ in 0..3 {
+        assert_eq!(
+            server.get("/v1/dev/user/memories", &alice.key).await.status,
+            200
+        );
+    }
+    let (mut browser, _) = Browser::signed_in(&server, &alice).await;
+    for _ in 0..2 {
+        let overview = browser.get("/console").await;
+        assert!(
+            overview
+                .html
+                .contains(r#"<dd id="requests-today">3 of 1000</dd>"#),
+            "{}",
+            overview.html
+        );
+        assert!(overview.html.contains("3 of 50"), "{}", overview.html);
+    }
+}
+
 crate::backend_tests!(
+    the_overview_shows_this_minute_and_today_against_the_limits,
     signing_in_sets_a_strict_http_only_session_cookie,
     behind_a_trusted_https_proxy_the_cookie_is_secure,
     a_wrong_token_is_refused_and_counted_as_a_failed_authentication,

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use minijinja::context;
+use minijinja::{Value, context};
 
 use crate::console::form::CsrfForm;
 use crate::console::pages::PageResult;
@@ -19,6 +19,20 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
     let keys = keys::list_keys(&*state.store, &session.user.id)
         .await
         .map_err(|error| ConsoleError::Internal(error.into()))?;
+    let key_ids: Vec<String> = keys.iter().map(|key| key.id.clone()).collect();
+    // Read without counting: looking at the page uses none of the quota it shows.
+    let usage = state.limiter.usage(&session.user.id, &key_ids).await.ok();
+    let minute_counts = usage.as_ref().and_then(|usage| usage.minute.clone());
+    let keys: Vec<Value> = keys
+        .into_iter()
+        .enumerate()
+        .map(|(index, key)| {
+            let this_minute = minute_counts
+                .as_ref()
+                .and_then(|counts| counts.get(index).copied());
+            context! { key, this_minute }
+        })
+        .collect();
     let settings = &state.settings;
     page(
         &session,
@@ -26,6 +40,8 @@ pub async fn show(State(state): State<AppState>, session: Session) -> PageResult
         "overview.html",
         context! {
             keys,
+            usage_known => usage.is_some(),
+            today => usage.as_ref().and_then(|usage| usage.day),
             per_minute => settings.rate_limit_per_minute,
             per_day => settings.rate_limit_per_day,
             failed_auth_per_minute => settings.failed_auth_per_minute,
