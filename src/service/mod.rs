@@ -9,4 +9,5 @@ pub mod daily_summaries;
 pub mod import;
 pub mod keys;
 pub mod people;
+pub mod tombstones;
 pub mod usage;

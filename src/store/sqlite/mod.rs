@@ -13,6 +13,7 @@ pub mod backup;
 mod checkpointer;
 mod console;
 mod conversations;
+pub mod feed;
 mod goals;
 mod idempotency;
 mod identity;
