@@ -231,6 +231,17 @@ pub struct Settings {
         global = true
     )]
     pub daily_summaries: bool,
+
+    /// How many days the deletions feed keeps a deleted object's tombstone. A mirror that last
+    /// synced longer ago than this must copy everything again.
+    #[arg(
+        long,
+        env = "OMI_TOMBSTONE_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub tombstone_days: u32,
 }
 
 impl Settings {

@@ -413,6 +413,11 @@ pub struct Conversation {
     #[serde(with = "serde_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub finished_at: Timestamp,
+    /// When it last changed: title, folder, star, discarding or processing. An addition to
+    /// upstream's shape; the change feed is ordered by it.
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
     pub structured: Structured,
     pub language: String,
     pub source: String,

@@ -10,4 +10,5 @@ pub mod export;
 pub mod import;
 pub mod keys;
 pub mod people;
+pub mod tombstones;
 pub mod usage;

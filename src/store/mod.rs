@@ -4,6 +4,7 @@
 pub mod columns;
 pub mod conversations;
 pub mod export;
+pub mod feed;
 pub mod idempotency;
 pub mod import;
 pub mod insights;
@@ -29,6 +30,7 @@ use crate::outbound::Outbound;
 use crate::search::{LexicalQuery, Scored};
 pub use conversations::ConversationStore;
 pub use export::ExportStore;
+pub use feed::FeedStore;
 pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
 pub use insights::InsightStore;
@@ -261,6 +263,7 @@ pub trait Store:
     + SearchStore
     + ImportStore
     + ExportStore
+    + FeedStore
     + Send
     + Sync
 {

@@ -19,6 +19,7 @@ mod outage;
 mod rate_limits;
 mod search;
 mod service;
+mod sync;
 
 #[path = "../support/fake_llm.rs"]
 mod fake_llm;

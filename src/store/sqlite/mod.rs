@@ -13,6 +13,7 @@ pub mod backup;
 mod checkpointer;
 mod conversations;
 mod export;
+pub mod feed;
 mod goals;
 mod idempotency;
 mod identity;
