@@ -875,23 +875,24 @@ impl ConversationStore for PgStore {
     async fn list_folders(&self, user_id: &str) -> StoreResult<Vec<Folder>> {
         with_connection!(self, |client| {
             let rows = query(client, FOLDERS_SQL, &[&user_id]).await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(Folder {
-                        id: row.try_get(0)?,
-                        name: row.try_get(1)?,
-                        description: row.try_get(2)?,
-                        color: row.try_get(3)?,
-                        icon: row.try_get(4)?,
-                        created_at: row.try_get(5)?,
-                        updated_at: row.try_get(6)?,
-                        order: row.try_get(7)?,
-                        is_default: row.try_get(8)?,
-                        is_system: row.try_get(9)?,
-                        conversation_count: row.try_get(10)?,
-                    })
-                })
-                .collect()
+            rows.iter().map(|row| Ok(folder_from_row(row)?)).collect()
         })
     }
+}
+
+/// A folder from a row of `FOLDERS_SQL`'s columns (the folder feed selects the same ones).
+pub(super) fn folder_from_row(row: &tokio_postgres::Row) -> Result<Folder, tokio_postgres::Error> {
+    Ok(Folder {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        description: row.try_get(2)?,
+        color: row.try_get(3)?,
+        icon: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+        updated_at: row.try_get(6)?,
+        order: row.try_get(7)?,
+        is_default: row.try_get(8)?,
+        is_system: row.try_get(9)?,
+        conversation_count: row.try_get(10)?,
+    })
 }

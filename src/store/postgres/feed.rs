@@ -246,21 +246,7 @@ impl FeedStore for PgStore {
         with_connection!(self, |client| {
             let rows = query(client, &feed.sql, &feed.params).await?;
             rows.iter()
-                .map(|row| {
-                    Ok(Folder {
-                        id: row.try_get(0)?,
-                        name: row.try_get(1)?,
-                        description: row.try_get(2)?,
-                        color: row.try_get(3)?,
-                        icon: row.try_get(4)?,
-                        created_at: row.try_get(5)?,
-                        updated_at: row.try_get(6)?,
-                        order: row.try_get(7)?,
-                        is_default: row.try_get(8)?,
-                        is_system: row.try_get(9)?,
-                        conversation_count: row.try_get(10)?,
-                    })
-                })
+                .map(|row| Ok(super::conversations::folder_from_row(row)?))
                 .collect()
         })
     }

@@ -894,24 +894,27 @@ impl ConversationStore for SqliteStore {
     async fn list_folders(&self, user_id: &str) -> StoreResult<Vec<Folder>> {
         self.read(|c| {
             c.prepare_cached(FOLDERS_SQL)?
-                .query_map([user_id], |row| {
-                    Ok(Folder {
-                        id: row.get(0)?,
-                        name: row.get(1)?,
-                        description: row.get(2)?,
-                        color: row.get(3)?,
-                        icon: row.get(4)?,
-                        created_at: from_micros(row.get(5)?),
-                        updated_at: from_micros(row.get(6)?),
-                        order: row.get(7)?,
-                        is_default: row.get(8)?,
-                        is_system: row.get(9)?,
-                        conversation_count: row.get(10)?,
-                    })
-                })?
+                .query_map([user_id], folder_from_row)?
                 .collect()
         })
     }
+}
+
+/// A folder from a row of `FOLDERS_SQL`'s columns (the folder feed selects the same ones).
+pub(super) fn folder_from_row(row: &rusqlite::Row) -> rusqlite::Result<Folder> {
+    Ok(Folder {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        color: row.get(3)?,
+        icon: row.get(4)?,
+        created_at: from_micros(row.get(5)?),
+        updated_at: from_micros(row.get(6)?),
+        order: row.get(7)?,
+        is_default: row.get(8)?,
+        is_system: row.get(9)?,
+        conversation_count: row.get(10)?,
+    })
 }
 
 #[cfg(test)]

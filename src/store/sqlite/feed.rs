@@ -263,21 +263,10 @@ impl FeedStore for SqliteStore {
         push_order(&mut sql, &mut values, "f.", window);
         self.read(|c| {
             c.prepare_cached(&sql)?
-                .query_map(params_from_iter(values.iter()), |row| {
-                    Ok(Folder {
-                        id: row.get(0)?,
-                        name: row.get(1)?,
-                        description: row.get(2)?,
-                        color: row.get(3)?,
-                        icon: row.get(4)?,
-                        created_at: from_micros(row.get(5)?),
-                        updated_at: from_micros(row.get(6)?),
-                        order: row.get(7)?,
-                        is_default: row.get(8)?,
-                        is_system: row.get(9)?,
-                        conversation_count: row.get(10)?,
-                    })
-                })?
+                .query_map(
+                    params_from_iter(values.iter()),
+                    super::conversations::folder_from_row,
+                )?
                 .collect()
         })
     }
