@@ -149,6 +149,21 @@ pub async fn serve_with_metrics(
         .settings
         .daily_summaries
         .then(|| crate::service::daily_summaries::spawn_scheduler(store.clone(), stopping.clone()));
+    let ingest_worker = state.settings.ingest_worker.then(|| {
+        crate::service::ingest::Worker {
+            store: store.clone(),
+            processor: state.processor.clone(),
+            settings: crate::service::ingest::WorkerSettings {
+                gap: std::time::Duration::from_secs(state.settings.ingest_gap_seconds),
+                extract_memories: state.settings.ingest_extract_memories,
+                audio_max_bytes: (state.settings.ingest_audio_max_mb as i64)
+                    .saturating_mul(1024 * 1024),
+            },
+            counters: state.ingest_counters.clone(),
+            wake: state.ingest_wake.clone(),
+        }
+        .spawn(stopping.clone())
+    });
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
     let served = axum::serve(
@@ -163,6 +178,9 @@ pub async fn serve_with_metrics(
         task.await??;
     }
     if let Some(task) = scheduler {
+        task.await?;
+    }
+    if let Some(task) = ingest_worker {
         task.await?;
     }
     served?;

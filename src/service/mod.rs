@@ -7,6 +7,7 @@ pub mod ask;
 pub mod conversations;
 pub mod daily_summaries;
 pub mod import;
+pub mod ingest;
 pub mod keys;
 pub mod people;
 pub mod usage;

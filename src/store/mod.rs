@@ -5,6 +5,7 @@ pub mod columns;
 pub mod conversations;
 pub mod idempotency;
 pub mod import;
+pub mod ingest;
 pub mod insights;
 pub mod postgres;
 pub mod sqlite;
@@ -29,6 +30,7 @@ use crate::search::{LexicalQuery, Scored};
 pub use conversations::ConversationStore;
 pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
+pub use ingest::IngestStore;
 pub use insights::InsightStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +260,7 @@ pub trait Store:
     + InsightStore
     + SearchStore
     + ImportStore
+    + IngestStore
     + Send
     + Sync
 {

@@ -81,6 +81,7 @@ mod goals;
 mod idempotency;
 mod identity;
 mod import;
+mod ingest;
 mod insights;
 mod memories;
 mod migrations;

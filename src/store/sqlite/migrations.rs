@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "import",
         include_str!("../../../migrations/sqlite/0030_import.sql"),
     ),
+    (
+        40,
+        "ingest",
+        include_str!("../../../migrations/sqlite/0040_ingest.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
