@@ -44,6 +44,10 @@ impl AppState {
             .metrics_listen
             .address()
             .map(|_| Arc::new(Metrics::default()));
+        let ingest_counters = metrics
+            .as_ref()
+            .map(|metrics| metrics.ingest.clone())
+            .unwrap_or_default();
         AppState {
             store,
             limiter,
@@ -53,7 +57,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             metrics,
             ask_writer: None,
-            ingest_counters: Arc::new(IngestCounters::default()),
+            ingest_counters,
             ingest_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }

@@ -9,6 +9,7 @@ mod errors;
 mod folders;
 mod goals;
 mod idempotency;
+mod ingest;
 mod insights;
 mod keys;
 mod llm;

@@ -230,7 +230,7 @@ pub fn audio(body: &[u8], sample_rate: Option<i64>) -> Result<i64, NotOmi> {
     if !SAMPLE_RATES.contains(&rate) {
         return Err(NotOmi("sample_rate must be between 1000 and 192000".into()));
     }
-    if body.is_empty() || body.len() % 2 != 0 {
+    if body.is_empty() || !body.len().is_multiple_of(2) {
         return Err(NotOmi(
             "body must be PCM16 audio (a non-empty, even number of bytes)".into(),
         ));

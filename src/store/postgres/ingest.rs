@@ -90,7 +90,7 @@ async fn add_to_session(
                 c,
                 "UPDATE ingest_sessions SET
                      audio = CASE WHEN octet_length(coalesce(audio, ''::bytea))
-                                       + octet_length($1::bytea) <= $2
+                                       + octet_length($1::bytea) <= $2::bigint
                                   THEN coalesce(audio, ''::bytea) || $1::bytea ELSE audio END,
                      sample_rate = coalesce(sample_rate, $3), last_at = $4
                  WHERE id = $5",

@@ -81,7 +81,7 @@ fn add_to_session(
             c.prepare_cached(
                 "UPDATE ingest_sessions SET
                      audio = CASE WHEN length(coalesce(audio, x'')) + length(?1) <= ?2
-                                  THEN coalesce(audio, x'') || ?1 ELSE audio END,
+                                  THEN CAST(coalesce(audio, x'') || ?1 AS BLOB) ELSE audio END,
                      sample_rate = coalesce(sample_rate, ?3), last_at = ?4
                  WHERE id = ?5",
             )?
