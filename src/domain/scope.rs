@@ -1,4 +1,4 @@
-//! The eight scopes of API.md §2.2 and the set a key holds, stored as a bit mask.
+//! The scopes of API.md §2.2 (and `ingest:write`, §13.G) and the set a key holds, stored as a bit mask.
 
 use serde::{Serialize, Serializer};
 
