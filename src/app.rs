@@ -167,6 +167,11 @@ pub async fn serve_with_metrics(
         }
         .spawn(stopping.clone())
     });
+    let pruner = crate::service::tombstones::spawn_pruner(
+        store.clone(),
+        state.settings.tombstone_days,
+        stopping.clone(),
+    );
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
     let served = axum::serve(
@@ -186,6 +191,7 @@ pub async fn serve_with_metrics(
     if let Some(task) = ingest_worker {
         task.await?;
     }
+    pruner.await?;
     served?;
     store.close().await?;
     tracing::info!("stopped");

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::time::Timestamp;
 use crate::store::StoreResult;
+use crate::store::import::{ImportKey, ImportRecord, Imported};
 
 /// A delivery to make durable.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,6 +184,18 @@ pub trait IngestStore: Send + Sync {
         conversation_id: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<bool>;
+
+    /// Writes what one delivery brings (a conversation and its action items, or the memories
+    /// extracted from it) through the import's mapping, all in one transaction: all or nothing.
+    /// Unlike an import, which keeps the source's times, everything written takes the user's
+    /// change stamp as its `updated_at` (an action item's conversation too) and lifts any
+    /// tombstone of its id, so copies following the change feed see what the app delivered.
+    async fn import_delivered(
+        &self,
+        user_id: &str,
+        records: Vec<(ImportKey, ImportRecord)>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Imported>>;
 
     /// Makes a conversation delivered by the app (`source`, `upstream_id`) land on the local
     /// conversation `local_id` that a closed session produced: records the mapping the import

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod conversations;
 mod errors;
+mod export;
 mod folders;
 mod goals;
 mod idempotency;
@@ -19,6 +20,7 @@ mod outage;
 mod rate_limits;
 mod search;
 mod service;
+mod sync;
 
 #[path = "../support/fake_llm.rs"]
 mod fake_llm;

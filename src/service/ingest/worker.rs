@@ -238,15 +238,8 @@ impl Worker {
             source_id: delivered.id.clone(),
             fingerprint: fingerprint(&[&delivered.raw]),
         };
-        let imported = self
-            .store
-            .import_record(
-                user_id,
-                key,
-                ImportRecord::Conversation(delivered.conversation),
-                time::now(),
-            )
-            .await?;
+        // The conversation and its action items in one transaction, stamped for the change feed.
+        let mut records = vec![(key, ImportRecord::Conversation(delivered.conversation))];
         for (source_id, item) in delivered.action_items {
             let fingerprint = match &item {
                 ImportRecord::ActionItem(a) => fingerprint(&[&serde_json::json!([
@@ -262,10 +255,15 @@ impl Worker {
                 source_id,
                 fingerprint,
             };
-            self.store
-                .import_record(user_id, key, item, time::now())
-                .await?;
+            records.push((key, item));
         }
+        let imported = self
+            .store
+            .import_delivered(user_id, records, time::now())
+            .await?
+            .into_iter()
+            .next()
+            .expect("the conversation is the first record");
         // A session still open is the same recording, not yet closed: the app's conversation
         // takes its place (no second conversation appears).
         if let Some(session) = &overlapping
@@ -292,14 +290,20 @@ impl Worker {
                 &imported.local_id,
             )
             .await?;
-            for memory in memories {
-                let key = ImportKey {
-                    source: SOURCE.to_string(),
-                    source_id: format!("memory/{}", memory.id),
-                    fingerprint: memory.id.clone(),
-                };
+            let records = memories
+                .into_iter()
+                .map(|memory| {
+                    let key = ImportKey {
+                        source: SOURCE.to_string(),
+                        source_id: format!("memory/{}", memory.id),
+                        fingerprint: memory.id.clone(),
+                    };
+                    (key, ImportRecord::Memory(memory))
+                })
+                .collect::<Vec<_>>();
+            if !records.is_empty() {
                 self.store
-                    .import_record(user_id, key, ImportRecord::Memory(memory), time::now())
+                    .import_delivered(user_id, records, time::now())
                     .await?;
             }
         }

@@ -6,10 +6,14 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone, lift_tombstone};
+use super::import::import_one;
 use super::{PgStore, execute, lock_user, query, query_opt};
+use crate::domain::feed::TombstoneType;
 use crate::domain::ids::new_id;
 use crate::domain::time::Timestamp;
 use crate::store::StoreResult;
+use crate::store::import::{ImportKey, ImportOutcome, ImportRecord, Imported};
 use crate::store::ingest::{
     Delivery, InboxSummary, IngestStore, NewDelivery, Session, SessionAddition, SessionAudio,
     StuckDelivery, merge_segments,
@@ -113,8 +117,73 @@ async fn add_to_session(
     Ok(session.id)
 }
 
+/// The table and tombstone kind of what the import mapping calls `kind`.
+fn feed_object(kind: &str) -> Option<(&'static str, TombstoneType)> {
+    match kind {
+        "conversation" => Some(("conversations", TombstoneType::Conversation)),
+        "action_item" => Some(("action_items", TombstoneType::ActionItem)),
+        "memory" => Some(("memories", TombstoneType::Memory)),
+        "goal" => Some(("goals", TombstoneType::Goal)),
+        _ => None,
+    }
+}
+
+/// Gives an object written from a delivery the transaction's change stamp: it (and an action
+/// item's conversation, which changes with its action items) moves to the head of the feed.
+async fn stamp_delivered(
+    c: &impl GenericClient,
+    user_id: &str,
+    kind: &str,
+    local_id: &str,
+    at: Timestamp,
+) -> StoreResult<()> {
+    let Some((table, tombstone)) = feed_object(kind) else {
+        return Ok(());
+    };
+    execute(
+        c,
+        &format!("UPDATE {table} SET updated_at = $3 WHERE user_id = $1 AND id = $2"),
+        &[&user_id, &local_id, &at],
+    )
+    .await?;
+    lift_tombstone(c, user_id, tombstone, local_id).await?;
+    if kind == "action_item" {
+        execute(
+            c,
+            "UPDATE conversations SET updated_at = $3 WHERE user_id = $1 AND id =
+                 (SELECT conversation_id FROM action_items WHERE user_id = $1 AND id = $2)",
+            &[&user_id, &local_id, &at],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl IngestStore for PgStore {
+    #[instrument(skip_all)]
+    async fn import_delivered(
+        &self,
+        user_id: &str,
+        records: Vec<(ImportKey, ImportRecord)>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Imported>> {
+        in_transaction!(self, |tx| {
+            // The change stamp first: the user row is the first lock every write takes.
+            let at = change_stamp(tx, user_id, now).await?;
+            let mut written = Vec::with_capacity(records.len());
+            for (key, record) in records.clone() {
+                let kind = record.kind();
+                let imported = import_one(tx, user_id, &key, record, now).await?;
+                if imported.outcome != ImportOutcome::Unchanged {
+                    stamp_delivered(tx, user_id, kind, &imported.local_id, at).await?;
+                }
+                written.push(imported);
+            }
+            Ok(written)
+        })
+    }
+
     #[instrument(skip_all)]
     async fn accept_delivery(&self, d: NewDelivery) -> StoreResult<bool> {
         with_connection!(self, |client| {
@@ -360,12 +429,27 @@ impl IngestStore for PgStore {
                 &[&user_id, &source, &upstream_id, &local_id, &now],
             )
             .await?;
-            execute(
+            // Deleted action items leave tombstones, and the conversation changes with them.
+            let dropped = query(
                 tx,
-                "DELETE FROM action_items WHERE user_id = $1 AND conversation_id = $2",
+                "DELETE FROM action_items WHERE user_id = $1 AND conversation_id = $2
+                 RETURNING id",
                 &[&user_id, &local_id],
             )
             .await?;
+            if !dropped.is_empty() {
+                let at = change_stamp(tx, user_id, now).await?;
+                for row in &dropped {
+                    let id: String = row.try_get(0)?;
+                    leave_tombstone(tx, user_id, TombstoneType::ActionItem, &id, at).await?;
+                }
+                execute(
+                    tx,
+                    "UPDATE conversations SET updated_at = $3 WHERE user_id = $1 AND id = $2",
+                    &[&user_id, &local_id, &at],
+                )
+                .await?;
+            }
             execute(
                 tx,
                 "UPDATE ingest_sessions SET state = 'merged'

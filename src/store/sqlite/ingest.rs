@@ -4,10 +4,14 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone, lift_tombstone};
+use super::import::import_one;
 use super::{SqliteStore, map_error};
+use crate::domain::feed::TombstoneType;
 use crate::domain::ids::new_id;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
 use crate::store::StoreResult;
+use crate::store::import::{ImportKey, ImportOutcome, ImportRecord, Imported};
 use crate::store::ingest::{
     Delivery, InboxSummary, IngestStore, NewDelivery, Session, SessionAddition, SessionAudio,
     StuckDelivery, merge_segments,
@@ -101,8 +105,77 @@ fn add_to_session(
     Ok(session.id)
 }
 
+/// The table and tombstone kind of what the import mapping calls `kind`.
+fn feed_object(kind: &str) -> Option<(&'static str, TombstoneType)> {
+    match kind {
+        "conversation" => Some(("conversations", TombstoneType::Conversation)),
+        "action_item" => Some(("action_items", TombstoneType::ActionItem)),
+        "memory" => Some(("memories", TombstoneType::Memory)),
+        "goal" => Some(("goals", TombstoneType::Goal)),
+        _ => None,
+    }
+}
+
+/// Gives an object written from a delivery the transaction's change stamp: it (and an action
+/// item's conversation, which changes with its action items) moves to the head of the feed.
+fn stamp_delivered(
+    c: &Connection,
+    user_id: &str,
+    kind: &str,
+    local_id: &str,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let Some((table, tombstone)) = feed_object(kind) else {
+        return Ok(());
+    };
+    c.prepare_cached(&format!(
+        "UPDATE {table} SET updated_at = ?3 WHERE user_id = ?1 AND id = ?2"
+    ))?
+    .execute(params![user_id, local_id, to_micros(at)])?;
+    lift_tombstone(c, user_id, tombstone, local_id)?;
+    if kind == "action_item" {
+        c.prepare_cached(
+            "UPDATE conversations SET updated_at = ?3 WHERE user_id = ?1 AND id =
+                 (SELECT conversation_id FROM action_items WHERE user_id = ?1 AND id = ?2)",
+        )?
+        .execute(params![user_id, local_id, to_micros(at)])?;
+    }
+    Ok(())
+}
+
+fn import_delivered(
+    c: &Connection,
+    user_id: &str,
+    records: Vec<(ImportKey, ImportRecord)>,
+    now: Timestamp,
+) -> rusqlite::Result<Vec<Imported>> {
+    let at = change_stamp(c, user_id, now)?;
+    let mut written = Vec::with_capacity(records.len());
+    for (key, record) in records {
+        let kind = record.kind();
+        let imported = import_one(c, user_id, &key, record, now)?;
+        if imported.outcome != ImportOutcome::Unchanged {
+            stamp_delivered(c, user_id, kind, &imported.local_id, at)?;
+        }
+        written.push(imported);
+    }
+    Ok(written)
+}
+
 #[async_trait]
 impl IngestStore for SqliteStore {
+    #[instrument(skip_all)]
+    async fn import_delivered(
+        &self,
+        user_id: &str,
+        records: Vec<(ImportKey, ImportRecord)>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Imported>> {
+        let user_id = user_id.to_string();
+        self.write(move |c| import_delivered(c, &user_id, records, now).map_err(map_error))
+            .await
+    }
+
     #[instrument(skip_all)]
     async fn accept_delivery(&self, d: NewDelivery) -> StoreResult<bool> {
         self.write(move |c| {
@@ -363,10 +436,24 @@ impl IngestStore for SqliteStore {
                     local_id,
                     to_micros(now)
                 ])?;
-                c.prepare_cached(
-                    "DELETE FROM action_items WHERE user_id = ?1 AND conversation_id = ?2",
-                )?
-                .execute(params![user_id, local_id])?;
+                // Deleted action items leave tombstones, and the conversation changes with them.
+                let dropped = c
+                    .prepare_cached(
+                        "DELETE FROM action_items WHERE user_id = ?1 AND conversation_id = ?2
+                         RETURNING id",
+                    )?
+                    .query_map(params![user_id, local_id], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                if !dropped.is_empty() {
+                    let at = change_stamp(c, &user_id, now)?;
+                    for id in &dropped {
+                        leave_tombstone(c, &user_id, TombstoneType::ActionItem, id, at)?;
+                    }
+                    c.prepare_cached(
+                        "UPDATE conversations SET updated_at = ?3 WHERE user_id = ?1 AND id = ?2",
+                    )?
+                    .execute(params![user_id, local_id, to_micros(at)])?;
+                }
                 c.prepare_cached(
                     "UPDATE ingest_sessions SET state = 'merged'
                      WHERE user_id = ?1 AND conversation_id = ?2",

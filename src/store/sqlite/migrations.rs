@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0012_search.sql"),
     ),
     (
+        20,
+        "change_feed",
+        include_str!("../../../migrations/sqlite/0020_change_feed.sql"),
+    ),
+    (
         30,
         "import",
         include_str!("../../../migrations/sqlite/0030_import.sql"),
@@ -75,6 +80,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         40,
         "ingest",
         include_str!("../../../migrations/sqlite/0040_ingest.sql"),
+    ),
+    (
+        70,
+        "export_order",
+        include_str!("../../../migrations/sqlite/0070_export_order.sql"),
     ),
 ];
 
