@@ -688,7 +688,56 @@ async fn a_delivery_that_cannot_be_processed_stays_with_its_error(backend: Backe
     );
 }
 
+/// A copy following the change feed sees what the app delivered, even though the app's own times
+/// are older than the copy's position: delivered objects take the server's change stamp.
+async fn delivered_objects_appear_on_the_change_feed(backend: Backend) {
+    let server = start(backend).await;
+    let user = server.user("alex").await;
+    let key = ingest_key(&server, &user).await;
+    let mut body = fixture("memory_created");
+    for field in ["created_at", "updated_at", "started_at", "finished_at"] {
+        body[field] = json!("2020-01-01T10:00:00+00:00");
+    }
+    let id = body["id"].as_str().unwrap().to_string();
+    let since = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    assert_eq!(
+        deliver(&server, CONVERSATIONS, &key, &body, None)
+            .await
+            .status,
+        200
+    );
+    worker(&server).drain().await.unwrap();
+
+    let changed = server
+        .get(
+            &format!("/v1/dev/user/conversations?updated_since={since}"),
+            &user.key,
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    let ids: Vec<&str> = changed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str()]);
+    let items = server
+        .get(
+            &format!("/v1/dev/user/action-items?limit=100&updated_since={since}"),
+            &user.key,
+        )
+        .await;
+    assert_eq!(items.status, 200, "{items:?}");
+    assert_eq!(items.body.as_array().unwrap().len(), 2, "{items:?}");
+    // The conversation keeps the app's own times.
+    let stored = conversation(&server, &user, &id).await;
+    assert_eq!(stored["started_at"], "2020-01-01T10:00:00Z");
+}
+
 backend_tests!(
+    delivered_objects_appear_on_the_change_feed,
     a_delivered_conversation_is_stored_faithfully_and_redelivery_updates_it,
     a_discarded_conversation_is_stored_as_discarded,
     a_live_transcript_closes_after_the_gap_and_merges_with_the_finished_conversation,
