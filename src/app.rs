@@ -152,6 +152,21 @@ pub async fn serve_with_metrics(
             stopping.clone(),
         )
     });
+    let ingest_worker = state.settings.ingest_worker.then(|| {
+        crate::service::ingest::Worker {
+            store: store.clone(),
+            processor: state.processor.clone(),
+            settings: crate::service::ingest::WorkerSettings {
+                gap: std::time::Duration::from_secs(state.settings.ingest_gap_seconds),
+                extract_memories: state.settings.ingest_extract_memories,
+                audio_max_bytes: (state.settings.ingest_audio_max_mb as i64)
+                    .saturating_mul(1024 * 1024),
+            },
+            counters: state.ingest_counters.clone(),
+            wake: state.ingest_wake.clone(),
+        }
+        .spawn(stopping.clone())
+    });
     let pruner = crate::service::tombstones::spawn_pruner(
         store.clone(),
         state.settings.tombstone_days,
@@ -171,6 +186,9 @@ pub async fn serve_with_metrics(
         task.await??;
     }
     if let Some(task) = scheduler {
+        task.await?;
+    }
+    if let Some(task) = ingest_worker {
         task.await?;
     }
     pruner.await?;

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::app;
 use crate::config::{
-    Cli, Command, ExportFormat, ImportCommand, KeysCommand, Settings, SummariesCommand,
-    UsersCommand,
+    Cli, Command, ExportFormat, ImportCommand, IngestCommand, KeysCommand, Settings,
+    SummariesCommand, UsersCommand,
 };
 use crate::domain::credentials::{Secret, generate_account_token};
 use crate::domain::daily_summaries::parse_day;
@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Mcp { stdio: _ } => mcp_stdio(cli.settings).await,
         Command::Import(command) => import_command(&cli.settings, command).await,
+        Command::Ingest(command) => ingest_command(&cli.settings, command).await,
         Command::Backup { out } => backup(&cli.settings, &out).await,
         Command::Export { user, format, out } => {
             export_command(&cli.settings, &user, format, &out).await
@@ -430,6 +431,37 @@ async fn summaries(settings: &Settings, command: SummariesCommand) -> Result<(),
                     user.name,
                     tz.name()
                 ),
+            }
+        }
+    }
+    store.close().await?;
+    Ok(())
+}
+
+async fn ingest_command(settings: &Settings, command: IngestCommand) -> Result<(), CliError> {
+    let store = open_store(settings).await?;
+    match command {
+        IngestCommand::Status { limit, json } => {
+            let summary = store.inbox_summary(limit.clamp(1, 10_000)).await?;
+            if json {
+                print_json(&summary);
+            } else {
+                println!(
+                    "Inbox: {} pending, {} processed, {} failed.",
+                    summary.pending, summary.done, summary.failed
+                );
+                for stuck in &summary.stuck {
+                    println!(
+                        "  #{} {} for user {} received {} ({}, {} attempts): {}",
+                        stuck.seq,
+                        stuck.kind,
+                        stuck.user_id,
+                        time::format(&stuck.received_at),
+                        stuck.state,
+                        stuck.attempts,
+                        stuck.error.as_deref().unwrap_or("-")
+                    );
+                }
             }
         }
     }

@@ -232,6 +232,67 @@ pub struct Settings {
     )]
     pub daily_summaries: bool,
 
+    /// A live transcript received from the Omi app closes into a conversation after this many
+    /// seconds without a new segment.
+    #[arg(
+        long,
+        env = "OMI_INGEST_GAP_SECONDS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub ingest_gap_seconds: u64,
+
+    /// Accept raw audio from the Omi app (`/v1/ingest/omi/audio`) and keep it with the
+    /// conversation (`true`/`false`).
+    #[arg(
+        long,
+        env = "OMI_INGEST_AUDIO",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub ingest_audio: bool,
+
+    /// Most audio kept per conversation, in MiB; later audio is dropped.
+    #[arg(
+        long,
+        env = "OMI_INGEST_AUDIO_MAX_MB",
+        default_value_t = 64,
+        global = true
+    )]
+    pub ingest_audio_max_mb: u64,
+
+    /// Extract memories with this server's processor from conversations the Omi app delivers
+    /// (`true`/`false`); the app's payload carries none.
+    #[arg(
+        long,
+        env = "OMI_INGEST_EXTRACT_MEMORIES",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub ingest_extract_memories: bool,
+
+    /// Process received webhook deliveries in this process (`true`/`false`). Off, deliveries
+    /// are still accepted and kept; another replica (or a later start) processes them.
+    #[arg(
+        long,
+        env = "OMI_INGEST_WORKER",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub ingest_worker: bool,
+
+    /// Largest accepted webhook body in bytes (a conversation may carry photos).
+    #[arg(
+        long,
+        env = "OMI_INGEST_MAX_BODY_BYTES",
+        default_value_t = 16 * 1024 * 1024,
+        global = true
+    )]
+    pub ingest_max_body_bytes: usize,
     /// How many days the deletions feed keeps a deleted object's tombstone. A mirror that last
     /// synced longer ago than this must copy everything again.
     #[arg(
@@ -336,6 +397,9 @@ pub enum Command {
     /// export.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Deliveries received from the Omi app's developer webhooks.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
     /// Export everything a user holds: NDJSON (restorable with `import ndjson`) or a Markdown
     /// vault (Obsidian-style) that a later run brings up to date.
     Export {
@@ -428,6 +492,18 @@ pub enum UsersCommand {
         #[arg(long)]
         user: String,
         timezone: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Count received deliveries by state and list those that failed, with their error.
+    Status {
+        /// Most failed deliveries to list.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
     },
 }
 

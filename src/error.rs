@@ -19,6 +19,8 @@ pub mod details {
     pub const INVALID_API_KEY: &str = "Invalid API key";
     pub const ACCOUNT_TOKEN_REQUIRED: &str =
         "Account token required: developer API keys cannot manage keys";
+    /// A key in a webhook URL (`?key=`) that could do more than ingest (API.md §13.G).
+    pub const URL_KEY_NOT_INGEST_ONLY: &str = "A key in the URL is accepted only when its scopes are exactly [\"ingest:write\"]: send this key in the Authorization header, or create an ingest-only key for the webhook URL";
     pub const NOT_FOUND: &str = "Not Found";
     pub const METHOD_NOT_ALLOWED: &str = "Method Not Allowed";
     pub const BODY_TOO_LARGE: &str = "Request body too large";
@@ -65,6 +67,11 @@ impl ApiError {
     /// 404 `<Resource> not found`, used for missing and foreign objects alike.
     pub fn not_found(resource: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("{resource} not found"))
+    }
+
+    /// 404 with a route-specific message.
+    pub fn not_found_detail(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
     }
 
     /// 422 with an exact string named by the contract (`content cannot be empty`, ...).

@@ -40,8 +40,39 @@ where
     }
 }
 
+/// The raw body, for routes that read it themselves (the webhook receivers); one over the
+/// limit is 413 like everywhere else.
+pub struct ApiBody(pub Bytes);
+
+impl<S> FromRequest<S> for ApiBody
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(ApiBody)
+            .map_err(body_read_error)
+    }
+}
+
+/// The media type of the body, lowercase, without parameters.
+pub fn content_type_essence(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
 /// `application/json` (parameters such as `charset` allowed) or any `+json` type.
-fn is_json_content_type(headers: &HeaderMap) -> bool {
+pub fn is_json_content_type(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };

@@ -13,6 +13,7 @@ use crate::processing::llm::{LlmConfig, LlmProcessor};
 use crate::processing::{OfflineProcessor, Processor};
 use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
 use crate::service::ask;
+use crate::service::ingest::IngestCounters;
 use crate::service::usage::KeyUsage;
 use crate::store::Store;
 
@@ -31,6 +32,10 @@ pub struct AppState {
     pub metrics: Option<Arc<Metrics>>,
     /// The model that writes `ask` answers; `None` answers extractively.
     pub ask_writer: Option<Arc<ask::Writer>>,
+    /// What the webhook inbox counted, for `/metrics`.
+    pub ingest_counters: Arc<IngestCounters>,
+    /// Rung when a webhook delivery is accepted, so that the worker starts on it at once.
+    pub ingest_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -39,6 +44,10 @@ impl AppState {
             .metrics_listen
             .address()
             .map(|_| Arc::new(Metrics::default()));
+        let ingest_counters = metrics
+            .as_ref()
+            .map(|metrics| metrics.ingest.clone())
+            .unwrap_or_default();
         AppState {
             store,
             limiter,
@@ -48,6 +57,8 @@ impl AppState {
             shutdown: CancellationToken::new(),
             metrics,
             ask_writer: None,
+            ingest_counters,
+            ingest_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }

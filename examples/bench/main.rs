@@ -3,6 +3,7 @@
 //! `cargo run --release --example bench [-- --quick] [-- --only memories,action-items-batch]`
 //! `cargo run --release --example bench -- --deployments` (SQLite, PostgreSQL, two replicas)
 //! `cargo run --release --example bench -- --import [--quick]` (`omi-server import omi`)
+//! `cargo run --release --example bench -- --ingest [--quick]` (Omi app webhooks received)
 //!
 //! Builds and starts the release `omi-server serve` on a fresh SQLite file in a temporary folder
 //! (rate limits off), creates a user and key with the command line, seeds data through the API
@@ -15,6 +16,7 @@
 mod deployments;
 mod feed;
 mod import;
+mod ingest;
 mod load;
 #[path = "../../tests/support/postgres.rs"]
 mod postgres;
@@ -61,6 +63,11 @@ struct Args {
     /// minute. With `--quick`, a tenth of the history.
     #[arg(long)]
     import: bool,
+    /// Instead of the table: `memory_created` webhook deliveries acknowledged (requests/s,
+    /// p99) with the worker off, then the backlog drained after a restart, beside the
+    /// processor's own speed.
+    #[arg(long)]
+    ingest: bool,
     /// The PostgreSQL server `--deployments` creates its (temporary) databases on.
     #[arg(
         long,
@@ -270,6 +277,9 @@ async fn main() -> anyhow::Result<()> {
     };
     if args.import {
         return import::run(&binary, args.quick).await;
+    }
+    if args.ingest {
+        return ingest::run(&binary, args.quick).await;
     }
     if args.deployments {
         return deployments::compare(&binary, &args.postgres_url, scenarios(), &server_env, &plan)

@@ -110,5 +110,6 @@ pub mod scopes {
         ActionItemsWrite,
         GoalsRead,
         GoalsWrite,
+        IngestWrite,
     );
 }

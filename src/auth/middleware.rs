@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::client_addr::client_address;
 use crate::auth::{AccountCaller, Caller};
 use crate::domain::credentials::{Credential, classify, hash_secret};
+use crate::domain::scope::{Scope, ScopeSet};
 use crate::error::{ApiError, details};
 use crate::metrics::{DecisionKind, DecisionOutcome};
 use crate::ratelimit::{
@@ -31,7 +32,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 pub async fn require_dev_key(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let authenticated =
@@ -39,12 +40,62 @@ pub async fn require_dev_key(
             Ok(authenticated) => authenticated,
             Err(rejection) => return rejection,
         };
+    admit(&state, authenticated, request, next).await
+}
+
+/// The name of the query parameter that may carry an ingest key (API.md §13.G: the Omi app
+/// signs nothing, so a webhook URL carries its credential).
+pub const URL_KEY_PARAMETER: &str = "key";
+
+/// The ingest routes: the developer key comes from `Authorization: Bearer`, or from the `key`
+/// query parameter when the key can do nothing but ingest. A leaked webhook URL then lets its
+/// finder write into one account, never read from it.
+pub async fn require_ingest_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = peer_of(&request);
+    let url_key = match bearer_token(request.headers()) {
+        Some(_) => None,
+        None => url_key(request.uri().query()),
+    };
+    let authenticated = match &url_key {
+        None => authenticate_dev_key(&state, request.headers(), peer).await,
+        Some(token) => authenticate_token(&state, token, request.headers(), peer).await,
+    };
+    let authenticated = match authenticated {
+        Ok(authenticated) => authenticated,
+        Err(rejection) => return rejection,
+    };
+    if url_key.is_some() && authenticated.key.scopes != ScopeSet::EMPTY.with(Scope::IngestWrite) {
+        return ApiError::unauthorized(details::URL_KEY_NOT_INGEST_ONLY).into_response();
+    }
+    admit(&state, authenticated, request, next).await
+}
+
+/// The `key` query parameter, if given and not empty.
+fn url_key(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, _)| name == URL_KEY_PARAMETER)
+        .map(|(_, value)| value.trim().to_string())
+        .filter(|value| !value.is_empty())
+}
+
+/// Counts an authenticated request against the rate limits and runs the route, stamping the
+/// rate-limit headers on its answer.
+async fn admit(
+    state: &AppState,
+    authenticated: AuthenticatedKey,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let decision = state
         .limiter
         .check_request(&authenticated.key.id, &authenticated.user_id)
         .await;
     record_decision(
-        &state,
+        state,
         DecisionKind::Request,
         match &decision {
             Ok(decision) if decision.allowed => DecisionOutcome::Allowed,
@@ -91,6 +142,16 @@ pub async fn authenticate_dev_key(
     let Some(token) = bearer_token(headers) else {
         return Err(ApiError::unauthorized(details::MISSING_AUTHORIZATION).into_response());
     };
+    authenticate_token(state, token, headers, peer).await
+}
+
+/// Finds the developer key `token` names, as [`authenticate_dev_key`] does.
+async fn authenticate_token(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<AuthenticatedKey, Response> {
     // Only a well-formed developer key is worth a lookup.
     let found = match classify(token) {
         Credential::DevKey(secret) => state.store.find_key_by_hash(&hash_secret(secret)).await,
@@ -207,6 +268,14 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, value.parse().unwrap());
         headers
+    }
+
+    #[test]
+    fn the_url_key_is_read_from_the_query_string() {
+        assert_eq!(url_key(Some("uid=u&key=abc")), Some("abc".to_string()));
+        assert_eq!(url_key(Some("key=a%2Bb")), Some("a+b".to_string()));
+        assert_eq!(url_key(Some("key=&uid=u")), None);
+        assert_eq!(url_key(None), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::error::{ApiError, details};
+use crate::service::ingest::IngestCounters;
 use crate::store::{PoolUsage, Store};
 
 pub use self::http::{HttpMetrics, RecordLayer};
@@ -32,6 +33,8 @@ use self::text::TextWriter;
 pub struct Metrics {
     pub http: Arc<HttpMetrics>,
     pub limiter: LimiterMetrics,
+    /// Shared with the webhook inbox and its worker, which count into it.
+    pub ingest: Arc<IngestCounters>,
 }
 
 impl Metrics {
@@ -41,7 +44,32 @@ impl Metrics {
         self.http.render(&mut text);
         render_pools(&mut text, pools);
         self.limiter.render(&mut text);
+        render_ingest(&mut text, &self.ingest);
         text.finish()
+    }
+}
+
+fn render_ingest(text: &mut TextWriter, counters: &IngestCounters) {
+    const DELIVERIES: &str = "omi_ingest_deliveries_total";
+    text.family(
+        DELIVERIES,
+        "counter",
+        "Omi app webhook deliveries by outcome: accepted (new, stored), duplicate (a retry already \
+         held), processed, retried (an attempt failed; tried again later), failed (given up on; \
+         kept in the inbox with its error, see `omi-server ingest status`).",
+    );
+    for (outcome, counter) in [
+        ("accepted", &counters.accepted),
+        ("duplicate", &counters.duplicates),
+        ("processed", &counters.processed),
+        ("retried", &counters.retried),
+        ("failed", &counters.failed),
+    ] {
+        text.sample(
+            DELIVERIES,
+            &[("outcome", outcome)],
+            IngestCounters::read(counter),
+        );
     }
 }
 

@@ -13,6 +13,7 @@ pub mod feed;
 pub mod folders;
 pub mod goals;
 pub mod idempotency;
+pub mod ingest;
 pub mod insights;
 pub mod keys;
 pub mod memories;
@@ -25,7 +26,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
-use crate::auth::middleware::{require_account_token, require_dev_key};
+use crate::auth::middleware::{require_account_token, require_dev_key, require_ingest_key};
 use crate::domain::time::{Timestamp, parse_end_bound_exclusive, parse_start_bound};
 use crate::error::ApiError;
 use crate::search::LexicalQuery;
@@ -60,6 +61,24 @@ impl Guards {
                         idempotency::idempotent_posts,
                     ))
                     .route_layer(from_fn_with_state(state.clone(), require_dev_key)),
+            ),
+            None => (schemas, paths, methods),
+        }
+    }
+
+    /// The webhook receivers: a developer key from the header or, ingest-only, from the URL;
+    /// rate limits; and the larger body limit a conversation with photos needs. Retries are
+    /// de-duplicated by the inbox, not by the `Idempotency-Key` replay of the API routes.
+    pub fn ingest(&self, (schemas, paths, methods): ApiRoutes) -> ApiRoutes {
+        match &self.state {
+            Some(state) => (
+                schemas,
+                paths,
+                methods
+                    .route_layer(from_fn_with_state(state.clone(), require_ingest_key))
+                    .route_layer(axum::extract::DefaultBodyLimit::max(
+                        state.settings.ingest_max_body_bytes,
+                    )),
             ),
             None => (schemas, paths, methods),
         }
@@ -150,6 +169,7 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(folders::router(guards))
         .merge(deletions::router(guards))
         .merge(insights::router(guards))
+        .merge(ingest::router(guards))
         .merge(export::router(guards))
         .merge(service::documented_router())
 }

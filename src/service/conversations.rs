@@ -190,6 +190,33 @@ pub async fn reprocess(
     .await?)
 }
 
+/// The memories this server's processor finds in a stored conversation that it did not make
+/// (one delivered by the Omi app, which carries none), de-duplicated against the user's own.
+/// Its title, summary and items are left as they are.
+pub async fn extract_memories(
+    store: &dyn Store,
+    processor: &Arc<dyn Processor>,
+    user_id: &str,
+    conversation_id: &str,
+) -> ConversationResult<Vec<Memory>> {
+    let stored = store
+        .conversation_input(user_id, conversation_id)
+        .await?
+        .ok_or(ConversationError::NotFound)?;
+    let input = processing_input(&stored);
+    let processed = process(
+        store,
+        processor,
+        user_id,
+        conversation_id,
+        &input,
+        time::now(),
+        false,
+    )
+    .await?;
+    Ok(processed.memories)
+}
+
 /// What the processor sees: the text form is one segment spoken by the user.
 fn processing_input(stored: &StoredInput) -> ConversationInput {
     let (kind, segments) = match &stored.body {

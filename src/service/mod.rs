@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod daily_summaries;
 pub mod export;
 pub mod import;
+pub mod ingest;
 pub mod keys;
 pub mod people;
 pub mod tombstones;

@@ -8,6 +8,7 @@ pub mod export;
 pub mod feed;
 pub mod idempotency;
 pub mod import;
+pub mod ingest;
 pub mod insights;
 pub mod postgres;
 pub mod sqlite;
@@ -35,6 +36,7 @@ pub use export::ExportStore;
 pub use feed::FeedStore;
 pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
+pub use ingest::IngestStore;
 pub use insights::InsightStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -264,6 +266,7 @@ pub trait Store:
     + InsightStore
     + SearchStore
     + ImportStore
+    + IngestStore
     + ConsoleStore
     + FeedStore
     + ExportStore

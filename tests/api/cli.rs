@@ -265,7 +265,7 @@ fn serve_bootstraps_an_empty_database_once_with_a_working_curl_line() {
         json_of(&output)
     };
     assert_eq!(keys_before_stop.as_array().unwrap().len(), 1);
-    assert_eq!(keys_before_stop[0]["scopes"].as_array().unwrap().len(), 8);
+    assert_eq!(keys_before_stop[0]["scopes"].as_array().unwrap().len(), 9);
     let address = server.address.clone();
     let stdout = server.stop();
     assert!(stdout.contains("omi_acct_"), "{stdout}");
@@ -547,4 +547,72 @@ fn an_unreachable_database_is_named_with_its_cause() {
         stderr.to_lowercase().contains("connect") || stderr.contains("refused"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_key_in_a_webhook_url_never_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    omi(&dir, &["users", "create", "alice", "--json"]);
+    let key = json_of(&omi(
+        &dir,
+        &[
+            "keys",
+            "create",
+            "--user",
+            "alice",
+            "--name",
+            "omi-app",
+            "--scopes",
+            "ingest:write",
+            "--json",
+        ],
+    ))["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let server = ServeProcess::start(&dir, "trace");
+    let base = format!("http://{}", server.address);
+    let key_c = key.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let client = omi_server::outbound::Outbound::system()
+                .http_client()
+                .build()
+                .unwrap();
+            let accepted = client
+                .post(format!(
+                    "{base}/v1/ingest/omi/transcript?key={key_c}&uid=u1&session_id=u1"
+                ))
+                .json(&serde_json::json!({"segments": [{"id": "s1", "text": "hello"}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(accepted.status(), 200);
+            // Refused and unmatched requests carry the key too.
+            for path in [
+                "/v1/ingest/omi/conversations",
+                "/v1/dev/user/memories",
+                "/v1/ingest/omi/nothing",
+            ] {
+                client
+                    .post(format!("{base}{path}?key={key_c}"))
+                    .header("content-type", "application/json")
+                    .body("{not json")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    })
+    .join()
+    .unwrap();
+    let log_handle = server.stderr.clone();
+    server.stop();
+    let log = log_handle.lock().unwrap().clone();
+    assert!(
+        log.contains("path=\"/v1/ingest/omi/transcript\""),
+        "the request was logged under its route template: {log}"
+    );
+    assert!(!log.contains(&key[8..]), "the ingest key in the log: {log}");
 }

@@ -304,7 +304,7 @@ impl TestServer {
 pub struct TestUser {
     pub id: String,
     pub account_token: String,
-    /// A developer key with all eight scopes.
+    /// A developer key with every scope.
     pub key: String,
     pub key_id: String,
 }

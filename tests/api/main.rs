@@ -12,6 +12,7 @@ mod export;
 mod folders;
 mod goals;
 mod idempotency;
+mod ingest;
 mod insights;
 mod keys;
 mod llm;

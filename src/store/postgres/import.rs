@@ -170,7 +170,7 @@ async fn write_conversation(
     Ok((id, existed))
 }
 
-async fn import_one(
+pub(super) async fn import_one(
     c: &impl GenericClient,
     user_id: &str,
     key: &ImportKey,

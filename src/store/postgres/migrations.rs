@@ -80,6 +80,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0030_import.sql"),
     ),
     (
+        40,
+        "ingest",
+        include_str!("../../../migrations/postgres/0040_ingest.sql"),
+    ),
+    (
         60,
         "search_candidates",
         include_str!("../../../migrations/postgres/0060_search_candidates.sql"),

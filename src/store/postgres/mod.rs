@@ -84,6 +84,7 @@ mod goals;
 mod idempotency;
 mod identity;
 mod import;
+mod ingest;
 mod insights;
 mod memories;
 mod migrations;

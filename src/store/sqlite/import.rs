@@ -147,7 +147,7 @@ fn write_conversation(
     Ok((id, existed))
 }
 
-fn import_one(
+pub(super) fn import_one(
     c: &Connection,
     user_id: &str,
     key: &ImportKey,

@@ -77,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0030_import.sql"),
     ),
     (
+        40,
+        "ingest",
+        include_str!("../../../migrations/sqlite/0040_ingest.sql"),
+    ),
+    (
         61,
         "search_imported",
         include_str!("../../../migrations/sqlite/0061_search_imported.sql"),

@@ -19,6 +19,7 @@ mod goals;
 mod idempotency;
 mod identity;
 mod import;
+mod ingest;
 mod insights;
 pub mod memories;
 mod migrations;
