@@ -18,3 +18,4 @@ pub mod scope;
 pub mod text;
 pub mod time;
 pub mod users;
+pub mod webhooks;

@@ -8,6 +8,7 @@ pub mod import;
 pub mod insights;
 pub mod postgres;
 pub mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub use conversations::ConversationStore;
 pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
 pub use insights::InsightStore;
+pub use webhooks::WebhookStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -258,6 +260,7 @@ pub trait Store:
     + InsightStore
     + SearchStore
     + ImportStore
+    + WebhookStore
     + Send
     + Sync
 {

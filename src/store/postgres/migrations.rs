@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "import",
         include_str!("../../../migrations/postgres/0030_import.sql"),
     ),
+    (
+        50,
+        "webhooks",
+        include_str!("../../../migrations/postgres/0050_webhooks.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

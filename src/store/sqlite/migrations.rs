@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "import",
         include_str!("../../../migrations/sqlite/0030_import.sql"),
     ),
+    (
+        50,
+        "webhooks",
+        include_str!("../../../migrations/sqlite/0050_webhooks.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

@@ -22,6 +22,7 @@ mod migrations;
 mod pool;
 pub mod rows;
 mod search;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
