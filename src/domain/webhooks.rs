@@ -338,7 +338,9 @@ impl Change {
     /// per object (a conversation's events are in order).
     pub fn ordering_key(&self) -> String {
         match self {
-            Change::Conversation { conversation, .. } => format!("conversation:{}", conversation.id),
+            Change::Conversation { conversation, .. } => {
+                format!("conversation:{}", conversation.id)
+            }
             Change::ConversationDeleted { id, .. } => format!("conversation:{id}"),
             Change::Memory { memory, .. } => format!("memory:{}", memory.id),
             Change::MemoryDeleted { id, .. } => format!("memory:{id}"),
@@ -646,10 +648,7 @@ mod tests {
             1614265330,
             br#"{"test": 2432232314}"#,
         );
-        assert_eq!(
-            signature,
-            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-        );
+        assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
     #[test]
@@ -701,10 +700,24 @@ mod tests {
         }
         assert_eq!(attempts, 12, "an attempt now and eleven retries");
         // Retry-After wins when longer, and is held to the window.
-        let next = next_attempt(&schedule, 1, 0.0, Some(Duration::from_secs(60)), start, start);
+        let next = next_attempt(
+            &schedule,
+            1,
+            0.0,
+            Some(Duration::from_secs(60)),
+            start,
+            start,
+        );
         assert_eq!(next, Some(start + chrono::TimeDelta::seconds(60)));
         assert_eq!(
-            next_attempt(&schedule, 1, 0.0, Some(Duration::from_secs(90_000)), start, start),
+            next_attempt(
+                &schedule,
+                1,
+                0.0,
+                Some(Duration::from_secs(90_000)),
+                start,
+                start
+            ),
             None
         );
     }
@@ -712,8 +725,14 @@ mod tests {
     #[test]
     fn urls_must_be_http_with_a_host() {
         assert!(validate_url("https://hooks.example.net/x?token=1").is_ok());
-        assert_eq!(validate_url("ftp://x.net/"), Err(WebhookFieldError::UrlScheme));
-        assert_eq!(validate_url("not a url"), Err(WebhookFieldError::UrlInvalid));
+        assert_eq!(
+            validate_url("ftp://x.net/"),
+            Err(WebhookFieldError::UrlScheme)
+        );
+        assert_eq!(
+            validate_url("not a url"),
+            Err(WebhookFieldError::UrlInvalid)
+        );
         assert_eq!(
             validate_url("https://user:pw@x.net/"),
             Err(WebhookFieldError::UrlInvalid)

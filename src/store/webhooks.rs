@@ -12,9 +12,7 @@ use async_trait::async_trait;
 use crate::domain::credentials::Secret;
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
-use crate::domain::webhooks::{
-    Change, Delivery, EventType, Subscription, SubscriptionFilters,
-};
+use crate::domain::webhooks::{Change, Delivery, EventType, Subscription, SubscriptionFilters};
 use crate::store::StoreResult;
 
 #[derive(Debug, Clone)]
@@ -92,8 +90,7 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<Subscription>;
     /// Oldest first.
     async fn list_subscriptions(&self, user_id: &str) -> StoreResult<Vec<Subscription>>;
-    async fn get_subscription(&self, user_id: &str, id: &str)
-    -> StoreResult<Option<Subscription>>;
+    async fn get_subscription(&self, user_id: &str, id: &str) -> StoreResult<Option<Subscription>>;
     async fn update_subscription(
         &self,
         user_id: &str,

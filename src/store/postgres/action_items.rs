@@ -11,6 +11,7 @@ use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilte
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::Timestamp;
+use crate::domain::webhooks::Change;
 use crate::store::columns::ACTION_ITEM_COLUMNS;
 use crate::store::{ActionItemStore, StoreResult};
 
@@ -88,8 +89,15 @@ impl ActionItemStore for PgStore {
                     .iter()
                     .map(|item| insert_action_item(tx, user_id, item)),
             )
-            .await
-            .map(|_| ())
+            .await?;
+            let changes: Vec<Change> = items
+                .iter()
+                .map(|item| Change::ActionItem {
+                    created: true,
+                    item: Box::new(item.clone()),
+                })
+                .collect();
+            super::webhooks::record(tx, user_id, &changes).await
         })
     }
 
@@ -141,19 +149,31 @@ impl ActionItemStore for PgStore {
             let mut item = action_item_from_row(&row)?;
             item.apply(&changes, at);
             save(tx, user_id, &item).await?;
+            let change = Change::ActionItem {
+                created: false,
+                item: Box::new(item.clone()),
+            };
+            super::webhooks::record(tx, user_id, &[change]).await?;
             Ok(Some(item))
         })
     }
 
     #[instrument(skip_all)]
     async fn delete_action_item(&self, user_id: &str, id: &str) -> StoreResult<bool> {
-        with_connection!(self, |client| {
+        in_transaction!(self, |tx| {
             let deleted = execute(
-                client,
+                tx,
                 "DELETE FROM action_items WHERE id = $1 AND user_id = $2",
                 &[&id, &user_id],
             )
             .await?;
+            if deleted > 0 {
+                let change = Change::ActionItemDeleted {
+                    id: id.to_string(),
+                    at: crate::domain::time::now(),
+                };
+                super::webhooks::record(tx, user_id, &[change]).await?;
+            }
             Ok(deleted > 0)
         })
     }

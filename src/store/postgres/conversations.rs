@@ -23,6 +23,7 @@ use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
+use crate::domain::webhooks::{Change, EventType};
 use crate::store::StoreResult;
 use crate::store::columns::ACTION_ITEM_COLUMNS;
 use crate::store::columns::{CONVERSATION_COLUMNS, SEGMENT_COLUMNS};
@@ -405,6 +406,70 @@ async fn insert_conversation(
     insert_extracted(client, user_id, processed).await
 }
 
+/// The conversation with its transcript, action items and folder name.
+pub(super) async fn find_conversation(
+    client: &impl GenericClient,
+    user_id: &str,
+    conversation_id: &str,
+) -> StoreResult<Option<Conversation>> {
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} {CONVERSATION_FROM} WHERE c.user_id = $1 AND c.id = $2"
+    );
+    let Some(row) = query_opt(client, &sql, &[&user_id, &conversation_id]).await? else {
+        return Ok(None);
+    };
+    let loaded = vec![conversation_from_row(&row)?];
+    Ok(attach_details(client, user_id, loaded, true).await?.pop())
+}
+
+/// Records the webhook events of a stored conversation change: the conversation (read back
+/// whole, only when someone listens) unless `event` is `None`, and the items processing
+/// extracted with it.
+async fn record_conversation_events(
+    client: &impl GenericClient,
+    user_id: &str,
+    conversation_id: &str,
+    event: Option<bool>,
+    at: Timestamp,
+    extracted: Option<&ProcessedRecord>,
+) -> StoreResult<()> {
+    let mut changes = Vec::new();
+    if let Some(created) = event
+        && super::webhooks::wanted(
+            client,
+            user_id,
+            &[
+                EventType::ConversationCreated,
+                EventType::ConversationUpdated,
+            ],
+        )
+        .await?
+        && let Some(conversation) = find_conversation(client, user_id, conversation_id).await?
+    {
+        changes.push(Change::Conversation {
+            created,
+            conversation: Box::new(conversation),
+            updated_at: at,
+        });
+    }
+    if let Some(processed) = extracted {
+        changes.extend(
+            processed
+                .action_items
+                .iter()
+                .map(|item| Change::ActionItem {
+                    created: true,
+                    item: Box::new(item.clone()),
+                }),
+        );
+        changes.extend(processed.memories.iter().map(|memory| Change::Memory {
+            created: true,
+            memory: Box::new(memory.clone()),
+        }));
+    }
+    super::webhooks::record(client, user_id, &changes).await
+}
+
 async fn apply_update(
     client: &impl GenericClient,
     user_id: &str,
@@ -646,6 +711,16 @@ impl ConversationStore for PgStore {
                 }
             }
             insert_conversation(tx, user_id, &conversation).await?;
+            // A discarded conversation is not announced until it is restored (API.md §13.G.2).
+            record_conversation_events(
+                tx,
+                user_id,
+                &conversation.id,
+                (!conversation.processed.structured.discarded).then_some(true),
+                conversation.processed_at,
+                Some(&conversation.processed),
+            )
+            .await?;
             if let Some(client_session_id) = &conversation.client_session_id {
                 execute(
                     tx,
@@ -751,19 +826,48 @@ impl ConversationStore for PgStore {
         update: ConversationUpdate,
     ) -> StoreResult<bool> {
         in_transaction!(self, |tx| {
-            apply_update(tx, user_id, conversation_id, &update).await
+            let was_discarded: Option<bool> = query_opt(
+                tx,
+                "SELECT discarded FROM conversations WHERE user_id = $1 AND id = $2 FOR UPDATE",
+                &[&user_id, &conversation_id],
+            )
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()?;
+            if !apply_update(tx, user_id, conversation_id, &update).await? {
+                return Ok(false);
+            }
+            // A restore is the conversation's first kept appearance: announced as created.
+            let restored = was_discarded == Some(true) && update.discarded == Some(false);
+            record_conversation_events(
+                tx,
+                user_id,
+                conversation_id,
+                Some(restored),
+                update.updated_at,
+                update.reprocessed.as_ref(),
+            )
+            .await?;
+            Ok(true)
         })
     }
 
     #[instrument(skip_all)]
     async fn delete_conversation(&self, user_id: &str, conversation_id: &str) -> StoreResult<bool> {
-        with_connection!(self, |client| {
+        in_transaction!(self, |tx| {
             let deleted = execute(
-                client,
+                tx,
                 "DELETE FROM conversations WHERE user_id = $1 AND id = $2",
                 &[&user_id, &conversation_id],
             )
             .await?;
+            if deleted > 0 {
+                let change = Change::ConversationDeleted {
+                    id: conversation_id.to_string(),
+                    at: crate::domain::time::now(),
+                };
+                super::webhooks::record(tx, user_id, &[change]).await?;
+            }
             Ok(deleted > 0)
         })
     }

@@ -12,12 +12,13 @@ use crate::domain::goals::{
 };
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
+use crate::domain::webhooks::Change;
 use crate::store::columns::GOAL_COLUMNS;
 use crate::store::{GoalStore, StoreResult};
 
 /// Reads `GOAL_COLUMNS`. A stored metric that does not read (never written by this code) makes
 /// the goal qualitative rather than failing the request.
-fn goal_from_row(row: &Row) -> StoreResult<Goal> {
+pub(super) fn goal_from_row(row: &Row) -> StoreResult<Goal> {
     let criteria: serde_json::Value = row.try_get(4)?;
     let status: &str = row.try_get(6)?;
     let source: &str = row.try_get(7)?;
@@ -215,6 +216,8 @@ impl GoalStore for PgStore {
             if changes.records_progress() {
                 record_progress(tx, user_id, &goal.id, &goal.progress_at(at)).await?;
             }
+            let change = Change::Goal(Box::new(goal.clone()));
+            super::webhooks::record(tx, user_id, &[change]).await?;
             Ok(Some(goal))
         })
     }
@@ -231,6 +234,8 @@ impl GoalStore for PgStore {
             if goal.status != GoalStatus::Abandoned {
                 goal.abandon(at);
                 save(tx, user_id, &goal).await?;
+                let change = Change::Goal(Box::new(goal));
+                super::webhooks::record(tx, user_id, &[change]).await?;
             }
             Ok(true)
         })

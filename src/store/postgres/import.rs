@@ -382,8 +382,15 @@ impl ImportStore for PgStore {
         record: ImportRecord,
         now: Timestamp,
     ) -> StoreResult<Imported> {
+        let kind = record.kind();
         in_transaction!(self, |tx| {
-            import_one(tx, user_id, &key, record.clone(), now).await
+            let imported = import_one(tx, user_id, &key, record.clone(), now).await?;
+            if imported.outcome != ImportOutcome::Unchanged {
+                let created = imported.outcome == ImportOutcome::Created;
+                super::webhooks::record_imported(tx, user_id, kind, &imported.local_id, created)
+                    .await?;
+            }
+            Ok(imported)
         })
     }
 

@@ -11,6 +11,7 @@ use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::Timestamp;
+use crate::domain::webhooks::Change;
 use crate::store::columns::MEMORY_COLUMNS;
 use crate::store::{MemoryStore, StoreResult};
 
@@ -124,6 +125,14 @@ impl MemoryStore for PgStore {
                 };
                 saved.push(memory);
             }
+            let changes: Vec<Change> = saved
+                .iter()
+                .map(|memory| Change::Memory {
+                    created: memory.created_at == now,
+                    memory: Box::new(memory.clone()),
+                })
+                .collect();
+            super::webhooks::record(tx, user_id, &changes).await?;
             Ok(saved)
         })
     }
@@ -146,19 +155,31 @@ impl MemoryStore for PgStore {
             };
             let memory = changes.clone().applied_to(memory_from_row(&row)?, now);
             rewrite_memory(tx, user_id, &memory).await?;
+            let change = Change::Memory {
+                created: false,
+                memory: Box::new(memory.clone()),
+            };
+            super::webhooks::record(tx, user_id, &[change]).await?;
             Ok(Some(memory))
         })
     }
 
     #[instrument(skip_all)]
     async fn delete_memory(&self, user_id: &str, memory_id: &str) -> StoreResult<bool> {
-        with_connection!(self, |client| {
+        in_transaction!(self, |tx| {
             let deleted = execute(
-                client,
+                tx,
                 "DELETE FROM memories WHERE user_id = $1 AND id = $2",
                 &[&user_id, &memory_id],
             )
             .await?;
+            if deleted > 0 {
+                let change = Change::MemoryDeleted {
+                    id: memory_id.to_string(),
+                    at: crate::domain::time::now(),
+                };
+                super::webhooks::record(tx, user_id, &[change]).await?;
+            }
             Ok(deleted > 0)
         })
     }

@@ -293,11 +293,7 @@ impl WebhookStore for PgStore {
     }
 
     #[instrument(skip_all)]
-    async fn get_subscription(
-        &self,
-        user_id: &str,
-        id: &str,
-    ) -> StoreResult<Option<Subscription>> {
+    async fn get_subscription(&self, user_id: &str, id: &str) -> StoreResult<Option<Subscription>> {
         with_connection!(self, |client| find_subscription(client, user_id, id).await)
     }
 
@@ -548,9 +544,10 @@ impl WebhookStore for PgStore {
         };
         let response_status = record.response_status.map(i32::from);
         let latency = record.latency_ms.min(i32::MAX as u64) as i32;
-        let reason = record.error.clone().unwrap_or_else(|| {
-            format!("HTTP {}", record.response_status.unwrap_or_default())
-        });
+        let reason = record
+            .error
+            .clone()
+            .unwrap_or_else(|| format!("HTTP {}", record.response_status.unwrap_or_default()));
         let disable_before = at - chrono::TimeDelta::from_std(DISABLE_AFTER).unwrap_or_default();
         in_transaction!(self, |tx| {
             let changed = execute(
@@ -636,5 +633,78 @@ impl WebhookStore for PgStore {
             )
             .await
         })
+    }
+}
+
+/// Records the event of one object an import wrote (`kind` as the import names it), read
+/// back in the import's transaction.
+pub(super) async fn record_imported(
+    client: &impl GenericClient,
+    user_id: &str,
+    kind: &str,
+    local_id: &str,
+    created: bool,
+) -> StoreResult<()> {
+    use crate::store::columns::{ACTION_ITEM_COLUMNS, GOAL_COLUMNS, MEMORY_COLUMNS};
+    let one = |table: &str, columns: &str| {
+        format!("SELECT {columns} FROM {table} WHERE user_id = $1 AND id = $2")
+    };
+    let change = match kind {
+        "conversation" => {
+            if !wanted(
+                client,
+                user_id,
+                &[
+                    EventType::ConversationCreated,
+                    EventType::ConversationUpdated,
+                ],
+            )
+            .await?
+            {
+                return Ok(());
+            }
+            super::conversations::find_conversation(client, user_id, local_id)
+                .await?
+                .filter(|conversation| !(created && conversation.discarded))
+                .map(|conversation| Change::Conversation {
+                    created,
+                    updated_at: now(),
+                    conversation: Box::new(conversation),
+                })
+        }
+        "action_item" => query_opt(
+            client,
+            &one("action_items", ACTION_ITEM_COLUMNS),
+            &[&user_id, &local_id],
+        )
+        .await?
+        .map(|row| super::rows::action_item_from_row(&row))
+        .transpose()?
+        .map(|item| Change::ActionItem {
+            created,
+            item: Box::new(item),
+        }),
+        "memory" => query_opt(
+            client,
+            &one("memories", MEMORY_COLUMNS),
+            &[&user_id, &local_id],
+        )
+        .await?
+        .map(|row| super::rows::memory_from_row(&row))
+        .transpose()?
+        .map(|memory| Change::Memory {
+            created,
+            memory: Box::new(memory),
+        }),
+        "goal" => query_opt(client, &one("goals", GOAL_COLUMNS), &[&user_id, &local_id])
+            .await?
+            .map(|row| super::goals::goal_from_row(&row))
+            .transpose()?
+            .map(|goal| Change::Goal(Box::new(goal))),
+        _ => None,
+    };
+    match change {
+        Some(change) => record(client, user_id, &[change]).await,
+        None => Ok(()),
     }
 }

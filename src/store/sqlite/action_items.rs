@@ -10,6 +10,7 @@ use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilte
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, to_micros};
+use crate::domain::webhooks::Change;
 use crate::store::columns::ACTION_ITEM_COLUMNS;
 use crate::store::{ActionItemStore, StoreResult};
 
@@ -37,7 +38,11 @@ fn list_sql(filter: &ActionItemFilter) -> String {
     sql
 }
 
-fn find(connection: &Connection, user_id: &str, id: &str) -> rusqlite::Result<Option<ActionItem>> {
+pub(super) fn find(
+    connection: &Connection,
+    user_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<ActionItem>> {
     let mut statement = connection.prepare_cached(&format!(
         "SELECT {ACTION_ITEM_COLUMNS} FROM action_items WHERE id = ?1 AND user_id = ?2"
     ))?;
@@ -79,7 +84,14 @@ impl ActionItemStore for SqliteStore {
             for (item, normalized) in items.iter().zip(&normalized) {
                 insert_action_item(tx, &user_id, item, normalized).map_err(map_error)?;
             }
-            Ok(())
+            let changes: Vec<Change> = items
+                .into_iter()
+                .map(|item| Change::ActionItem {
+                    created: true,
+                    item: Box::new(item),
+                })
+                .collect();
+            super::webhooks::record(tx, &user_id, &changes).map_err(map_error)
         })
         .await
     }
@@ -133,6 +145,11 @@ impl ActionItemStore for SqliteStore {
             };
             item.apply(&changes, at);
             save(tx, &user_id, &item).map_err(map_error)?;
+            let change = Change::ActionItem {
+                created: false,
+                item: Box::new(item.clone()),
+            };
+            super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             Ok(Some(item))
         })
         .await
@@ -148,6 +165,13 @@ impl ActionItemStore for SqliteStore {
                     params![id, user_id],
                 )
                 .map_err(map_error)?;
+            if deleted > 0 {
+                let change = Change::ActionItemDeleted {
+                    id,
+                    at: crate::domain::time::now(),
+                };
+                super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
+            }
             Ok(deleted > 0)
         })
         .await

@@ -11,6 +11,7 @@ use crate::domain::goals::{
 };
 use crate::domain::paging::Page;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
+use crate::domain::webhooks::Change;
 use crate::store::columns::GOAL_COLUMNS;
 use crate::store::{GoalStore, StoreResult};
 
@@ -70,7 +71,11 @@ fn progress_from_row(row: &Row<'_>) -> rusqlite::Result<GoalProgress> {
     })
 }
 
-fn find(connection: &Connection, user_id: &str, id: &str) -> rusqlite::Result<Option<Goal>> {
+pub(super) fn find(
+    connection: &Connection,
+    user_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<Goal>> {
     let mut statement = connection.prepare_cached(&format!(
         "SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = ?1 AND id = ?2"
     ))?;
@@ -232,6 +237,8 @@ impl GoalStore for SqliteStore {
                 record_progress(tx, &user_id, &goal.id, &goal.progress_at(at))
                     .map_err(map_error)?;
             }
+            let change = Change::Goal(Box::new(goal.clone()));
+            super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             Ok(Some(goal))
         })
         .await
@@ -247,6 +254,8 @@ impl GoalStore for SqliteStore {
             if goal.status != GoalStatus::Abandoned {
                 goal.abandon(at);
                 save(tx, &user_id, &goal).map_err(map_error)?;
+                let change = Change::Goal(Box::new(goal));
+                super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             }
             Ok(true)
         })

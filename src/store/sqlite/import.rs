@@ -327,8 +327,17 @@ impl ImportStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Imported> {
         let user_id = user_id.to_string();
-        self.write(move |c| import_one(c, &user_id, &key, record, now).map_err(map_error))
-            .await
+        let kind = record.kind();
+        self.write(move |c| {
+            let imported = import_one(c, &user_id, &key, record, now).map_err(map_error)?;
+            if imported.outcome != ImportOutcome::Unchanged {
+                let created = imported.outcome == ImportOutcome::Created;
+                super::webhooks::record_imported(c, &user_id, kind, &imported.local_id, created)
+                    .map_err(map_error)?;
+            }
+            Ok(imported)
+        })
+        .await
     }
 
     #[instrument(skip_all)]

@@ -13,6 +13,7 @@ use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, to_micros};
+use crate::domain::webhooks::Change;
 use crate::store::columns::MEMORY_COLUMNS;
 use crate::store::{MemoryStore, StoreResult};
 
@@ -34,7 +35,7 @@ pub fn list_sql(category_count: usize) -> String {
 static LIST_SQL: LazyLock<Vec<String>> =
     LazyLock::new(|| (0..=MemoryCategory::ALL.len()).map(list_sql).collect());
 
-fn find_memory(
+pub(super) fn find_memory(
     connection: &Connection,
     user_id: &str,
     memory_id: &str,
@@ -138,11 +139,20 @@ impl MemoryStore for SqliteStore {
     ) -> StoreResult<Vec<Memory>> {
         let user_id = user_id.to_string();
         self.write(move |tx| {
-            requests
+            let saved = requests
                 .into_iter()
                 .map(|request| save_memory(tx, &user_id, request, now))
                 .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(map_error)
+                .map_err(map_error)?;
+            let changes: Vec<Change> = saved
+                .iter()
+                .map(|memory| Change::Memory {
+                    created: memory.created_at == now,
+                    memory: Box::new(memory.clone()),
+                })
+                .collect();
+            super::webhooks::record(tx, &user_id, &changes).map_err(map_error)?;
+            Ok(saved)
         })
         .await
     }
@@ -162,6 +172,11 @@ impl MemoryStore for SqliteStore {
             };
             let memory = changes.applied_to(stored, now);
             rewrite_memory(tx, &user_id, &memory).map_err(map_error)?;
+            let change = Change::Memory {
+                created: false,
+                memory: Box::new(memory.clone()),
+            };
+            super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             Ok(Some(memory))
         })
         .await
@@ -171,10 +186,18 @@ impl MemoryStore for SqliteStore {
     async fn delete_memory(&self, user_id: &str, memory_id: &str) -> StoreResult<bool> {
         let (user_id, memory_id) = (user_id.to_string(), memory_id.to_string());
         self.write(move |tx| {
-            tx.prepare_cached("DELETE FROM memories WHERE user_id = ?1 AND id = ?2")
+            let deleted = tx
+                .prepare_cached("DELETE FROM memories WHERE user_id = ?1 AND id = ?2")
                 .and_then(|mut statement| statement.execute(params![user_id, memory_id]))
-                .map(|deleted| deleted > 0)
-                .map_err(map_error)
+                .map_err(map_error)?;
+            if deleted > 0 {
+                let change = Change::MemoryDeleted {
+                    id: memory_id,
+                    at: crate::domain::time::now(),
+                };
+                super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
+            }
+            Ok(deleted > 0)
         })
         .await
     }

@@ -277,11 +277,7 @@ impl WebhookStore for SqliteStore {
     }
 
     #[instrument(skip_all)]
-    async fn get_subscription(
-        &self,
-        user_id: &str,
-        id: &str,
-    ) -> StoreResult<Option<Subscription>> {
+    async fn get_subscription(&self, user_id: &str, id: &str) -> StoreResult<Option<Subscription>> {
         self.read(|c| find_subscription(c, user_id, id))
     }
 
@@ -398,8 +394,7 @@ impl WebhookStore for SqliteStore {
             let at = to_micros(now);
             let event_id = new_id();
             let body = ping_body(&subscription_id, &now).to_string();
-            insert_event(tx, &event_id, &user_id, EventType::Ping, &body, at)
-                .map_err(map_error)?;
+            insert_event(tx, &event_id, &user_id, EventType::Ping, &body, at).map_err(map_error)?;
             let id = insert_delivery(
                 tx,
                 &subscription_id,
@@ -643,5 +638,55 @@ impl WebhookStore for SqliteStore {
             Ok(purged as u64)
         })
         .await
+    }
+}
+
+/// Records the event of one object an import wrote (`kind` as the import names it), read
+/// back in the import's transaction.
+pub(super) fn record_imported(
+    c: &Connection,
+    user_id: &str,
+    kind: &str,
+    local_id: &str,
+    created: bool,
+) -> rusqlite::Result<()> {
+    let change = match kind {
+        "conversation" => {
+            if !wanted(
+                c,
+                user_id,
+                &[
+                    EventType::ConversationCreated,
+                    EventType::ConversationUpdated,
+                ],
+            )? {
+                return Ok(());
+            }
+            super::conversations::find_conversation(c, user_id, local_id, true)?
+                .filter(|conversation| !(created && conversation.discarded))
+                .map(|conversation| Change::Conversation {
+                    created,
+                    updated_at: now(),
+                    conversation: Box::new(conversation),
+                })
+        }
+        "action_item" => {
+            super::action_items::find(c, user_id, local_id)?.map(|item| Change::ActionItem {
+                created,
+                item: Box::new(item),
+            })
+        }
+        "memory" => {
+            super::memories::find_memory(c, user_id, local_id)?.map(|memory| Change::Memory {
+                created,
+                memory: Box::new(memory),
+            })
+        }
+        "goal" => super::goals::find(c, user_id, local_id)?.map(|g| Change::Goal(Box::new(g))),
+        _ => None,
+    };
+    match change {
+        Some(change) => record(c, user_id, &[change]),
+        None => Ok(()),
     }
 }
