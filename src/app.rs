@@ -149,6 +149,22 @@ pub async fn serve_with_metrics(
         .settings
         .daily_summaries
         .then(|| crate::service::daily_summaries::spawn_scheduler(store.clone(), stopping.clone()));
+    let deliveries = if state.settings.webhooks {
+        let stats = state
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.webhooks.clone())
+            .unwrap_or_default();
+        Some(crate::service::webhooks::spawn_workers(
+            store.clone(),
+            &crate::outbound::Outbound::from_settings(&state.settings)?,
+            crate::service::webhooks::WorkerOptions::from_settings(&state.settings)?,
+            stats,
+            stopping.clone(),
+        )?)
+    } else {
+        None
+    };
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
     let served = axum::serve(
@@ -163,6 +179,9 @@ pub async fn serve_with_metrics(
         task.await??;
     }
     if let Some(task) = scheduler {
+        task.await?;
+    }
+    if let Some(task) = deliveries {
         task.await?;
     }
     served?;

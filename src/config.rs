@@ -231,6 +231,84 @@ pub struct Settings {
         global = true
     )]
     pub daily_summaries: bool,
+
+    /// Deliver outbound webhooks from this process (`true`/`false`). Every replica may: each
+    /// delivery is claimed by one of them.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOKS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub webhooks: bool,
+
+    /// Let webhook URLs reach loopback, private, link-local and metadata addresses
+    /// (`true`/`false`); off, such destinations are refused at every delivery.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
+    pub webhook_allow_private: bool,
+
+    /// Webhook deliveries in flight at once in this process.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_CONCURRENCY",
+        default_value_t = 64,
+        global = true
+    )]
+    pub webhook_concurrency: u32,
+
+    /// Webhook deliveries in flight at once to one subscription.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_ENDPOINT_CONCURRENCY",
+        default_value_t = 8,
+        global = true
+    )]
+    pub webhook_endpoint_concurrency: u32,
+
+    /// Connect timeout of a webhook delivery, in milliseconds (upstream: 2 s).
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_CONNECT_TIMEOUT_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub webhook_connect_timeout_ms: u64,
+
+    /// Total timeout of a webhook delivery, in milliseconds (upstream: 15 s).
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 15_000,
+        global = true
+    )]
+    pub webhook_timeout_ms: u64,
+
+    /// Seconds between webhook attempts, comma-separated (e.g. `1,5,30`); empty: the default
+    /// schedule over 24 hours.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_RETRY_DELAYS",
+        default_value = "",
+        global = true
+    )]
+    pub webhook_retry_delays: String,
+
+    /// How often an idle webhook worker looks for due deliveries, in milliseconds.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_POLL_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub webhook_poll_ms: u64,
 }
 
 impl Settings {

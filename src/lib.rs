@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod extract;
 pub mod mcp;

@@ -19,7 +19,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use std::sync::atomic::Ordering;
+
 use crate::error::{ApiError, details};
+use crate::service::webhooks::DeliveryStats;
 use crate::store::{PoolUsage, Store};
 
 pub use self::http::{HttpMetrics, RecordLayer};
@@ -32,6 +35,7 @@ use self::text::TextWriter;
 pub struct Metrics {
     pub http: Arc<HttpMetrics>,
     pub limiter: LimiterMetrics,
+    pub webhooks: Arc<DeliveryStats>,
 }
 
 impl Metrics {
@@ -41,6 +45,7 @@ impl Metrics {
         self.http.render(&mut text);
         render_pools(&mut text, pools);
         self.limiter.render(&mut text);
+        render_webhooks(&mut text, &self.webhooks);
         text.finish()
     }
 }
@@ -83,6 +88,44 @@ fn render_pools(text: &mut TextWriter, pools: &[PoolUsage]) {
             text.sample(WAITING, &[("pool", pool.pool)], waiting);
         }
     }
+}
+
+fn render_webhooks(text: &mut TextWriter, stats: &DeliveryStats) {
+    const ATTEMPTS: &str = "omi_webhook_deliveries_total";
+    const PENDING: &str = "omi_webhook_queue_depth";
+    const OLDEST: &str = "omi_webhook_oldest_pending_seconds";
+    text.family(
+        ATTEMPTS,
+        "counter",
+        "Webhook delivery attempts by outcome (delivered, retried, failed).",
+    );
+    for (outcome, counter) in [
+        ("delivered", &stats.delivered),
+        ("retried", &stats.retried),
+        ("failed", &stats.failed),
+    ] {
+        text.sample(
+            ATTEMPTS,
+            &[("outcome", outcome)],
+            counter.load(Ordering::Relaxed),
+        );
+    }
+    text.family(
+        PENDING,
+        "gauge",
+        "Webhook deliveries waiting to be sent (read every few seconds).",
+    );
+    text.sample(PENDING, &[], stats.pending.load(Ordering::Relaxed));
+    text.family(
+        OLDEST,
+        "gauge",
+        "Age of the oldest pending webhook delivery, 0 when none.",
+    );
+    text.sample(
+        OLDEST,
+        &[],
+        stats.oldest_pending_age_seconds(crate::domain::time::now()),
+    );
 }
 
 #[derive(Clone)]

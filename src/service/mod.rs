@@ -10,3 +10,4 @@ pub mod import;
 pub mod keys;
 pub mod people;
 pub mod usage;
+pub mod webhooks;
