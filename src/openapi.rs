@@ -22,6 +22,7 @@ use crate::error::ErrorResponse;
         (name = "Daily Summaries", description = "A summary of each day's conversations."),
         (name = "People", description = "The people heard in the user's conversations."),
         (name = "Profile", description = "A profile of the user, built from their memories."),
+        (name = "Webhooks", description = "Signed, retried, logged deliveries of changes to URLs you choose."),
         (name = "API Keys", description = "Create, list, rotate and revoke developer API keys."),
         (name = "Service", description = "Health and readiness."),
     )

@@ -110,5 +110,7 @@ pub mod scopes {
         ActionItemsWrite,
         GoalsRead,
         GoalsWrite,
+        WebhooksRead,
+        WebhooksWrite,
     );
 }

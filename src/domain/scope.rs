@@ -1,4 +1,4 @@
-//! The eight scopes of API.md §2.2 and the set a key holds, stored as a bit mask.
+//! The scopes of API.md §2.2 (and `webhooks:read`/`webhooks:write`) and the set a key holds, stored as a bit mask.
 
 use serde::{Serialize, Serializer};
 
@@ -12,11 +12,13 @@ pub enum Scope {
     ActionItemsWrite,
     GoalsRead,
     GoalsWrite,
+    WebhooksRead,
+    WebhooksWrite,
 }
 
 impl Scope {
     /// Canonical order: keys list their scopes in this order.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::ConversationsRead,
         Scope::ConversationsWrite,
         Scope::MemoriesRead,
@@ -25,6 +27,8 @@ impl Scope {
         Scope::ActionItemsWrite,
         Scope::GoalsRead,
         Scope::GoalsWrite,
+        Scope::WebhooksRead,
+        Scope::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +41,8 @@ impl Scope {
             Scope::ActionItemsWrite => "action_items:write",
             Scope::GoalsRead => "goals:read",
             Scope::GoalsWrite => "goals:write",
+            Scope::WebhooksRead => "webhooks:read",
+            Scope::WebhooksWrite => "webhooks:write",
         }
     }
 
@@ -174,7 +180,7 @@ mod tests {
     fn invalid_scope_detail_lists_every_scope() {
         assert_eq!(
             invalid_scopes_detail(),
-            "Invalid scopes. Available: conversations:read, conversations:write, memories:read, memories:write, action_items:read, action_items:write, goals:read, goals:write"
+            "Invalid scopes. Available: conversations:read, conversations:write, memories:read, memories:write, action_items:read, action_items:write, goals:read, goals:write, webhooks:read, webhooks:write"
         );
     }
 }

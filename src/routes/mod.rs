@@ -15,6 +15,7 @@ pub mod keys;
 pub mod memories;
 pub mod params;
 pub mod service;
+pub mod webhooks;
 
 use axum::Json;
 use axum::middleware::from_fn_with_state;
@@ -146,5 +147,6 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(conversations::router(guards))
         .merge(folders::router(guards))
         .merge(insights::router(guards))
+        .merge(webhooks::router(guards))
         .merge(service::documented_router())
 }

@@ -76,7 +76,7 @@ async fn an_unknown_scope_is_a_bad_request(backend: Backend) {
         .await;
     reply.assert_error(
         400,
-        "Invalid scopes. Available: conversations:read, conversations:write, memories:read, memories:write, action_items:read, action_items:write, goals:read, goals:write",
+        "Invalid scopes. Available: conversations:read, conversations:write, memories:read, memories:write, action_items:read, action_items:write, goals:read, goals:write, webhooks:read, webhooks:write",
     );
 }
 

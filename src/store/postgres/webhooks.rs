@@ -494,7 +494,7 @@ impl WebhookStore for PgStore {
                      JOIN webhook_subscriptions s ON s.id = d.subscription_id
                      WHERE d.status = 'pending' AND d.next_attempt_at <= $1
                        AND (d.lease_until IS NULL OR d.lease_until < $1)
-                       AND s.active
+                       AND (s.active OR d.event_type = 'ping')
                        AND NOT EXISTS (
                            SELECT 1 FROM webhook_deliveries p
                            WHERE p.subscription_id = d.subscription_id

@@ -488,7 +488,7 @@ impl WebhookStore for SqliteStore {
                      JOIN webhook_events e ON e.id = d.event_id
                      WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
                        AND (d.lease_until IS NULL OR d.lease_until < ?1)
-                       AND s.active = 1 AND e.payload IS NOT NULL
+                       AND (s.active = 1 OR d.event_type = 'ping') AND e.payload IS NOT NULL
                        AND NOT EXISTS (
                            SELECT 1 FROM webhook_deliveries p
                            WHERE p.subscription_id = d.subscription_id
