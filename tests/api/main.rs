@@ -18,6 +18,10 @@ mod outage;
 mod rate_limits;
 mod search;
 mod service;
+mod webhooks;
+
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;
 
 #[path = "../support/fake_llm.rs"]
 mod fake_llm;

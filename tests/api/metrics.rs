@@ -18,6 +18,7 @@ fn metrics_on(settings: &mut Settings) {
     // The daily-summary scheduler takes a pooled connection whenever it ticks; the pool checks
     // below need a server with no background work of its own.
     settings.daily_summaries = false;
+    settings.webhooks = false;
 }
 
 /// Counting tests must not straddle a calendar minute: wait for a fresh one when it is late.
