@@ -384,6 +384,9 @@ pub enum Command {
     /// Daily summaries.
     #[command(subcommand)]
     Summaries(SummariesCommand),
+    /// Manage a user's outbound webhook subscriptions.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Print the OpenAPI document.
     Openapi,
     /// Write a consistent, verified copy of the SQLite database while the server runs.
@@ -515,6 +518,65 @@ pub enum KeysCommand {
         key_id: String,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Subscribe a URL to events and print the signing secret once.
+    Create {
+        /// The user's id or name.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        url: String,
+        /// Comma-separated event types, e.g. `conversation.created,memory.created`.
+        #[arg(long)]
+        events: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's subscriptions.
+    List {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a subscription and its delivery log.
+    Delete {
+        #[arg(long)]
+        user: String,
+        id: String,
+    },
+    /// Give a subscription a new signing secret and print it once.
+    RotateSecret {
+        #[arg(long)]
+        user: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a signed ping to a subscription.
+    Test {
+        #[arg(long)]
+        user: String,
+        id: String,
+    },
+    /// A subscription's delivery log, newest first.
+    Deliveries {
+        #[arg(long)]
+        user: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a delivery again (same webhook-id).
+    Redeliver {
+        #[arg(long)]
+        user: String,
+        id: String,
+        delivery_id: String,
     },
 }
 
