@@ -143,9 +143,17 @@ async fn main() -> anyhow::Result<()> {
     quiet.webhooks = false;
     let server = start(quiet).await;
     let events: Vec<&str> = vec![
-        "conversation.created", "conversation.updated", "conversation.deleted",
-        "memory.created", "memory.updated", "memory.deleted", "action_item.created",
-        "action_item.updated", "action_item.deleted", "goal.updated", "day_summary",
+        "conversation.created",
+        "conversation.updated",
+        "conversation.deleted",
+        "memory.created",
+        "memory.updated",
+        "memory.deleted",
+        "action_item.created",
+        "action_item.updated",
+        "action_item.deleted",
+        "goal.updated",
+        "day_summary",
     ];
     let created = client
         .post(format!("{}/v1/dev/user/webhooks", server.base))

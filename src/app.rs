@@ -145,10 +145,13 @@ pub async fn serve_with_metrics(
             stopping.cancel();
         }
     };
-    let scheduler = state
-        .settings
-        .daily_summaries
-        .then(|| crate::service::daily_summaries::spawn_scheduler(store.clone(), stopping.clone()));
+    let scheduler = state.settings.daily_summaries.then(|| {
+        crate::service::daily_summaries::spawn_scheduler(
+            store.clone(),
+            state.processor.clone(),
+            stopping.clone(),
+        )
+    });
     let deliveries = if state.settings.webhooks {
         let stats = state
             .metrics

@@ -409,8 +409,12 @@ async fn summaries(settings: &Settings, command: SummariesCommand) -> Result<(),
             let day = parse_day(&date)
                 .ok_or_else(|| CliError(format!("--date must be YYYY-MM-DD, not '{date}'")))?;
             let tz = daily_summaries::user_timezone(&*store, &user.id).await?;
+            // With an LLM configured, the model writes the summary's words, as the scheduler's.
+            let outbound = crate::outbound::Outbound::from_settings(settings)?;
+            let processor = state::processor(settings, &outbound)?;
             let outcome =
-                daily_summaries::generate_day(&*store, &user.id, tz, day, time::now()).await?;
+                daily_summaries::generate_day(&*store, &*processor, &user.id, tz, day, time::now())
+                    .await?;
             match outcome {
                 Generated::Created(summary) if json => print_json(&summary),
                 Generated::Created(summary) => println!(
@@ -802,6 +806,15 @@ mod import_display {
                     r.skipped.len(),
                     r.failed.len()
                 ),
+            }
+        }
+        for (resource, r) in &report.resources {
+            if r.kept_without_transcript > 0 {
+                println!(
+                    "  {}: {} without a transcript kept the source's summary (nothing to process again)",
+                    resource.name(),
+                    r.kept_without_transcript
+                );
             }
         }
         for (title, pick) in [

@@ -1,6 +1,8 @@
 //! `omi-server import omi` end to end: a real source server and a real target server on
 //! loopback, a quirky in-test source that behaves like the hosted API, and bad input.
 
+#[path = "support/postgres.rs"]
+mod pg_support;
 #[path = "support/server_process.rs"]
 mod server_process;
 
@@ -354,6 +356,166 @@ async fn a_history_moves_between_two_servers_faithfully_idempotently_and_resumab
         v
     };
     assert_same(&strip_ids(bob_view), &strip_ids(expected), "");
+}
+
+/// The report's per-resource lines: `(read, created, updated, unchanged)`.
+fn report_counts(report: &str) -> Vec<(u64, u64, u64, u64)> {
+    report
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.trim().starts_with("read"))
+        .map(|line| {
+            let n: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            assert_eq!(n.len(), 6, "{line}");
+            (n[0], n[1], n[2], n[3])
+        })
+        .collect()
+}
+
+/// The same history into a PostgreSQL target: every object as the source serves it, and a
+/// second run changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_history_moves_into_postgresql_the_same() {
+    if let Some(notice) = pg_support::skip_notice("a_history_moves_into_postgresql_the_same") {
+        eprintln!("{notice}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source_url = sqlite_url(&dir.path().join("source.db"));
+    let target_db = pg_support::TestDatabase::create().await;
+    let source_user = create_user(binary(), &source_url, "alice").unwrap();
+    let import_key = second_key(&source_url, "alice");
+    let target_user = create_user(binary(), &target_db.url, "alice").unwrap();
+    let source = ServerProcess::start(
+        binary(),
+        &source_url,
+        &[
+            ("OMI_RATE_LIMIT_PER_MINUTE", "0"),
+            ("OMI_RATE_LIMIT_PER_DAY", "0"),
+        ],
+    )
+    .unwrap();
+    let target = ServerProcess::start(binary(), &target_db.url, &[]).unwrap();
+    let source_base = source.base_url();
+    seed(&source_base, &source_user.key).await;
+
+    let first = import(
+        &target_db.url,
+        &import_key,
+        &["--from", &source_base, "--user", "alice"],
+    );
+    assert!(first.status.success(), "{}", text(&first));
+    assert_eq!(
+        snapshot(&target.base_url(), &target_user.key).await,
+        snapshot(&source_base, &source_user.key).await
+    );
+    let again = import(
+        &target_db.url,
+        &import_key,
+        &["--from", &source_base, "--user", "alice"],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    for (read, created, updated, unchanged) in report_counts(&text(&again)) {
+        assert_eq!((created, updated, unchanged), (0, 0, read));
+    }
+}
+
+/// `--reprocess` runs this server's processor over imported conversations: the source's edited
+/// title gives way to the processor's, while ids, times and transcripts stay the source's.
+#[tokio::test(flavor = "multi_thread")]
+async fn reprocess_replaces_the_sources_summary_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let source_url = sqlite_url(&dir.path().join("source.db"));
+    let source_user = create_user(binary(), &source_url, "alice").unwrap();
+    let import_key = second_key(&source_url, "alice");
+    let source = ServerProcess::start(
+        binary(),
+        &source_url,
+        &[
+            ("OMI_RATE_LIMIT_PER_MINUTE", "0"),
+            ("OMI_RATE_LIMIT_PER_DAY", "0"),
+        ],
+    )
+    .unwrap();
+    let source_base = source.base_url();
+    let conversation = post(
+        &source_base,
+        &source_user.key,
+        "/v1/dev/user/conversations/from-segments",
+        json!({"transcript_segments": [
+            {"text": "I need to call the dentist tomorrow about my crown.",
+             "speaker": "SPEAKER_00", "speaker_id": 0, "is_user": true, "start": 0.0, "end": 3.0}],
+               "started_at": "2025-03-04T10:00:00Z"}),
+    )
+    .await;
+    // A note written as text has no transcript: it keeps the source's summary either way.
+    let note = post(
+        &source_base,
+        &source_user.key,
+        "/v1/dev/user/conversations",
+        json!({"text": "Buy milk and eggs on the way home.", "started_at": "2025-03-05T10:00:00Z"}),
+    )
+    .await;
+    let id = conversation["id"].as_str().unwrap().to_string();
+    let processed_title = get_json(
+        &source_base,
+        &source_user.key,
+        &format!("/v1/dev/user/conversations/{id}"),
+    )
+    .await["structured"]["title"]
+        .clone();
+    patch(
+        &source_base,
+        &source_user.key,
+        &format!("/v1/dev/user/conversations/{id}"),
+        json!({"title": "Edited By Hand In The App"}),
+    )
+    .await;
+    let path = format!("/v1/dev/user/conversations/{id}?include_transcript=true");
+    let at_source = get_json(&source_base, &source_user.key, &path).await;
+    assert_ne!(at_source["structured"]["title"], processed_title);
+    let note_path = format!(
+        "/v1/dev/user/conversations/{}",
+        note["id"].as_str().unwrap()
+    );
+    let note_at_source = get_json(&source_base, &source_user.key, &note_path).await;
+
+    for (reprocess, title) in [
+        (false, at_source["structured"]["title"].clone()),
+        (true, processed_title),
+    ] {
+        let target_url = sqlite_url(&dir.path().join(format!("target-{reprocess}.db")));
+        let target_user = create_user(binary(), &target_url, "alice").unwrap();
+        let mut args = vec!["--from", source_base.as_str(), "--user", "alice"];
+        if reprocess {
+            args.push("--reprocess");
+        }
+        let run = import(&target_url, &import_key, &args);
+        assert!(run.status.success(), "{}", text(&run));
+        assert_eq!(
+            text(&run).contains("1 without a transcript kept the source's summary"),
+            reprocess,
+            "{}",
+            text(&run)
+        );
+        let target = ServerProcess::start(binary(), &target_url, &[]).unwrap();
+        let imported = get_json(&target.base_url(), &target_user.key, &path).await;
+        assert_eq!(
+            imported["structured"]["title"], title,
+            "reprocess: {reprocess}"
+        );
+        let note = get_json(&target.base_url(), &target_user.key, &note_path).await;
+        assert_eq!(note["structured"], note_at_source["structured"]);
+        for field in ["id", "started_at", "finished_at", "transcript_segments"] {
+            assert_eq!(
+                imported[field], at_source[field],
+                "{field}, reprocess: {reprocess}"
+            );
+        }
+    }
 }
 
 /// The hosted API's habits: `limit` clamped to 7, pages one short before the end, a new item at

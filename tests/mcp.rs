@@ -1146,6 +1146,7 @@ async fn people_profile_and_daily_summaries_match_rest() {
         let store = &*server.state.store;
         let generated = omi_server::service::daily_summaries::generate_day(
             store,
+            &omi_server::processing::OfflineProcessor,
             &alice.id,
             chrono_tz::Tz::UTC,
             chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
@@ -1390,5 +1391,108 @@ async fn conversations_by_ids_bounds_transcripts_and_reports_missing_ids() {
         .await,
         "invalid_arguments",
         "conversation_ids must be non-empty strings of at most 1500 bytes without '/'",
+    );
+}
+
+/// One raw JSON-RPC POST in a session; the answer to `id`, from a JSON or an event-stream body.
+async fn raw_rpc(server: &TestServer, key: &str, session: &str, body: Value) -> Option<Value> {
+    let reply = server
+        .client
+        .post(server.url("/v1/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .bearer_auth(key)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    let text = reply.text().await.unwrap();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .chain(std::iter::once(text.as_str()))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message.get("id").is_some())
+}
+
+#[tokio::test]
+async fn arguments_that_are_not_an_object_are_a_tool_error() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let init = raw_initialize(&server)
+        .bearer_auth(&alice.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), 200);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    init.text().await.unwrap();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(
+        raw_rpc(&server, &alice.key, &session, initialized).await,
+        None
+    );
+
+    for (id, arguments) in [
+        (2, json!("limit=5")),
+        (3, json!([1, 2])),
+        (4, json!(7)),
+        (5, json!(true)),
+    ] {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                          "params": {"name": "get_memories", "arguments": arguments}});
+        let answer = raw_rpc(&server, &alice.key, &session, call).await.unwrap();
+        assert_eq!(answer["id"], id);
+        let expected = json!({"error": {"code": "invalid_arguments",
+                                        "message": "tools/call arguments must be an object."}});
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+        assert_eq!(answer["result"]["structuredContent"], expected, "{answer}");
+    }
+    // Absent or null arguments are no arguments; an object goes through as always.
+    for (id, params) in [
+        (6, json!({"name": "get_memories"})),
+        (7, json!({"name": "get_memories", "arguments": null})),
+        (
+            8,
+            json!({"name": "get_memories", "arguments": {"limit": 5}}),
+        ),
+    ] {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+        let answer = raw_rpc(&server, &alice.key, &session, call).await.unwrap();
+        assert_ne!(answer["result"]["isError"], true, "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_newer_protocol_version_is_answered_with_one_the_server_speaks() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let reply = server
+        .client
+        .post(server.url("/v1/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .bearer_auth(&alice.key)
+        .body(INITIALIZE.replace("2025-06-18", "2026-07-28"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let text = reply.text().await.unwrap();
+    let answer: Value = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .chain(std::iter::once(text.as_str()))
+        .find_map(|data| serde_json::from_str(data.trim()).ok())
+        .expect("an initialize answer");
+    let version = answer["result"]["protocolVersion"].as_str().unwrap();
+    assert!(
+        ["2025-06-18", "2025-11-25", "2025-03-26"].contains(&version),
+        "{answer}"
     );
 }

@@ -461,6 +461,8 @@ fn step_key(step: Step) -> &'static str {
         Step::Structure => "structure",
         Step::ActionItems => "action_items",
         Step::Memories => "memories",
+        Step::DaySummary => "day_summary",
+        Step::Profile => "profile",
     }
 }
 

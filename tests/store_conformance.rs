@@ -31,6 +31,7 @@ use omi_server::store::conversations::{
 };
 use omi_server::store::import::{
     FolderRef, ImportKey, ImportOutcome, ImportRecord, ImportedConversation, ImportedFolder,
+    PageCheckpoint,
 };
 use omi_server::store::{ConversationSearchFilter, NewApiKey, NewUser, Store, StoreError};
 use pg_support::{TestDatabase, skip_notice};
@@ -2036,6 +2037,79 @@ async fn imports_are_faithful_idempotent_and_checkpointed(store: Arc<dyn Store>)
     );
 }
 
+/// A page commits its objects and its checkpoint together; the same page again changes nothing.
+async fn an_import_page_commits_its_objects_with_its_checkpoint(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("pager")).await.unwrap();
+    let now = time::now();
+    let page = || {
+        vec![
+            (
+                import_key("conv-a", "v1"),
+                imported_conversation("conv-a", "First", None),
+            ),
+            (
+                import_key("conv-b", "v1"),
+                imported_conversation("conv-b", "Second", None),
+            ),
+        ]
+    };
+    let checkpoint = PageCheckpoint {
+        source: "https://source.example".into(),
+        resource: "conversations".into(),
+        next_offset: 2,
+    };
+    let outcomes = store
+        .import_page(&user.id, page(), Some(checkpoint.clone()), now)
+        .await
+        .unwrap();
+    let outcomes: Vec<ImportOutcome> = outcomes.into_iter().map(|o| o.unwrap().outcome).collect();
+    assert_eq!(outcomes, [ImportOutcome::Created, ImportOutcome::Created]);
+    assert_eq!(
+        store
+            .import_checkpoint(&user.id, "https://source.example", "conversations")
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    for id in ["conv-a", "conv-b"] {
+        assert!(
+            store
+                .get_conversation(&user.id, id, false)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let again = store
+        .import_page(&user.id, page(), None, now)
+        .await
+        .unwrap();
+    assert!(
+        again
+            .into_iter()
+            .all(|o| o.unwrap().outcome == ImportOutcome::Unchanged)
+    );
+    // A page with nothing new still moves the checkpoint.
+    let moved = PageCheckpoint {
+        next_offset: 4,
+        ..checkpoint
+    };
+    assert!(
+        store
+            .import_page(&user.id, vec![], Some(moved), now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .import_checkpoint(&user.id, "https://source.example", "conversations")
+            .await
+            .unwrap(),
+        Some(4)
+    );
+}
+
 conformance!(
     users_are_created_found_listed_and_counted,
     a_user_name_is_unique,
@@ -2069,6 +2143,7 @@ conformance!(
     action_item_search_filters_completion_and_follows_changes,
     conversation_search_covers_title_overview_and_transcript,
     imports_are_faithful_idempotent_and_checkpointed,
+    an_import_page_commits_its_objects_with_its_checkpoint,
 );
 
 /// The migrations before goals v2, as released.

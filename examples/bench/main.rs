@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release --example bench [-- --quick] [-- --only memories,action-items-batch]`
 //! `cargo run --release --example bench -- --deployments` (SQLite, PostgreSQL, two replicas)
+//! `cargo run --release --example bench -- --import [--quick]` (`omi-server import omi`)
 //!
 //! Builds and starts the release `omi-server serve` on a fresh SQLite file in a temporary folder
 //! (rate limits off), creates a user and key with the command line, seeds data through the API
@@ -12,6 +13,7 @@
 //! and prints the list query's plan.
 
 mod deployments;
+mod import;
 mod load;
 #[path = "../../tests/support/postgres.rs"]
 mod postgres;
@@ -53,6 +55,11 @@ struct Args {
     /// and on two replicas sharing the PostgreSQL database, side by side.
     #[arg(long)]
     deployments: bool,
+    /// Instead of the table: `omi-server import omi` of a whole history from a local source
+    /// (timed, with the importer's peak RSS), then against a source limited to 100 requests a
+    /// minute. With `--quick`, a tenth of the history.
+    #[arg(long)]
+    import: bool,
     /// The PostgreSQL server `--deployments` creates its (temporary) databases on.
     #[arg(
         long,
@@ -260,6 +267,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         SERVER_ENV
     };
+    if args.import {
+        return import::run(&binary, args.quick).await;
+    }
     if args.deployments {
         return deployments::compare(&binary, &args.postgres_url, scenarios(), &server_env, &plan)
             .await;

@@ -35,6 +35,44 @@ pub fn invalid_arguments(message: &str) -> CallToolResult {
     tool_error(INVALID_ARGUMENTS, message)
 }
 
+/// What a call whose `arguments` were not a JSON object is told (upstream's wording).
+pub const ARGUMENTS_NOT_AN_OBJECT: &str = "tools/call arguments must be an object.";
+/// The key that stands in for `arguments` that were not an object. The MCP library refuses such
+/// a call as a JSON-RPC error before any tool sees it; upstream answers an `isError` result, so
+/// the HTTP gate swaps them for `{MARKER: true}` and the call answers [`ARGUMENTS_NOT_AN_OBJECT`].
+pub const NOT_AN_OBJECT_MARKER: &str = "__omi_arguments_not_an_object";
+
+/// Whether these arguments stand for ones that were not an object.
+pub fn marks_non_object_arguments(arguments: &Map<String, Value>) -> bool {
+    arguments.get(NOT_AN_OBJECT_MARKER) == Some(&Value::Bool(true))
+}
+
+/// The JSON-RPC body with every `tools/call` whose `arguments` are present but neither an
+/// object nor null given the marker object instead; `None` when there is nothing to change
+/// (including a body that is not JSON, which the MCP library answers itself).
+pub fn mark_non_object_arguments(body: &[u8]) -> Option<Vec<u8>> {
+    let mut message: Value = serde_json::from_slice(body).ok()?;
+    let mut changed = false;
+    let mut mark = |request: &mut Value| {
+        if request.get("method").and_then(Value::as_str) != Some("tools/call") {
+            return;
+        }
+        if let Some(arguments) = request
+            .get_mut("params")
+            .and_then(|params| params.get_mut("arguments"))
+            && !(arguments.is_object() || arguments.is_null())
+        {
+            *arguments = json!({ NOT_AN_OBJECT_MARKER: true });
+            changed = true;
+        }
+    };
+    match &mut message {
+        Value::Array(batch) => batch.iter_mut().for_each(&mut mark),
+        single => mark(single),
+    }
+    changed.then(|| message.to_string().into_bytes())
+}
+
 /// A REST failure as the tool's answer: a missing scope is a JSON-RPC error, anything else an
 /// `isError` result with the REST `detail` as its message.
 pub fn rest_failure(status: StatusCode, detail: &str) -> Result<CallToolResult, ErrorData> {

@@ -15,8 +15,10 @@ pub mod tools;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use rmcp::ServiceExt;
@@ -25,7 +27,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use crate::auth::middleware::{authenticate_dev_key, peer_of};
 use crate::domain::credentials::Secret;
-use crate::error::ApiError;
+use crate::error::{ApiError, details};
 use crate::state::AppState;
 use hosts::AllowedHosts;
 pub use server::OmiMcp;
@@ -65,7 +67,8 @@ struct Gate {
 }
 
 /// 403 for a host or origin that is not allowed, then the REST 401s (and the failed-auth
-/// limit) for a missing or invalid key, before any MCP session exists.
+/// limit) for a missing or invalid key, before any MCP session exists. A POST's body is then
+/// read (within the body limit) to mark `tools/call` arguments that are not an object.
 async fn check_host_and_key(State(gate): State<Gate>, request: Request, next: Next) -> Response {
     if let Err(refusal) = gate.hosts.check(request.uri(), request.headers()) {
         tracing::warn!(
@@ -77,10 +80,25 @@ async fn check_host_and_key(State(gate): State<Gate>, request: Request, next: Ne
         return ApiError::new(StatusCode::FORBIDDEN, refusal.detail()).into_response();
     }
     let peer = peer_of(&request);
-    match authenticate_dev_key(&gate.state, request.headers(), peer).await {
-        Ok(_) => next.run(request).await,
-        Err(rejection) => rejection,
+    if let Err(rejection) = authenticate_dev_key(&gate.state, request.headers(), peer).await {
+        return rejection;
     }
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, gate.state.settings.max_body_bytes).await else {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, details::BODY_TOO_LARGE)
+            .into_response();
+    };
+    let body = match calls::mark_non_object_arguments(&bytes) {
+        Some(marked) => Body::from(marked),
+        None => Body::from(bytes),
+    };
+    let mut request = Request::from_parts(parts, body);
+    // The length changed with the body; the library reads the body itself.
+    request.headers_mut().remove(CONTENT_LENGTH);
+    next.run(request).await
 }
 
 /// Serves MCP on stdin/stdout with `key` until the client closes the stream; `api` is the REST

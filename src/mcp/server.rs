@@ -335,6 +335,9 @@ impl ServerHandler for OmiMcp {
         };
         let caller = self.caller(&context)?;
         let arguments = request.arguments.unwrap_or_default();
+        if calls::marks_non_object_arguments(&arguments) {
+            return Ok(invalid_arguments(calls::ARGUMENTS_NOT_AN_OBJECT).into());
+        }
         if let Err(message) = spec.check_integers(&arguments) {
             return Ok(invalid_arguments(&message).into());
         }

@@ -24,6 +24,10 @@ mod text;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::domain::conversations::Conversation;
+use crate::domain::daily_summaries::DailySummary;
+use crate::domain::memories::Memory;
+
 pub use category::{ConversationCategory, SystemFolder, system_folder_for};
 pub use dates::resolve_due;
 pub use memories::{categorize_memory_content, default_memory_category};
@@ -275,6 +279,28 @@ pub trait Processor: Send + Sync {
         input: &ConversationInput,
         ctx: &ProcessingContext,
     ) -> Result<ProcessedConversation, ProcessingError>;
+
+    /// Rewrites the written parts of a day's offline summary (headline, overview, highlights,
+    /// questions, decisions, knowledge nuggets) from the day's conversations. The offline
+    /// backend keeps the summary as it is; a backend that fails keeps it too.
+    async fn write_day(
+        &self,
+        summary: DailySummary,
+        _conversations: &[Conversation],
+    ) -> DailySummary {
+        summary
+    }
+
+    /// A profile of the user from their top memories, given the extractive one, which the
+    /// offline backend (and a backend that fails) returns.
+    async fn write_profile(
+        &self,
+        _display_name: &str,
+        _memories: &[Memory],
+        extractive: String,
+    ) -> String {
+        extractive
+    }
 }
 
 #[cfg(test)]

@@ -180,6 +180,8 @@ pub async fn get_profile(
     State(state): State<AppState>,
     auth: Authorized<scopes::MemoriesRead>,
 ) -> ApiResult<Json<ProfileAnswer>> {
-    let profile = service::people::profile(&*state.store, &auth.user_id, time::now()).await?;
+    let profile =
+        service::people::profile(&*state.store, &*state.processor, &auth.user_id, time::now())
+            .await?;
     Ok(Json(ProfileAnswer::from_profile(profile)))
 }

@@ -18,6 +18,7 @@ use crate::domain::daily_summaries::DailySummary;
 use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
 use crate::domain::time::{self, Timestamp};
+use crate::processing::Processor;
 use crate::processing::insights::{day_bounds, due_day, parse_timezone, summarize_day};
 use crate::store::conversations::ConversationFilter;
 use crate::store::insights::SummaryOrigin;
@@ -29,6 +30,9 @@ pub const LEASE_NAME: &str = "daily_summaries";
 pub const LEASE_DURATION: Duration = Duration::minutes(2);
 /// The scheduler's tick.
 pub const TICK: StdDuration = StdDuration::from_secs(60);
+/// Days before the due one that a run still fills in when they have no summary (the server was
+/// down at their turn).
+pub const CATCH_UP_DAYS: i64 = 6;
 /// Conversations are read a page at a time.
 const PAGE: i64 = 100;
 
@@ -82,9 +86,11 @@ async fn conversations_between(
 }
 
 /// Makes and stores the summary of the user-local `date`, unless the day already has one or
-/// has no kept conversation.
+/// has no kept conversation. The offline summary is made first; `processor` then rewrites its
+/// written parts (with an LLM configured) and keeps them when it cannot.
 pub async fn generate_day(
     store: &dyn Store,
+    processor: &dyn Processor,
     user_id: &str,
     tz: Tz,
     date: NaiveDate,
@@ -98,6 +104,7 @@ pub async fn generate_day(
     let Some(summary) = summarize_day(new_id(), date, now, tz, &conversations) else {
         return Ok(Generated::NoConversations);
     };
+    let summary = processor.write_day(summary, &conversations).await;
     if store
         .save_daily_summary(user_id, &summary, SummaryOrigin::Generated)
         .await?
@@ -117,8 +124,14 @@ pub struct RunReport {
 }
 
 /// One scheduler run as of `now`: with the lease, the due day of every user (the previous
-/// local day once it is 00:10 in their timezone) gets its summary if it has none.
-pub async fn run_due(store: &dyn Store, holder: &str, now: Timestamp) -> StoreResult<RunReport> {
+/// local day once it is 00:10 in their timezone) and the [`CATCH_UP_DAYS`] before it get their
+/// summary if they have none, so days missed while no server ran are made up.
+pub async fn run_due(
+    store: &dyn Store,
+    processor: &dyn Processor,
+    holder: &str,
+    now: Timestamp,
+) -> StoreResult<RunReport> {
     if !store
         .acquire_lease(LEASE_NAME, holder, now, now + LEASE_DURATION)
         .await?
@@ -143,12 +156,15 @@ pub async fn run_due(store: &dyn Store, holder: &str, now: Timestamp) -> StoreRe
             renewed_at = clock;
         }
         let tz = parse_timezone(&timezone).unwrap_or(Tz::UTC);
-        let date = due_day(tz, now);
-        match generate_day(store, &user_id, tz, date, now).await {
-            Ok(Generated::Created(_)) => report.created += 1,
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(%user_id, %date, error = %error, "daily summary not generated");
+        let due = due_day(tz, now);
+        for back in (0..=CATCH_UP_DAYS).rev() {
+            let date = due - Duration::days(back);
+            match generate_day(store, processor, &user_id, tz, date, now).await {
+                Ok(Generated::Created(_)) => report.created += 1,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%user_id, %date, error = %error, "daily summary not generated");
+                }
             }
         }
     }
@@ -158,6 +174,7 @@ pub async fn run_due(store: &dyn Store, holder: &str, now: Timestamp) -> StoreRe
 /// Runs the scheduler every minute until `stop` is cancelled.
 pub fn spawn_scheduler(
     store: Arc<dyn Store>,
+    processor: Arc<dyn Processor>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let holder = new_id();
@@ -169,7 +186,7 @@ pub fn spawn_scheduler(
                 _ = stop.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            match run_due(&*store, &holder, time::now()).await {
+            match run_due(&*store, &*processor, &holder, time::now()).await {
                 Ok(report) if report.created > 0 => {
                     tracing::info!(created = report.created, "daily summaries generated");
                 }

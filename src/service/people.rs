@@ -5,6 +5,7 @@ use chrono::Duration;
 use crate::domain::paging::Page;
 use crate::domain::people::{Person, Profile};
 use crate::domain::time::Timestamp;
+use crate::processing::Processor;
 use crate::processing::insights::{PROFILE_MEMORIES, extractive_profile, people_from};
 use crate::store::insights::StoredProfile;
 use crate::store::{Store, StoreResult};
@@ -19,11 +20,13 @@ pub async fn people(store: &dyn Store, user_id: &str) -> StoreResult<Vec<Person>
     Ok(people_from(&sightings))
 }
 
-/// The user's profile, built from the top memories on first read and rebuilt when the memories
+/// The user's profile, built from the top memories on first read (written by the model when
+/// one is configured) and rebuilt when the memories
 /// changed and the last build is more than an hour old. `None` for a user who has never had a
 /// memory.
 pub async fn profile(
     store: &dyn Store,
+    processor: &dyn Processor,
     user_id: &str,
     now: Timestamp,
 ) -> StoreResult<Option<Profile>> {
@@ -53,8 +56,11 @@ pub async fn profile(
             },
         )
         .await?;
+    let extractive = extractive_profile(&display_name, &memories);
     let profile = Profile {
-        profile_text: extractive_profile(&display_name, &memories),
+        profile_text: processor
+            .write_profile(&display_name, &memories, extractive)
+            .await,
         generated_at: Some(now),
         data_sources_used: memories.len() as i64,
     };

@@ -111,8 +111,29 @@ pub struct Imported {
     pub local_id: String,
 }
 
+/// Where a resource's import goes on after a page: saved with the page's objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageCheckpoint {
+    pub source: String,
+    pub resource: String,
+    pub next_offset: i64,
+}
+
 #[async_trait]
 pub trait ImportStore: Send + Sync {
+    /// A page of objects and the resource's checkpoint in one transaction (one commit for the
+    /// page, not one per object). Each object is written as [`Self::import_record`] writes it,
+    /// behind its own savepoint, so one that fails (its error in its place in the answer) leaves
+    /// nothing of itself and the others are kept. An error of the whole call (the database went
+    /// away) writes nothing.
+    async fn import_page(
+        &self,
+        user_id: &str,
+        records: Vec<(ImportKey, ImportRecord)>,
+        checkpoint: Option<PageCheckpoint>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<StoreResult<Imported>>>;
+
     /// Writes the object and its mapping in one transaction: unchanged when the mapping holds
     /// the same fingerprint and the local object still exists; otherwise the local object is
     /// replaced (or created) with the source's version.

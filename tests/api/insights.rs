@@ -4,6 +4,7 @@ use std::process::Command;
 
 use chrono::NaiveDate;
 use omi_server::domain::time::parse_datetime;
+use omi_server::processing::OfflineProcessor;
 use omi_server::service::daily_summaries::{self, Generated};
 use serde_json::{Value, json};
 
@@ -48,9 +49,16 @@ async fn generate(server: &TestServer, user: &TestUser, date: &str, now: &str) -
     let tz = daily_summaries::user_timezone(store, &user.id)
         .await
         .unwrap();
-    daily_summaries::generate_day(store, &user.id, tz, day(date), parse_datetime(now).unwrap())
-        .await
-        .unwrap()
+    daily_summaries::generate_day(
+        store,
+        &OfflineProcessor,
+        &user.id,
+        tz,
+        day(date),
+        parse_datetime(now).unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn summaries_of(server: &TestServer, user: &TestUser, query: &str) -> Vec<Value> {
@@ -285,8 +293,8 @@ async fn one_replica_runs_the_scheduler_and_each_day_is_made_once(backend: Backe
     // 00:15 UTC: the 10th is due for Alice; in Tokyo it is 09:15 on the 11th, the 10th is due too.
     let first = server.state.store.clone();
     let (a, b) = tokio::join!(
-        daily_summaries::run_due(&*first, "replica-a", now),
-        daily_summaries::run_due(&*other, "replica-b", now),
+        daily_summaries::run_due(&*first, &OfflineProcessor, "replica-a", now),
+        daily_summaries::run_due(&*other, &OfflineProcessor, "replica-b", now),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(
@@ -298,13 +306,13 @@ async fn one_replica_runs_the_scheduler_and_each_day_is_made_once(backend: Backe
     let later = now + chrono::Duration::seconds(30);
     let loser = if a.ran { "replica-b" } else { "replica-a" };
     assert!(
-        !daily_summaries::run_due(&*other, loser, later)
+        !daily_summaries::run_due(&*other, &OfflineProcessor, loser, later)
             .await
             .unwrap()
             .ran
     );
     let expired = now + daily_summaries::LEASE_DURATION + chrono::Duration::seconds(1);
-    let taken_over = daily_summaries::run_due(&*other, loser, expired)
+    let taken_over = daily_summaries::run_due(&*other, &OfflineProcessor, loser, expired)
         .await
         .unwrap();
     assert!(taken_over.ran);
@@ -335,6 +343,7 @@ async fn a_restart_resumes_where_a_run_stopped(backend: Backend) {
     let server = server.restart().await;
     let report = daily_summaries::run_due(
         &*server.state.store,
+        &OfflineProcessor,
         "after-restart",
         parse_datetime("2026-07-02T00:20:00Z").unwrap(),
     )
@@ -345,6 +354,40 @@ async fn a_restart_resumes_where_a_run_stopped(backend: Backend) {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["id"], alices.id.as_str(), "untouched");
     assert_eq!(summaries_of(&server, &bob, "").await.len(), 1);
+}
+
+async fn days_missed_while_no_server_ran_are_made_up(backend: Backend) {
+    let server = TestServer::start_on_with(backend, |s| s.daily_summaries = false).await;
+    let alice = server.user("alice").await;
+    conversation(&server, &alice, MEETING, "2026-07-01T12:00:00Z", 20).await;
+    conversation(&server, &alice, DINNER, "2026-07-03T19:00:00Z", 20).await;
+    // An old day beyond the catch-up window stays without a summary.
+    conversation(&server, &alice, DINNER, "2026-06-20T19:00:00Z", 20).await;
+    // The first run after four days off: 07-04 is due, 07-01 and 07-03 are caught up.
+    let report = daily_summaries::run_due(
+        &*server.state.store,
+        &OfflineProcessor,
+        "back-again",
+        parse_datetime("2026-07-05T08:00:00Z").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.ran, report.created), (true, 2));
+    let dates: Vec<Value> = summaries_of(&server, &alice, "")
+        .await
+        .iter()
+        .map(|s| s["date"].clone())
+        .collect();
+    assert_eq!(dates, vec![json!("2026-07-03"), json!("2026-07-01")]);
+    let again = daily_summaries::run_due(
+        &*server.state.store,
+        &OfflineProcessor,
+        "back-again",
+        parse_datetime("2026-07-05T08:01:00Z").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.created, 0, "at most once per (user, date)");
 }
 
 fn segment(text: &str, speaker: &str, person: Option<&str>, start: f64) -> Value {
@@ -449,10 +492,15 @@ async fn the_profile_is_built_from_top_memories(backend: Backend) {
     assert_eq!(again.body, profile.body);
     // An hour later it is rebuilt.
     let later = omi_server::domain::time::now() + chrono::Duration::minutes(61);
-    let rebuilt = omi_server::service::people::profile(&*server.state.store, &alice.id, later)
-        .await
-        .unwrap()
-        .unwrap();
+    let rebuilt = omi_server::service::people::profile(
+        &*server.state.store,
+        &OfflineProcessor,
+        &alice.id,
+        later,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(rebuilt.data_sources_used, 3);
     assert!(rebuilt.profile_text.contains("Porto"));
     assert_eq!(
@@ -475,6 +523,7 @@ crate::backend_tests!(
     list_filters_and_pages_by_date,
     one_replica_runs_the_scheduler_and_each_day_is_made_once,
     a_restart_resumes_where_a_run_stopped,
+    days_missed_while_no_server_ran_are_made_up,
     people_come_from_transcripts_and_stay_private,
     the_profile_is_built_from_top_memories,
 );

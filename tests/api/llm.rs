@@ -421,6 +421,7 @@ async fn the_model_decides_only_the_cases_no_discard_rule_settles() {
         Step::Structure => FakeReply::json(good_structure()),
         Step::ActionItems => FakeReply::json(json!({"action_items": []})),
         Step::Memories => FakeReply::json(json!({"memories": []})),
+        Step::DaySummary | Step::Profile => FakeReply::Status(500),
     })
     .await;
     let server = llm_server(&fake, |_| {}).await;
@@ -553,4 +554,119 @@ async fn the_llm_settings_are_checked_at_start() {
     settings.llm_base_url = Some("http://127.0.0.1:11434/v1".into());
     let state = state::build_state(settings).await.unwrap();
     assert_eq!(state.processor.name(), "llm");
+}
+
+/// The id inside the first `[id: ...]` of the day the model is shown.
+fn first_listed_id(user_message: &str) -> String {
+    user_message
+        .split("[id: ")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_model_writes_the_day_summary_and_profile_citing_only_real_conversations() {
+    let fake = FakeLlm::start_over(crate::LLM_TRANSPORT, |request| match request.step() {
+        Step::DaySummary => FakeReply::json(json!({
+            "headline": "Dentist Day",
+            "overview": "The user sorted out the crown.",
+            "day_emoji": "🦷",
+            "highlights": [{"topic": "Health", "emoji": "🦷", "summary": "The crown.",
+                            "conversation_ids": [first_listed_id(request.user()), "invented"]}],
+            "unresolved_questions": [],
+            "decisions_made": [{"decision": "Call the dentist.", "conversation_id": "invented"}],
+            "knowledge_nuggets": []
+        })),
+        Step::Profile => FakeReply::json(json!({"profile": "Alex has a crown that needs care."})),
+        // Conversation processing falls back to the offline rules.
+        _ => FakeReply::Status(500),
+    })
+    .await;
+    let server = llm_server(&fake, |_| {}).await;
+    let alice = server.user("alice").await;
+    let conversation = create(&server, &alice, TEXT_PATH, note()).await;
+    let day = chrono::NaiveDate::from_ymd_opt(2030, 1, 15).unwrap();
+
+    let generated = omi_server::service::daily_summaries::generate_day(
+        &*server.state.store,
+        &*server.state.processor,
+        &alice.id,
+        chrono_tz::Tz::UTC,
+        day,
+        omi_server::domain::time::now(),
+    )
+    .await
+    .unwrap();
+    let omi_server::service::daily_summaries::Generated::Created(summary) = generated else {
+        panic!("a summary is made: {generated:?}");
+    };
+    assert_eq!(summary.headline, "Dentist Day");
+    assert_eq!(summary.day_emoji, "🦷");
+    assert_eq!(
+        summary.highlights[0].conversation_ids,
+        vec![conversation["id"].as_str().unwrap().to_string()],
+        "the invented id is dropped"
+    );
+    assert_eq!(summary.decisions_made[0].conversation_id, None);
+    assert_eq!(summary.stats.total_conversations, 1, "counts stay exact");
+    let listed = server.get("/v1/dev/user/daily-summaries", &alice.key).await;
+    assert_eq!(listed.body["summaries"][0]["headline"], "Dentist Day");
+
+    let memory = server
+        .post(
+            "/v1/dev/user/memories",
+            &alice.key,
+            json!({"content": "Alex has a crown on a molar"}),
+        )
+        .await;
+    assert_eq!(memory.status, 200, "{memory:?}");
+    let profile = server.get("/v1/dev/user/profile", &alice.key).await;
+    assert_eq!(
+        profile.body["profile_text"],
+        "Alex has a crown that needs care."
+    );
+    let asked = fake.received_for(Step::Profile);
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].user().contains("- Alex has a crown on a molar"));
+}
+
+#[tokio::test]
+async fn a_failing_model_leaves_the_offline_day_summary_and_profile() {
+    let fake = FakeLlm::answering_over(crate::LLM_TRANSPORT, vec![]).await;
+    let server = llm_server(&fake, |_| {}).await;
+    let alice = server.user("alice").await;
+    let conversation = create(&server, &alice, TEXT_PATH, note()).await;
+    let generated = omi_server::service::daily_summaries::generate_day(
+        &*server.state.store,
+        &*server.state.processor,
+        &alice.id,
+        chrono_tz::Tz::UTC,
+        chrono::NaiveDate::from_ymd_opt(2030, 1, 15).unwrap(),
+        omi_server::domain::time::now(),
+    )
+    .await
+    .unwrap();
+    let omi_server::service::daily_summaries::Generated::Created(summary) = generated else {
+        panic!("a summary is made: {generated:?}");
+    };
+    assert_eq!(summary.headline, conversation["structured"]["title"]);
+    assert!(!fake.received_for(Step::DaySummary).is_empty());
+
+    server
+        .post(
+            "/v1/dev/user/memories",
+            &alice.key,
+            json!({"content": "Alex has a crown on a molar"}),
+        )
+        .await;
+    let profile = server.get("/v1/dev/user/profile", &alice.key).await;
+    assert!(
+        profile.body["profile_text"]
+            .as_str()
+            .unwrap()
+            .contains("Alex has a crown on a molar"),
+        "{profile:?}"
+    );
 }

@@ -9,6 +9,7 @@
 //! part; the conversation records which parts came from where.
 
 pub mod client;
+mod insights;
 mod parse;
 pub mod prompts;
 
@@ -26,7 +27,10 @@ use super::{
     ConversationInput, OfflineProcessor, ProcessedConversation, ProcessingContext, ProcessingError,
     Processor, Provenance, Source,
 };
+use crate::domain::conversations::Conversation;
 use crate::domain::credentials::Secret;
+use crate::domain::daily_summaries::DailySummary;
+use crate::domain::memories::Memory;
 
 /// How to reach the model and how much of it one server may use.
 #[derive(Debug, Clone)]
@@ -178,5 +182,37 @@ impl Processor for LlmProcessor {
             out.memories = memories;
         }
         Ok(out)
+    }
+
+    async fn write_day(
+        &self,
+        summary: DailySummary,
+        conversations: &[Conversation],
+    ) -> DailySummary {
+        let deadline = Instant::now() + self.timeout;
+        let message = insights::day_message(&summary, conversations);
+        let written = self
+            .ask(Step::DaySummary, &message, deadline, |answer| {
+                let mut written = summary.clone();
+                insights::apply_day_answer(answer, &mut written, conversations).map(|()| written)
+            })
+            .await;
+        source_of(Step::DaySummary, &written);
+        written.unwrap_or(summary)
+    }
+
+    async fn write_profile(
+        &self,
+        display_name: &str,
+        memories: &[Memory],
+        extractive: String,
+    ) -> String {
+        let deadline = Instant::now() + self.timeout;
+        let message = insights::profile_message(display_name, memories);
+        let written = self
+            .ask(Step::Profile, &message, deadline, insights::profile_answer)
+            .await;
+        source_of(Step::Profile, &written);
+        written.unwrap_or(extractive)
     }
 }

@@ -147,7 +147,7 @@ pub fn structure(answer: &str, clock: &Clock) -> Result<ModelStructure, String> 
     })
 }
 
-fn is_emoji_like(candidate: &str) -> bool {
+pub(super) fn is_emoji_like(candidate: &str) -> bool {
     candidate.chars().count() <= MAX_EMOJI_CHARS
         && !candidate
             .chars()

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::insights;
 use crate::processing::speakers::{SpeakerRole, UserRoles, is_generic_label};
 use crate::processing::text::cut_at_word_boundary;
 use crate::processing::{ConversationCategory, ConversationInput, InputKind};
@@ -20,14 +21,20 @@ pub enum Step {
     Structure,
     ActionItems,
     Memories,
+    /// The written parts of a daily summary (API.md §13.C).
+    DaySummary,
+    /// A profile from the user's memories (API.md §13.D.2).
+    Profile,
 }
 
 impl Step {
-    pub const ALL: [Step; 4] = [
+    pub const ALL: [Step; 6] = [
         Step::Discard,
         Step::Structure,
         Step::ActionItems,
         Step::Memories,
+        Step::DaySummary,
+        Step::Profile,
     ];
 
     /// The schema name sent in `response_format`, e.g. `omi_structure_v2`.
@@ -37,6 +44,8 @@ impl Step {
             Step::Structure => "structure",
             Step::ActionItems => "action_items",
             Step::Memories => "memories",
+            Step::DaySummary => "day_summary",
+            Step::Profile => "profile",
         };
         format!("omi_{step}_{PROMPT_VERSION}")
     }
@@ -47,6 +56,8 @@ impl Step {
             Step::Structure => STRUCTURE,
             Step::ActionItems => ACTION_ITEMS,
             Step::Memories => MEMORIES,
+            Step::DaySummary => insights::DAY_SUMMARY,
+            Step::Profile => insights::PROFILE,
         }
     }
 
@@ -56,6 +67,8 @@ impl Step {
             Step::Structure => structure_schema(),
             Step::ActionItems => action_items_schema(),
             Step::Memories => memories_schema(),
+            Step::DaySummary => insights::day_summary_schema(),
+            Step::Profile => insights::profile_schema(),
         }
     }
 }
@@ -213,7 +226,7 @@ fn turns(input: &ConversationInput, user: &str) -> String {
     rendered.join("\n")
 }
 
-fn strict_object(properties: Value) -> Value {
+pub(super) fn strict_object(properties: Value) -> Value {
     let required: Vec<&String> = properties
         .as_object()
         .expect("properties is an object")
@@ -227,7 +240,7 @@ fn strict_object(properties: Value) -> Value {
     })
 }
 
-fn nullable(kind: &str) -> Value {
+pub(super) fn nullable(kind: &str) -> Value {
     json!({"type": [kind, "null"]})
 }
 

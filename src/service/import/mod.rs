@@ -5,9 +5,10 @@
 //! end: the hosted API filters locked items after paging and clamps `limit`), the offset moving
 //! by the number of items actually received. Items are de-duplicated by id within a run; after
 //! the last page the first pages are read again until one holds nothing new, which picks up items
-//! added at the top while the import ran. Every object is written in its own transaction with
-//! its mapping (source id, fingerprint), and the next offset is checkpointed after each page, so
-//! an interrupted import resumes and a repeated one reports unchanged objects as such.
+//! added at the top while the import ran. A page is written in one transaction: every object
+//! with its mapping (source id, fingerprint), each behind its own savepoint, and the next offset
+//! as the resource's checkpoint, so an interrupted import resumes after the last page written
+//! and a repeated one reports unchanged objects as such.
 
 pub mod source;
 pub mod upstream;
@@ -22,7 +23,7 @@ use crate::domain::credentials::Secret;
 use crate::domain::time::{self, Timestamp};
 use crate::processing::Processor;
 use crate::store::conversations::{ConversationUpdate, FolderChange};
-use crate::store::import::{ImportKey, ImportOutcome, ImportRecord};
+use crate::store::import::{ImportKey, ImportOutcome, ImportRecord, PageCheckpoint};
 use crate::store::{Store, StoreError};
 use source::{Answer, Source};
 pub use source::{RetryPolicy, SourceError, SourceStats};
@@ -152,6 +153,9 @@ pub struct ResourceReport {
     pub unavailable: Option<String>,
     /// Where a resumed run started.
     pub resumed_at: Option<i64>,
+    /// With `--reprocess`: conversations the source holds no transcript for (notes written as
+    /// text), which keep the source's summary because there is nothing to process again.
+    pub kept_without_transcript: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -202,6 +206,20 @@ impl Progress for Silent {
 const MAX_PAGES: i64 = 1_000_000;
 /// Pages re-read from the top after the end to pick up items added during the run.
 const MAX_TOP_UP_PAGES: i64 = 20;
+
+/// An object mapped and ready to write.
+struct Prepared {
+    key: ImportKey,
+    record: ImportRecord,
+}
+
+/// Whether `--reprocess` applies to an imported object.
+enum Reprocess {
+    Yes,
+    /// A conversation the source holds no transcript for.
+    NoTranscript,
+    NotAConversation,
+}
 
 struct Run<'a> {
     store: &'a dyn Store,
@@ -343,6 +361,7 @@ impl Run<'_> {
             };
             let received = items.len() as i64;
             let mut new_items = 0;
+            let mut page = Vec::new();
             for item in items {
                 let Some(id) = upstream::source_id(&item) else {
                     report.failed.push(Note {
@@ -356,7 +375,20 @@ impl Run<'_> {
                 }
                 new_items += 1;
                 report.read += 1;
-                self.object(resource, &id, &item, report).await?;
+                if let Some(prepared) = self.prepare(resource, &id, &item, report).await? {
+                    page.push(prepared);
+                }
+            }
+            // The page's objects and the offset after it commit together: a resumed import
+            // starts after the last page written, never inside one.
+            let checkpoint =
+                (received > 0 && resource.paged() && !topping_up).then(|| PageCheckpoint {
+                    source: self.source_name.clone(),
+                    resource: name.to_string(),
+                    next_offset: offset + received,
+                });
+            if !self.options.dry_run {
+                self.write_page(page, checkpoint, report).await?;
             }
             if received == 0 || !resource.paged() {
                 if !topping_up && resource.paged() && offset > 0 {
@@ -368,17 +400,6 @@ impl Run<'_> {
                 break;
             }
             offset += received;
-            if !topping_up && !self.options.dry_run {
-                self.store
-                    .save_import_checkpoint(
-                        &self.user_id,
-                        &self.source_name,
-                        name,
-                        Some(offset),
-                        time::now(),
-                    )
-                    .await?;
-            }
             progress.advanced(resource, report);
             if new_items == 0 {
                 // Everything on the page was seen: the source ignores the offset (or the top-up
@@ -399,13 +420,16 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn object(
+    /// Reads what else the object needs (a goal's history), maps it and applies `--since`.
+    /// `None` when it is not to be written: it failed to map, is skipped, or this is a dry run
+    /// (which only counts what would happen).
+    async fn prepare(
         &mut self,
         resource: Resource,
         id: &str,
         item: &Value,
         report: &mut ResourceReport,
-    ) -> Result<(), ImportError> {
+    ) -> Result<Option<Prepared>, ImportError> {
         let mut history = Value::Null;
         if resource == Resource::Goals {
             let path = format!("{}/{}/history", resource.path(), urlencode(id));
@@ -431,7 +455,7 @@ impl Run<'_> {
                     id: id.to_string(),
                     reason: why.0,
                 });
-                return Ok(());
+                return Ok(None);
             }
         };
         if let (Some(since), Some(created)) = (self.options.since, created_at(&record))
@@ -441,7 +465,7 @@ impl Run<'_> {
                 id: id.to_string(),
                 reason: "created before --since".into(),
             });
-            return Ok(());
+            return Ok(None);
         }
         let key = ImportKey {
             source: self.source_name.clone(),
@@ -458,40 +482,72 @@ impl Run<'_> {
                 Some(true) => report.unchanged += 1,
                 Some(false) => report.updated += 1,
             }
+            return Ok(None);
+        }
+        Ok(Some(Prepared { key, record }))
+    }
+
+    /// Writes a page in one transaction with its checkpoint, counts what each object did, and
+    /// with `--reprocess` processes the conversations that changed once they are committed.
+    async fn write_page(
+        &self,
+        page: Vec<Prepared>,
+        checkpoint: Option<PageCheckpoint>,
+        report: &mut ResourceReport,
+    ) -> Result<(), ImportError> {
+        if page.is_empty() && checkpoint.is_none() {
             return Ok(());
         }
-        let is_conversation = matches!(record, ImportRecord::Conversation(_));
-        let imported = match self
+        let meta: Vec<(String, Reprocess)> = page
+            .iter()
+            .map(|p| {
+                let reprocess = match &p.record {
+                    ImportRecord::Conversation(c) if c.segments.is_empty() => {
+                        Reprocess::NoTranscript
+                    }
+                    ImportRecord::Conversation(_) => Reprocess::Yes,
+                    _ => Reprocess::NotAConversation,
+                };
+                (p.key.source_id.clone(), reprocess)
+            })
+            .collect();
+        let records = page.into_iter().map(|p| (p.key, p.record)).collect();
+        let outcomes = self
             .store
-            .import_record(&self.user_id, key, record, time::now())
-            .await
-        {
-            Ok(imported) => imported,
-            Err(StoreError::Unavailable(cause)) => {
-                return Err(ImportError::Store(StoreError::Unavailable(cause)));
+            .import_page(&self.user_id, records, checkpoint, time::now())
+            .await?;
+        for ((id, reprocess), outcome) in meta.into_iter().zip(outcomes) {
+            let imported = match outcome {
+                Ok(imported) => imported,
+                Err(error) => {
+                    report.failed.push(Note {
+                        id,
+                        reason: error.to_string(),
+                    });
+                    continue;
+                }
+            };
+            match imported.outcome {
+                ImportOutcome::Created => report.created += 1,
+                ImportOutcome::Updated => report.updated += 1,
+                ImportOutcome::Unchanged => report.unchanged += 1,
             }
-            Err(error) => {
-                report.failed.push(Note {
-                    id: id.to_string(),
-                    reason: error.to_string(),
-                });
-                return Ok(());
+            if !self.options.reprocess || imported.outcome == ImportOutcome::Unchanged {
+                continue;
             }
-        };
-        match imported.outcome {
-            ImportOutcome::Created => report.created += 1,
-            ImportOutcome::Updated => report.updated += 1,
-            ImportOutcome::Unchanged => report.unchanged += 1,
-        }
-        if is_conversation
-            && self.options.reprocess
-            && imported.outcome != ImportOutcome::Unchanged
-            && let Err(reason) = self.reprocess(&imported.local_id).await
-        {
-            report.failed.push(Note {
-                id: id.to_string(),
-                reason: format!("imported, but processing it again failed: {reason}"),
-            });
+            match reprocess {
+                Reprocess::NotAConversation => {}
+                // Processing an empty transcript would replace a real summary with "Untitled".
+                Reprocess::NoTranscript => report.kept_without_transcript += 1,
+                Reprocess::Yes => {
+                    if let Err(reason) = self.reprocess(&imported.local_id).await {
+                        report.failed.push(Note {
+                            id,
+                            reason: format!("imported, but processing it again failed: {reason}"),
+                        });
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -7,13 +7,13 @@ use tracing::instrument;
 
 use super::conversations::system_folder_id;
 use super::rows::{insert_action_item, insert_memory};
-use super::{PgStore, execute, lock_user, query_opt};
+use super::{PgStore, execute, lock_user, map_error, query_opt};
 use crate::domain::ids::new_id;
 use crate::domain::time::Timestamp;
 use crate::store::StoreResult;
 use crate::store::import::{
     FolderRef, ImportKey, ImportOutcome, ImportRecord, ImportStore, Imported, ImportedConversation,
-    ImportedFolder,
+    ImportedFolder, PageCheckpoint,
 };
 
 async fn mapping(
@@ -372,6 +372,55 @@ async fn import_one(
     })
 }
 
+/// Records the next offset to read (`Some`), or that the resource finished (`None`).
+async fn write_checkpoint(
+    client: &impl GenericClient,
+    user_id: &str,
+    source: &str,
+    resource: &str,
+    next_offset: Option<i64>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    match next_offset {
+        Some(offset) => {
+            execute(
+                client,
+                "INSERT INTO import_checkpoints (user_id, source, resource, next_offset,
+                     updated_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (user_id, source, resource) DO UPDATE SET
+                     next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+                &[&user_id, &source, &resource, &offset, &now],
+            )
+            .await?
+        }
+        None => {
+            execute(
+                client,
+                "DELETE FROM import_checkpoints
+                 WHERE user_id = $1 AND source = $2 AND resource = $3",
+                &[&user_id, &source, &resource],
+            )
+            .await?
+        }
+    };
+    Ok(())
+}
+
+/// Records the webhook event of an object the import wrote (none when it was unchanged).
+async fn announce(
+    tx: &impl GenericClient,
+    user_id: &str,
+    kind: &str,
+    imported: Imported,
+) -> StoreResult<Imported> {
+    if imported.outcome != ImportOutcome::Unchanged {
+        let created = imported.outcome == ImportOutcome::Created;
+        super::webhooks::record_imported(tx, user_id, kind, &imported.local_id, created).await?;
+    }
+    Ok(imported)
+}
+
 #[async_trait]
 impl ImportStore for PgStore {
     #[instrument(skip_all)]
@@ -385,12 +434,50 @@ impl ImportStore for PgStore {
         let kind = record.kind();
         in_transaction!(self, |tx| {
             let imported = import_one(tx, user_id, &key, record.clone(), now).await?;
-            if imported.outcome != ImportOutcome::Unchanged {
-                let created = imported.outcome == ImportOutcome::Created;
-                super::webhooks::record_imported(tx, user_id, kind, &imported.local_id, created)
-                    .await?;
+            announce(tx, user_id, kind, imported).await
+        })
+    }
+
+    #[instrument(skip_all)]
+    async fn import_page(
+        &self,
+        user_id: &str,
+        records: Vec<(ImportKey, ImportRecord)>,
+        checkpoint: Option<PageCheckpoint>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<StoreResult<Imported>>> {
+        in_transaction!(self, |tx| {
+            let mut outcomes = Vec::with_capacity(records.len());
+            for (key, record) in &records {
+                // A failure rolls back what this object wrote and nothing else; when even the
+                // rollback fails, the connection is gone and so is the page.
+                tx.batch_execute("SAVEPOINT import_object")
+                    .await
+                    .map_err(map_error)?;
+                let outcome = match import_one(tx, user_id, key, record.clone(), now).await {
+                    Ok(imported) => announce(tx, user_id, record.kind(), imported).await,
+                    failed => failed,
+                };
+                let end = if outcome.is_ok() {
+                    "RELEASE SAVEPOINT import_object"
+                } else {
+                    "ROLLBACK TO SAVEPOINT import_object; RELEASE SAVEPOINT import_object"
+                };
+                tx.batch_execute(end).await.map_err(map_error)?;
+                outcomes.push(outcome);
             }
-            Ok(imported)
+            if let Some(at) = &checkpoint {
+                write_checkpoint(
+                    tx,
+                    user_id,
+                    &at.source,
+                    &at.resource,
+                    Some(at.next_offset),
+                    now,
+                )
+                .await?;
+            }
+            Ok(outcomes)
         })
     }
 
@@ -437,30 +524,7 @@ impl ImportStore for PgStore {
         now: Timestamp,
     ) -> StoreResult<()> {
         with_connection!(self, |client| {
-            match next_offset {
-                Some(offset) => {
-                    execute(
-                        client,
-                        "INSERT INTO import_checkpoints (user_id, source, resource, next_offset,
-                             updated_at)
-                         VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (user_id, source, resource) DO UPDATE SET
-                             next_offset = excluded.next_offset, updated_at = excluded.updated_at",
-                        &[&user_id, &source, &resource, &offset, &now],
-                    )
-                    .await?
-                }
-                None => {
-                    execute(
-                        client,
-                        "DELETE FROM import_checkpoints
-                         WHERE user_id = $1 AND source = $2 AND resource = $3",
-                        &[&user_id, &source, &resource],
-                    )
-                    .await?
-                }
-            };
-            Ok(())
+            write_checkpoint(client, user_id, source, resource, next_offset, now).await
         })
     }
 }

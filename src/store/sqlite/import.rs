@@ -13,7 +13,7 @@ use crate::domain::time::{Timestamp, to_micros};
 use crate::store::StoreResult;
 use crate::store::import::{
     FolderRef, ImportKey, ImportOutcome, ImportRecord, ImportStore, Imported, ImportedConversation,
-    ImportedFolder,
+    ImportedFolder, PageCheckpoint,
 };
 
 fn mapping(
@@ -316,8 +316,102 @@ fn import_one(
     })
 }
 
+/// Records the next offset to read (`Some`), or that the resource finished (`None`).
+fn write_checkpoint(
+    c: &Connection,
+    user_id: &str,
+    source: &str,
+    resource: &str,
+    next_offset: Option<i64>,
+    now: Timestamp,
+) -> rusqlite::Result<()> {
+    match next_offset {
+        Some(offset) => c
+            .prepare_cached(
+                "INSERT INTO import_checkpoints (user_id, source, resource, next_offset,
+                     updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (user_id, source, resource) DO UPDATE SET
+                     next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+            )?
+            .execute(params![user_id, source, resource, offset, to_micros(now)])?,
+        None => c
+            .prepare_cached(
+                "DELETE FROM import_checkpoints
+                 WHERE user_id = ?1 AND source = ?2 AND resource = ?3",
+            )?
+            .execute(params![user_id, source, resource])?,
+    };
+    Ok(())
+}
+
+/// Records the webhook event of an object the import wrote (none when it was unchanged).
+fn announce(
+    c: &Connection,
+    user_id: &str,
+    kind: &str,
+    imported: Imported,
+) -> rusqlite::Result<Imported> {
+    if imported.outcome != ImportOutcome::Unchanged {
+        let created = imported.outcome == ImportOutcome::Created;
+        super::webhooks::record_imported(c, user_id, kind, &imported.local_id, created)?;
+    }
+    Ok(imported)
+}
+
+/// One object behind a savepoint: a failure rolls back what it wrote and nothing else.
+fn import_behind_savepoint(
+    c: &Connection,
+    user_id: &str,
+    key: &ImportKey,
+    record: ImportRecord,
+    now: Timestamp,
+) -> rusqlite::Result<rusqlite::Result<Imported>> {
+    c.execute_batch("SAVEPOINT import_object")?;
+    let kind = record.kind();
+    let outcome = import_one(c, user_id, key, record, now)
+        .and_then(|imported| announce(c, user_id, kind, imported));
+    if outcome.is_err() {
+        c.execute_batch("ROLLBACK TO import_object")?;
+    }
+    c.execute_batch("RELEASE import_object")?;
+    Ok(outcome)
+}
+
 #[async_trait]
 impl ImportStore for SqliteStore {
+    #[instrument(skip_all)]
+    async fn import_page(
+        &self,
+        user_id: &str,
+        records: Vec<(ImportKey, ImportRecord)>,
+        checkpoint: Option<PageCheckpoint>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<StoreResult<Imported>>> {
+        let user_id = user_id.to_string();
+        self.write(move |c| {
+            let mut outcomes = Vec::with_capacity(records.len());
+            for (key, record) in records {
+                let outcome =
+                    import_behind_savepoint(c, &user_id, &key, record, now).map_err(map_error)?;
+                outcomes.push(outcome.map_err(map_error));
+            }
+            if let Some(at) = checkpoint {
+                write_checkpoint(
+                    c,
+                    &user_id,
+                    &at.source,
+                    &at.resource,
+                    Some(at.next_offset),
+                    now,
+                )
+                .map_err(map_error)?;
+            }
+            Ok(outcomes)
+        })
+        .await
+    }
+
     #[instrument(skip_all)]
     async fn import_record(
         &self,
@@ -329,13 +423,9 @@ impl ImportStore for SqliteStore {
         let user_id = user_id.to_string();
         let kind = record.kind();
         self.write(move |c| {
-            let imported = import_one(c, &user_id, &key, record, now).map_err(map_error)?;
-            if imported.outcome != ImportOutcome::Unchanged {
-                let created = imported.outcome == ImportOutcome::Created;
-                super::webhooks::record_imported(c, &user_id, kind, &imported.local_id, created)
-                    .map_err(map_error)?;
-            }
-            Ok(imported)
+            import_one(c, &user_id, &key, record, now)
+                .and_then(|imported| announce(c, &user_id, kind, imported))
+                .map_err(map_error)
         })
         .await
     }
@@ -385,26 +475,7 @@ impl ImportStore for SqliteStore {
             resource.to_string(),
         );
         self.write(move |c| {
-            let result = match next_offset {
-                Some(offset) => c
-                    .prepare_cached(
-                        "INSERT INTO import_checkpoints (user_id, source, resource, next_offset,
-                             updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (user_id, source, resource) DO UPDATE SET
-                             next_offset = excluded.next_offset, updated_at = excluded.updated_at",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![user_id, source, resource, offset, to_micros(now)])
-                    }),
-                None => c
-                    .prepare_cached(
-                        "DELETE FROM import_checkpoints
-                         WHERE user_id = ?1 AND source = ?2 AND resource = ?3",
-                    )
-                    .and_then(|mut s| s.execute(params![user_id, source, resource])),
-            };
-            result.map(|_| ()).map_err(map_error)
+            write_checkpoint(c, &user_id, &source, &resource, next_offset, now).map_err(map_error)
         })
         .await
     }
