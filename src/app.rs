@@ -168,6 +168,11 @@ pub async fn serve_with_metrics(
     } else {
         None
     };
+    let pruner = crate::service::tombstones::spawn_pruner(
+        store.clone(),
+        state.settings.tombstone_days,
+        stopping.clone(),
+    );
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
     let served = axum::serve(
@@ -187,6 +192,7 @@ pub async fn serve_with_metrics(
     if let Some(task) = deliveries {
         task.await?;
     }
+    pruner.await?;
     served?;
     store.close().await?;
     tracing::info!("stopped");

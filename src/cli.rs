@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::app;
 use crate::config::{
-    Cli, Command, ImportCommand, KeysCommand, Settings, SummariesCommand, UsersCommand,
-    WebhooksCommand,
+    Cli, Command, ExportFormat, ImportCommand, KeysCommand, Settings, SummariesCommand,
+    UsersCommand, WebhooksCommand,
 };
 use crate::domain::credentials::{Secret, generate_account_token};
 use crate::domain::daily_summaries::parse_day;
@@ -50,6 +50,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Mcp { stdio: _ } => mcp_stdio(cli.settings).await,
         Command::Import(command) => import_command(&cli.settings, command).await,
         Command::Backup { out } => backup(&cli.settings, &out).await,
+        Command::Export { user, format, out } => {
+            export_command(&cli.settings, &user, format, &out).await
+        }
         Command::Restore { from } => restore(&cli.settings, &from).await,
     };
     match outcome {
@@ -585,16 +588,19 @@ async fn key_owner(store: &dyn Store, key_id: &str) -> Result<String, CliError> 
 
 async fn import_command(settings: &Settings, command: ImportCommand) -> Result<(), CliError> {
     use crate::service::import::{self, ImportOptions, Resource, RetryPolicy};
-    let ImportCommand::Omi {
-        from,
-        key,
-        user,
-        only,
-        since,
-        reprocess,
-        dry_run,
-        retries,
-    } = command;
+    let (from, key, user, only, since, reprocess, dry_run, retries) = match command {
+        ImportCommand::Ndjson { user, file } => return import_ndjson(settings, &user, &file).await,
+        ImportCommand::Omi {
+            from,
+            key,
+            user,
+            only,
+            since,
+            reprocess,
+            dry_run,
+            retries,
+        } => (from, key, user, only, since, reprocess, dry_run, retries),
+    };
     if key.expose().trim().is_empty() {
         return Err(CliError(
             "a source key is required: --key or OMI_IMPORT_KEY (omi_dev_...)".into(),
@@ -662,6 +668,117 @@ async fn import_command(settings: &Settings, command: ImportCommand) -> Result<(
              the cause is fixed"
         )));
     }
+    Ok(())
+}
+
+/// A running count on stderr when it is a terminal, so redirected output stays clean.
+fn progress_printer(what: &'static str) -> impl FnMut(u64) + Send {
+    use std::io::{IsTerminal, Write};
+    let terminal = std::io::stderr().is_terminal();
+    move |count| {
+        if terminal {
+            eprint!("\r{what}: {count} records");
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+async fn export_command(
+    settings: &Settings,
+    user: &str,
+    format: ExportFormat,
+    out: &std::path::Path,
+) -> Result<(), CliError> {
+    use crate::service::export::{vault, write_ndjson};
+    let store = store::open(settings).await?;
+    let user = find_user(&*store, user).await?;
+    std::fs::create_dir_all(out)
+        .map_err(|error| CliError(format!("creating {}: {error}", out.display())))?;
+    let outcome = match format {
+        ExportFormat::Ndjson => {
+            let path = out.join("export.ndjson");
+            let temporary = out.join("export.ndjson.partial");
+            let file = std::fs::File::create(&temporary)
+                .map_err(|error| CliError(format!("creating {}: {error}", temporary.display())))?;
+            let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+            let started = std::time::Instant::now();
+            let written = write_ndjson(
+                store.clone(),
+                &user.id,
+                &mut writer,
+                progress_printer("exported"),
+            )
+            .await
+            .map_err(CliError::from)
+            .and_then(|counts| {
+                writer
+                    .into_inner()
+                    .map_err(|error| CliError(format!("writing: {}", error.error())))?
+                    .sync_all()?;
+                // Only a complete export takes the final name.
+                std::fs::rename(&temporary, &path)?;
+                Ok(counts)
+            });
+            eprintln!();
+            written.map(|counts| {
+                println!(
+                    "Exported {} records of user '{}' to {} in {:.1} s ({counts}).",
+                    counts.total(),
+                    user.name,
+                    path.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            })
+        }
+        ExportFormat::Markdown => {
+            vault::write_vault(store.clone(), &user.id, &user.display_name, out)
+                .await
+                .map(|report| {
+                    println!(
+                        "Vault of user '{}' in {}: {} conversations, {} daily notes, {} memories \
+                         in {} notes, {} goals; {} notes written, {} unchanged, {} removed.",
+                        user.name,
+                        out.display(),
+                        report.conversations,
+                        report.daily_notes,
+                        report.memories,
+                        report.memory_notes,
+                        report.goals,
+                        report.written,
+                        report.unchanged,
+                        report.removed
+                    );
+                })
+                .map_err(CliError::from)
+        }
+    };
+    store.close().await?;
+    outcome
+}
+
+async fn import_ndjson(
+    settings: &Settings,
+    user: &str,
+    file: &std::path::Path,
+) -> Result<(), CliError> {
+    use crate::service::export::restore::restore_file;
+    let store = store::open(settings).await?;
+    let user = find_user(&*store, user).await?;
+    let outcome = restore_file(store.clone(), &user.id, file, progress_printer("imported")).await;
+    eprintln!();
+    store.close().await?;
+    let report = outcome?;
+    println!(
+        "Imported {} records into user '{}': created {} ({}), updated {} ({}), unchanged {} ({}).",
+        report.total(),
+        user.name,
+        report.created.total(),
+        report.created,
+        report.updated.total(),
+        report.updated,
+        report.unchanged.total(),
+        report.unchanged,
+    );
     Ok(())
 }
 

@@ -309,6 +309,16 @@ pub struct Settings {
         global = true
     )]
     pub webhook_poll_ms: u64,
+    /// How many days the deletions feed keeps a deleted object's tombstone. A mirror that last
+    /// synced longer ago than this must copy everything again.
+    #[arg(
+        long,
+        env = "OMI_TOMBSTONE_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub tombstone_days: u32,
 }
 
 impl Settings {
@@ -402,9 +412,22 @@ pub enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
-    /// Import a user's history from another server of the Omi Developer API.
+    /// Import a user's history from another server of the Omi Developer API, or restore an
+    /// export.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Export everything a user holds: NDJSON (restorable with `import ndjson`) or a Markdown
+    /// vault (Obsidian-style) that a later run brings up to date.
+    Export {
+        /// The user (id or name).
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
+        format: ExportFormat,
+        /// The directory to write into: `export.ndjson` for NDJSON, the vault for Markdown.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Serve the MCP tools to a local assistant that launches this process (key in OMI_API_KEY).
     Mcp {
         /// Speak MCP on stdin/stdout (the HTTP endpoint is /v1/mcp on `serve`).
@@ -413,8 +436,24 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Ndjson,
+    Markdown,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
+    /// Restore an export made by `omi-server export --format ndjson` (or `GET
+    /// /v1/dev/user/export`) exactly: ids, timestamps, transcripts, states. Importing the same
+    /// file again changes nothing.
+    Ndjson {
+        /// The user (id or name) who receives the data.
+        #[arg(long)]
+        user: String,
+        /// The NDJSON file.
+        file: std::path::PathBuf,
+    },
     /// Import memories, conversations (with transcripts), action items, goals and folders from
     /// Omi's cloud (https://api.omi.me) or any server of the Omi Developer API, through its public
     /// API. Resumable: run it again to continue or to bring in what changed.

@@ -1496,3 +1496,95 @@ async fn a_newer_protocol_version_is_answered_with_one_the_server_speaks() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn list_tools_follow_the_change_feed_with_updated_since_and_cursor() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let client = connect(&server, &alice.key).await;
+    for content in ["Fact one", "Fact two", "Fact three"] {
+        let reply = server
+            .post(
+                "/v1/dev/user/memories",
+                &alice.key,
+                json!({"content": content}),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    server
+        .post(
+            "/v1/dev/user/action-items",
+            &alice.key,
+            json!({"description": "Call Sam"}),
+        )
+        .await;
+    server
+        .post(
+            "/v1/dev/user/conversations",
+            &alice.key,
+            json!({"text": "We must send the report by Friday."}),
+        )
+        .await;
+
+    let epoch = "1970-01-01T00:00:00Z";
+    let first = success(
+        &call(
+            &client,
+            "get_memories",
+            json!({"updated_since": epoch, "limit": 2}),
+        )
+        .await,
+    );
+    let rest_first = server
+        .get(
+            &format!("/v1/dev/user/memories?updated_since={epoch}&limit=2"),
+            &alice.key,
+        )
+        .await;
+    assert_eq!(first["memories"], rest_first.body);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    assert_eq!(Some(cursor.as_str()), rest_first.header("x-next-cursor"));
+    let second = success(
+        &call(
+            &client,
+            "get_memories",
+            json!({"cursor": cursor, "limit": 2}),
+        )
+        .await,
+    );
+    assert_eq!(second["memories"].as_array().unwrap().len(), 1);
+    assert!(second.get("next_cursor").is_none(), "{second}");
+    let all: Vec<Value> = first["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["memories"].as_array().unwrap())
+        .cloned()
+        .collect();
+    let times: Vec<&str> = all
+        .iter()
+        .map(|m| m["updated_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "oldest change first: {times:?}"
+    );
+
+    for (tool, key) in [
+        ("get_action_items", "action_items"),
+        ("get_conversations", "conversations"),
+    ] {
+        let page = success(&call(&client, tool, json!({"updated_since": epoch})).await);
+        assert!(!page[key].as_array().unwrap().is_empty(), "{tool}: {page}");
+        assert!(page.get("next_cursor").is_none(), "{tool}: {page}");
+    }
+    assert_tool_error(
+        &call(&client, "get_memories", json!({"updated_since": "soon"})).await,
+        "invalid_arguments",
+        "Validation error: updated_since must be an RFC 3339 date-time",
+    );
+}

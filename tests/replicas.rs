@@ -7,6 +7,9 @@
 #[path = "support/postgres.rs"]
 mod pg_support;
 
+#[path = "support/mirror.rs"]
+mod mirror;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -540,4 +543,41 @@ async fn an_idempotency_key_creates_once_across_replicas() {
         )
         .await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_reading_both_replicas_equals_the_database_after_writes_through_both() {
+    if !postgres_configured("replicas::change_feed") {
+        return;
+    }
+    let cluster = Cluster::start(&[]).await;
+    let bases = vec![cluster.a.base_url.clone(), cluster.b.base_url.clone()];
+    // Two writers, each alternating between the replicas, while the mirror pages through both.
+    let writers: Vec<_> = [3_u64, 5]
+        .into_iter()
+        .map(|seed| {
+            let (http, bases, key) = (cluster.http.clone(), bases.clone(), cluster.key.clone());
+            tokio::spawn(
+                async move { mirror::write_at_random(&http, &bases, &key, 80, seed).await },
+            )
+        })
+        .collect();
+    let mut copy = mirror::Mirror::default();
+    for _ in 0..200 {
+        if writers.iter().all(|writer| writer.is_finished()) {
+            break;
+        }
+        copy.sync(&cluster.http, &bases, &cluster.key).await;
+    }
+    let mut written = mirror::Written::default();
+    for writer in writers {
+        let done = writer.await.unwrap();
+        written.conversations.extend(done.conversations);
+        written.goals.extend(done.goals);
+    }
+    copy.sync(&cluster.http, &bases, &cluster.key).await;
+    let truth =
+        mirror::server_objects(&cluster.http, &cluster.a.base_url, &cluster.key, &written).await;
+    mirror::assert_same(&copy.objects, &truth);
+    assert!(truth.len() > 10, "{} objects", truth.len());
 }

@@ -12,6 +12,7 @@ use omi_server::config::Settings;
 use omi_server::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
 use omi_server::domain::conversations::{Event, Geolocation, NewSegment};
 use omi_server::domain::credentials::{Secret, hash_secret};
+use omi_server::domain::feed::{FeedPosition, FeedWindow, TombstoneType};
 use omi_server::domain::folders::SystemFolderSpec;
 use omi_server::domain::goals::{
     Goal, GoalChanges, GoalMetric, GoalSource, GoalStatus, GoalType, NewGoal, new_goal_id,
@@ -764,9 +765,14 @@ async fn action_items_are_listed_open_first_then_by_due_date(store: Arc<dyn Stor
     assert_eq!(second_page[0].description, "due late");
     assert_eq!(second_page.len(), 2);
 
+    // One batch is one change: its items share the change time of the latest.
+    let stored_done = store.get_action_item(&alice.id, &done.id).await.unwrap();
     assert_eq!(
-        store.get_action_item(&alice.id, &done.id).await.unwrap(),
-        Some(done.clone()),
+        stored_done,
+        Some(ActionItem {
+            updated_at: at(5),
+            ..done.clone()
+        }),
         "reads back equal"
     );
     assert!(
@@ -2037,6 +2043,350 @@ async fn imports_are_faithful_idempotent_and_checkpointed(store: Arc<dyn Store>)
     );
 }
 
+// The change feed (store::feed): every write transaction of a user takes its time from the
+// user's change clock, so `(updated_at, id)` order is commit order even when the callers'
+// clocks stand still or step back.
+
+fn window(since: Option<Timestamp>, after: Option<FeedPosition>, limit: i64) -> FeedWindow {
+    FeedWindow {
+        since,
+        after,
+        limit,
+    }
+}
+
+async fn the_change_clock_orders_writes_whatever_the_callers_clock_says(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let now = time::now();
+    // One batch, one change time.
+    let batch = store
+        .save_memories(
+            &alice.id,
+            vec![
+                memory_request("Fact a", None),
+                memory_request("Fact b", None),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(batch[0].updated_at, now);
+    assert_eq!(batch[0].updated_at, batch[1].updated_at);
+    // The same instant again, then an earlier one: each still comes after the last change.
+    let same = store
+        .save_memories(&alice.id, vec![memory_request("Fact c", None)], now)
+        .await
+        .unwrap();
+    assert!(same[0].updated_at > now, "{:?}", same[0].updated_at);
+    let earlier = store
+        .update_memory(
+            &alice.id,
+            &batch[0].id,
+            MemoryChanges {
+                tags: Some(vec!["x".into()]),
+                ..Default::default()
+            },
+            now - Duration::hours(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(earlier.updated_at > same[0].updated_at);
+    assert_eq!(
+        store
+            .get_memory(&alice.id, &batch[0].id)
+            .await
+            .unwrap()
+            .unwrap(),
+        earlier,
+        "what was answered is what is stored"
+    );
+    // Another user's clock is their own.
+    let theirs = store
+        .save_memories(&bob.id, vec![memory_request("Fact a", None)], now)
+        .await
+        .unwrap();
+    assert_eq!(theirs[0].updated_at, now);
+
+    // The feed: (updated_at, id) ascending, `since` inclusive, `after` exclusive.
+    let all = store
+        .memories_changed(&alice.id, &[], &window(None, None, 10))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = all.iter().map(|m| m.id.as_str()).collect();
+    let mut first_two = [batch[0].id.as_str(), batch[1].id.as_str()];
+    first_two.sort();
+    // batch[0] moved last when it was edited.
+    let other = if first_two[0] == batch[0].id {
+        first_two[1]
+    } else {
+        first_two[0]
+    };
+    assert_eq!(ids, vec![other, same[0].id.as_str(), batch[0].id.as_str()]);
+    let since = store
+        .memories_changed(&alice.id, &[], &window(Some(same[0].updated_at), None, 10))
+        .await
+        .unwrap();
+    assert_eq!(since.len(), 2, "inclusive");
+    let after = FeedPosition {
+        at: same[0].updated_at,
+        id: same[0].id.clone(),
+    };
+    let rest = store
+        .memories_changed(&alice.id, &[], &window(None, Some(after), 10))
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![earlier]);
+    let limited = store
+        .memories_changed(&alice.id, &[], &window(None, None, 1))
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+}
+
+async fn concurrent_writers_of_one_user_get_distinct_change_times(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let now = time::now();
+    let writes = (0..16).map(|i| {
+        let store = store.clone();
+        let user_id = alice.id.clone();
+        async move {
+            store
+                .save_memories(
+                    &user_id,
+                    vec![memory_request(&format!("Fact {i}"), None)],
+                    now,
+                )
+                .await
+                .unwrap()
+        }
+    });
+    let saved: Vec<_> = futures::future::join_all(writes).await;
+    let mut times: Vec<Timestamp> = saved.iter().map(|s| s[0].updated_at).collect();
+    times.sort();
+    times.dedup();
+    assert_eq!(times.len(), 16, "one change time per transaction");
+    let feed = store
+        .memories_changed(&alice.id, &[], &window(None, None, 100))
+        .await
+        .unwrap();
+    let order: Vec<Timestamp> = feed.iter().map(|m| m.updated_at).collect();
+    assert_eq!(order, times);
+}
+
+async fn every_list_has_a_feed_with_its_filters(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let now = time::now();
+    store
+        .create_action_items(
+            &alice.id,
+            vec![action_item("One", now), action_item("Two", now)],
+        )
+        .await
+        .unwrap();
+    let items = store
+        .action_items_changed(
+            &alice.id,
+            ActionItemFilter::default(),
+            &window(None, None, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[0].updated_at, items[1].updated_at,
+        "one batch, one time"
+    );
+    let open_only = ActionItemFilter {
+        completed: Some(true),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .action_items_changed(&alice.id, open_only, &window(None, None, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let goal = goal("Run", now);
+    store.create_goal(&alice.id, goal.clone()).await.unwrap();
+    assert!(store.abandon_goal(&alice.id, &goal.id, now).await.unwrap());
+    let goals = store
+        .goals_changed(&alice.id, &window(None, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(goals.len(), 1, "ended goals are in the feed");
+    assert_eq!(goals[0].status, GoalStatus::Abandoned);
+
+    let conversation = text_conversation("Budget", "business", SystemFolder::Work, now);
+    store
+        .create_conversation(&alice.id, conversation.clone())
+        .await
+        .unwrap();
+    let folders = store
+        .folders_changed(&alice.id, &window(None, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(folders.len(), 3);
+    let work = folders
+        .iter()
+        .find(|f| f.conversation_count == 1)
+        .unwrap()
+        .clone();
+    let discard = ConversationUpdate {
+        title: None,
+        discarded: Some(true),
+        starred: None,
+        folder: FolderChange::Keep,
+        reprocessed: None,
+        updated_at: now,
+    };
+    assert!(
+        store
+            .update_conversation(&alice.id, &conversation.id, discard)
+            .await
+            .unwrap()
+    );
+    let changed = store
+        .conversations_changed(
+            &alice.id,
+            &ConversationFilter::default(),
+            &window(None, None, 10),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 1, "discarded conversations are in the feed");
+    assert!(changed[0].discarded);
+    let since = work.updated_at + Duration::microseconds(1);
+    let recounted = store
+        .folders_changed(&alice.id, &window(Some(since), None, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        recounted.len(),
+        1,
+        "the folder's count changed, so the folder did"
+    );
+    assert_eq!(recounted[0].id, work.id);
+    assert_eq!(recounted[0].conversation_count, 0);
+}
+
+async fn deletions_leave_tombstones_that_age_out(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let now = time::now();
+    let memory = store
+        .save_memories(&alice.id, vec![memory_request("Short-lived", None)], now)
+        .await
+        .unwrap()
+        .remove(0);
+    let item = action_item("Gone", now);
+    store
+        .create_action_items(&alice.id, vec![item.clone()])
+        .await
+        .unwrap();
+    let conversation = text_conversation("Budget", "business", SystemFolder::Work, now);
+    store
+        .create_conversation(&alice.id, conversation.clone())
+        .await
+        .unwrap();
+    let key = store
+        .create_key(new_key(&alice.id, "k", now), 100)
+        .await
+        .unwrap();
+
+    assert!(!store.delete_memory(&bob.id, &memory.id).await.unwrap());
+    assert!(store.delete_memory(&alice.id, &memory.id).await.unwrap());
+    assert!(store.delete_action_item(&alice.id, &item.id).await.unwrap());
+    assert!(
+        store
+            .delete_conversation(&alice.id, &conversation.id)
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_key(&alice.id, &key.id).await.unwrap());
+    assert!(!store.delete_key(&alice.id, &key.id).await.unwrap(), "once");
+
+    let all = store
+        .deletions(&alice.id, &[], &window(None, None, 10))
+        .await
+        .unwrap();
+    let seen: Vec<(TombstoneType, &str)> = all.iter().map(|t| (t.kind, t.id.as_str())).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (TombstoneType::Memory, memory.id.as_str()),
+            (TombstoneType::ActionItem, item.id.as_str()),
+            (TombstoneType::Conversation, conversation.id.as_str()),
+            (TombstoneType::Key, key.id.as_str()),
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].deleted_at < w[1].deleted_at));
+    assert!(
+        store
+            .deletions(&bob.id, &[], &window(None, None, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let only = store
+        .deletions(&alice.id, &[TombstoneType::Key], &window(None, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    let after = store
+        .deletions(&alice.id, &[], &window(None, Some(all[1].position()), 10))
+        .await
+        .unwrap();
+    assert_eq!(after, all[2..].to_vec());
+
+    // The memory exists again: no longer deleted.
+    store
+        .save_memories(&alice.id, vec![memory_request("Short-lived", None)], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .deletions(&alice.id, &[TombstoneType::Memory], &window(None, None, 10))
+            .await
+            .unwrap(),
+        vec![]
+    );
+
+    // Pruning goes by age, a bounded batch at a time.
+    assert_eq!(
+        store
+            .prune_tombstones(now - Duration::days(1), 100)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .prune_tombstones(time::now() + Duration::days(1), 2)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .prune_tombstones(time::now() + Duration::days(1), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .deletions(&alice.id, &[], &window(None, None, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// A page commits its objects and its checkpoint together; the same page again changes nothing.
 async fn an_import_page_commits_its_objects_with_its_checkpoint(store: Arc<dyn Store>) {
     let user = store.create_user(new_user("pager")).await.unwrap();
@@ -2144,6 +2494,10 @@ conformance!(
     conversation_search_covers_title_overview_and_transcript,
     imports_are_faithful_idempotent_and_checkpointed,
     an_import_page_commits_its_objects_with_its_checkpoint,
+    the_change_clock_orders_writes_whatever_the_callers_clock_says,
+    concurrent_writers_of_one_user_get_distinct_change_times,
+    every_list_has_a_feed_with_its_filters,
+    deletions_leave_tombstones_that_age_out,
 );
 
 /// The migrations before goals v2, as released.
@@ -2380,4 +2734,52 @@ async fn goals_from_before_v2_are_carried_over_on_postgres() {
     let store = omi_server::store::open(&settings).await.unwrap();
     assert_old_goals_carried_over(store.clone()).await;
     store.close().await.unwrap();
+}
+
+/// On PostgreSQL every change-feed page is an index range scan of its table's
+/// `(user_id, updated_at, id)` index, in feed order (no sort): its cost does not grow with the
+/// number of objects the user has. Sequential scans are switched off so that the planner's
+/// choice on an empty table does not hide which index it would use.
+#[tokio::test]
+async fn postgres_feed_queries_read_the_feed_index_in_order() {
+    if let Some(notice) = skip_notice("postgres_feed_queries_read_the_feed_index_in_order") {
+        eprintln!("{notice}");
+        return;
+    }
+    let opened = open(Backend::Postgres).await;
+    let client = opened._database.as_ref().unwrap().connect().await;
+    client
+        .batch_execute("SET enable_seqscan = off")
+        .await
+        .unwrap();
+    let user = "u";
+    let user_ref = &user;
+    let window = FeedWindow::probing(
+        Some(time::now()),
+        Some(FeedPosition {
+            at: time::now(),
+            id: "x".into(),
+        }),
+        25,
+    );
+    for (table, columns) in [
+        ("memories", "id"),
+        ("action_items", "id"),
+        ("goals", "id"),
+        ("conversations", "id"),
+        ("folders", "id"),
+    ] {
+        let base = format!("SELECT {columns} FROM {table} WHERE user_id = $1");
+        let feed =
+            omi_server::store::postgres::feed::FeedQuery::new(&base, user_ref).window("", &window);
+        let rows = client
+            .query(&format!("EXPLAIN {}", feed.sql), &feed.params)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        let plan = plan.join("\n");
+        eprintln!("EXPLAIN {}\n{plan}", feed.sql);
+        assert!(plan.contains(&format!("{table}_feed")), "{table}: {plan}");
+        assert!(!plan.contains("Sort"), "{table}: {plan}");
+    }
 }

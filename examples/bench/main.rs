@@ -13,6 +13,7 @@
 //! and prints the list query's plan.
 
 mod deployments;
+mod feed;
 mod import;
 mod load;
 #[path = "../../tests/support/postgres.rs"]
@@ -41,7 +42,7 @@ struct Args {
     /// (`memories` selects `memories` and `memories-create`). The `/healthz` ceiling always runs.
     /// Scenarios: key, memories, memories-search, memories-create, action-items,
     /// action-items-batch, action-items-batch-normal, conversations, conversations-search,
-    /// conversations-create, scale.
+    /// conversations-create, scale, scale-feed.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// One run of 2 s per scenario instead of the median of 3 runs of 5 s.
@@ -281,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
 
     let chosen: Vec<Scenario> = scenarios()
         .into_iter()
-        .filter(|s| s.name != "scale" && selected(&args.only, s.name))
+        .filter(|s| !s.name.starts_with("scale") && selected(&args.only, s.name))
         .collect();
     let mut server = ServerProcess::start(&binary, &url, &server_env)?;
     let documented = documented_paths(&server).await?;
@@ -325,6 +326,9 @@ async fn main() -> anyhow::Result<()> {
 
     if selected(&args.only, "scale") {
         checks.extend(scale_check(&binary, &plan).await?);
+    }
+    if selected(&args.only, "scale-feed") {
+        checks.push(feed::scale_check(&binary, &plan).await?);
     }
     report::print_checks(&checks);
     println!(

@@ -1,7 +1,7 @@
 //! Action items: tasks, created directly or extracted from conversations (API.md §4).
 
 use chrono::NaiveTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::ids::new_id;
@@ -14,7 +14,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 pub const MAX_BATCH_ITEMS: usize = 50;
 
 /// An action item as stored and as the API returns it (field order as in the contract).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ActionItem {
     pub id: String,
     pub description: String,
@@ -25,10 +25,10 @@ pub struct ActionItem {
     #[serde(with = "serde_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
-    #[serde(serialize_with = "serde_rfc3339_option::serialize")]
+    #[serde(with = "serde_rfc3339_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub due_at: Option<Timestamp>,
-    #[serde(serialize_with = "serde_rfc3339_option::serialize")]
+    #[serde(with = "serde_rfc3339_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
     pub conversation_id: Option<String>,

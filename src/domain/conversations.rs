@@ -170,8 +170,8 @@ pub struct SegmentInput {
     pub end: f64,
 }
 
-/// A validated segment, with its id, ready to store.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated segment, with its id, ready to store (and as an export carries it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewSegment {
     pub id: String,
     pub text: String,
@@ -413,6 +413,11 @@ pub struct Conversation {
     #[serde(with = "serde_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub finished_at: Timestamp,
+    /// When it last changed: title, folder, star, discarding or processing. An addition to
+    /// upstream's shape; the change feed is ordered by it.
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
     pub structured: Structured,
     pub language: String,
     pub source: String,

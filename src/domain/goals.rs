@@ -143,7 +143,7 @@ impl GoalMetric {
 
 /// A goal as stored and as the API returns it (field order as upstream's `DeveloperGoal`). The
 /// flat metric fields are aliases of `metric`, always filled (qualitative: scale 0/0, 0..10).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Goal {
     /// `goal_` + 12 hex characters.
     pub id: String,
@@ -153,7 +153,7 @@ pub struct Goal {
     pub desired_outcome: String,
     pub why_it_matters: Option<String>,
     pub success_criteria: Vec<String>,
-    #[serde(serialize_with = "serde_rfc3339_option::serialize")]
+    #[serde(with = "serde_rfc3339_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub horizon_at: Option<Timestamp>,
     pub status: GoalStatus,
@@ -175,13 +175,13 @@ pub struct Goal {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     /// When the goal was achieved or abandoned.
-    #[serde(serialize_with = "serde_rfc3339_option::serialize")]
+    #[serde(with = "serde_rfc3339_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub ended_at: Option<Timestamp>,
 }
 
 /// The value a goal had at the end of one UTC day (the last value recorded that day).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct GoalProgress {
     #[schema(value_type = String, format = Date)]
     pub date: NaiveDate,
@@ -333,6 +333,13 @@ impl Goal {
     /// A new goal; no other goal changes (API.md §13.F.2).
     pub fn new(fields: NewGoal, created_at: Timestamp) -> Self {
         Self::from_parts(new_goal_id(), fields, created_at, created_at, None)
+    }
+
+    /// The goal with its derived fields recomputed from the stored ones, as the store reads
+    /// it back (an imported goal's flat aliases may disagree with its metric).
+    pub fn refreshed(mut self) -> Self {
+        self.refresh();
+        self
     }
 
     /// Recomputes what derives from the stored fields: the flat aliases and `is_active`.

@@ -1,7 +1,7 @@
 //! Memories: facts about the user (`system`) or insights from others (`interesting`)
 //! (API.md §3).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
@@ -11,7 +11,7 @@ pub const MAX_CONTENT_CHARS: usize = 500;
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG_CHARS: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MemoryCategory {
     Interesting,
@@ -114,7 +114,7 @@ impl MemoryCategory {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     Private,
@@ -139,7 +139,7 @@ impl Visibility {
 }
 
 /// A memory as stored and as the API returns it (field order as in the contract).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Memory {
     pub id: String,
     pub content: String,

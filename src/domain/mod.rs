@@ -5,6 +5,8 @@ pub mod categories;
 pub mod conversations;
 pub mod credentials;
 pub mod daily_summaries;
+pub mod export;
+pub mod feed;
 pub mod folders;
 pub mod goals;
 pub mod idempotency;

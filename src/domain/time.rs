@@ -112,6 +112,17 @@ pub mod serde_rfc3339_option {
             None => serializer.serialize_none(),
         }
     }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Timestamp>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            Some(text) => parse_datetime(&text)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 date-time")),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,8 @@ pub struct OmiMcp {
 pub struct RestReply {
     pub status: StatusCode,
     pub body: Value,
+    /// A change-feed page's `X-Next-Cursor`.
+    pub next_cursor: Option<String>,
 }
 
 impl RestReply {
@@ -152,12 +154,22 @@ impl OmiMcp {
             Err(never) => match never {},
         };
         let status = response.status();
+        let next_cursor = response
+            .headers()
+            // `routes::feed::NEXT_CURSOR_HEADER` (routes sit beside, not below, this module).
+            .get("x-next-cursor")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or(Value::Null);
-        RestReply { status, body }
+        RestReply {
+            status,
+            body,
+            next_cursor,
+        }
     }
 
     /// The scopes of the caller's key, from `GET /v1/dev/key`.
@@ -202,6 +214,7 @@ fn unauthorized_reply() -> RestReply {
     RestReply {
         status: StatusCode::UNAUTHORIZED,
         body: json!({"detail": crate::error::details::INVALID_API_KEY}),
+        next_cursor: None,
     }
 }
 
@@ -352,6 +365,19 @@ impl ServerHandler for OmiMcp {
     }
 }
 
+/// A list call reads the change feed when it names `updated_since` or continues a feed cursor
+/// (offset cursors are base64url JSON, feed cursors are not).
+fn is_feed_call(arguments: &Map<String, Value>) -> bool {
+    let since = arguments
+        .get("updated_since")
+        .is_some_and(|value| !value.is_null());
+    let feed_cursor = arguments
+        .get("cursor")
+        .and_then(Value::as_str)
+        .is_some_and(|cursor| crate::domain::feed::FeedPosition::from_cursor(cursor).is_some());
+    since || feed_cursor
+}
+
 impl OmiMcp {
     /// A tool that is one REST request; a list tool asks for one more item's worth beyond a
     /// full page to say whether a `next_cursor` exists.
@@ -362,8 +388,13 @@ impl OmiMcp {
         caller: &CallerIdentity,
     ) -> Result<CallToolResult, ErrorData> {
         let pages = spec.int_args.iter().any(|arg| arg.name == "offset");
+        // A change-feed call pages with the REST feed's own cursor.
+        let feed = spec.list.is_some() && is_feed_call(&arguments);
+        if feed {
+            arguments.remove("offset");
+        }
         let page = match spec.list {
-            Some(list) if pages => {
+            Some(list) if pages && !feed => {
                 let with_transcripts = spec.name == "get_conversations"
                     && arguments.get("include_transcript") == Some(&Value::Bool(true));
                 let cap = with_transcripts.then_some(MAX_CONVERSATIONS_WITH_TRANSCRIPT);
@@ -396,8 +427,12 @@ impl OmiMcp {
         let Some(list) = spec.list else {
             return Ok(CallToolResult::structured(reply.body));
         };
+        let next_feed_cursor = reply.next_cursor.clone();
         let items = list_in(reply.body, list.rest_key);
         let mut result = Map::new();
+        if let Some(cursor) = next_feed_cursor.filter(|_| feed) {
+            result.insert("next_cursor".into(), Value::String(cursor));
+        }
         if let Some(page) = page
             && !items.is_empty()
             && items.len() as i64 >= page.limit

@@ -934,6 +934,9 @@ mod args {
         pub offset: Option<i64>,
         /// Only these categories, comma-separated (e.g. `system,interesting`).
         pub categories: Option<String>,
+        /// Change feed: only memories changed at or after this RFC 3339 time, oldest change
+        /// first; `next_cursor` then continues the feed (`offset` is not used).
+        pub updated_since: Option<String>,
         /// The `next_cursor` of the previous page (instead of `offset`).
         pub cursor: Option<String>,
     }
@@ -1014,6 +1017,9 @@ mod args {
         pub offset: Option<i64>,
         /// Include the transcript segments (default false).
         pub include_transcript: Option<bool>,
+        /// Change feed: only conversations (discarded ones included) changed at or after this RFC 3339 time, oldest change
+        /// first; `next_cursor` then continues the feed (`offset` is not used).
+        pub updated_since: Option<String>,
         /// The `next_cursor` of the previous page (instead of `offset`).
         pub cursor: Option<String>,
     }
@@ -1069,6 +1075,9 @@ mod args {
         pub limit: Option<i64>,
         /// How many to skip, for paging (default 0).
         pub offset: Option<i64>,
+        /// Change feed: only items changed at or after this RFC 3339 time, oldest change
+        /// first; `next_cursor` then continues the feed (`offset` is not used).
+        pub updated_since: Option<String>,
         /// The `next_cursor` of the previous page (instead of `offset`).
         pub cursor: Option<String>,
     }

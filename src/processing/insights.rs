@@ -307,6 +307,7 @@ mod tests {
             created_at: started_at,
             started_at,
             finished_at: started_at + Duration::minutes(minutes),
+            updated_at: started_at + Duration::minutes(minutes),
             structured: Structured {
                 title: title.to_string(),
                 overview: String::new(),

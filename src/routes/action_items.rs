@@ -1,7 +1,8 @@
 //! Action items (API.md §4): list, read, create one or a batch, update, delete.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,11 +14,13 @@ use crate::domain::action_items::{
     ActionItem, ActionItemChanges, ActionItemFilter, ActionItemProblem, MAX_BATCH_ITEMS,
     parse_description, parse_due_at,
 };
+use crate::domain::feed::FeedPosition;
 use crate::domain::ids::is_plausible_id;
 use crate::domain::patch::Patch;
 use crate::domain::time::{self, Timestamp};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery, parse_json_element};
+use crate::routes::feed;
 use crate::routes::params::QueryBool;
 use crate::routes::params::{self, QueryInt};
 use crate::routes::{
@@ -62,6 +65,12 @@ pub struct ListActionItemsQuery {
     /// Items to skip (default 0); negative values count as 0.
     #[param(value_type = Option<i64>)]
     pub offset: Option<QueryInt>,
+    /// Change feed: only items changed at or after this RFC 3339 date-time (inclusive), in
+    /// `(updated_at, id)` order; `offset` is ignored. The next page is announced in `X-Next-Cursor` and `Link`
+    /// (both absent on the last page).
+    pub updated_since: Option<String>,
+    /// Change feed: the `X-Next-Cursor` of the previous page (opaque; an unreadable one is a 400).
+    pub cursor: Option<String>,
 }
 
 impl ListActionItemsQuery {
@@ -248,19 +257,42 @@ pub async fn search_action_items(
     operation_id = "listActionItems",
     security(("bearerAuth" = ["action_items:read"])),
     params(ListActionItemsQuery),
-    responses((status = 200, description = "One page of action items", body = [ActionItem])))]
+    responses(
+        (status = 200, description = "One page of action items; with `updated_since` or `cursor`, `updated_at` asc then `id` asc", body = [ActionItem],
+            headers(("X-Next-Cursor" = String, description = "Change feed only: the `cursor` of the next page, absent on the last page"), ("Link" = String, description = "Change feed only: `<...>; rel=\"next\"`, the next page's URL"))),
+        (status = 400, description = "Invalid cursor", body = ErrorResponse),
+        (status = 422, description = "Validation error: updated_since must be an RFC 3339 date-time", body = ErrorResponse),
+    ))]
 pub async fn list_action_items(
     State(state): State<AppState>,
     auth: Authorized<scopes::ActionItemsRead>,
+    OriginalUri(uri): OriginalUri,
     ApiQuery(query): ApiQuery<ListActionItemsQuery>,
-) -> ApiResult<Json<Vec<ActionItem>>> {
+) -> ApiResult<(HeaderMap, Json<Vec<ActionItem>>)> {
     let filter = query.filter()?;
     let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
-    let items = state
+    let window = feed::requested_window(
+        query.updated_since.as_deref(),
+        query.cursor.as_deref(),
+        page.limit,
+    )?;
+    let Some(window) = window else {
+        let items = state
+            .store
+            .list_action_items(&auth.user_id, filter, page)
+            .await?;
+        return Ok((HeaderMap::new(), Json(items)));
+    };
+    let changed = state
         .store
-        .list_action_items(&auth.user_id, filter, page)
+        .action_items_changed(&auth.user_id, filter, &window)
         .await?;
-    Ok(Json(items))
+    Ok(feed::feed_response(&uri, changed, page.limit, |item| {
+        FeedPosition {
+            at: item.updated_at,
+            id: item.id.clone(),
+        }
+    }))
 }
 
 /// Get one action item.

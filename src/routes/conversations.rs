@@ -2,7 +2,8 @@
 //! the answer), list, read, update title or discard state, delete.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Deserializer, Serialize, de};
 use utoipa::{IntoParams, ToSchema};
@@ -15,6 +16,7 @@ use crate::domain::conversations::{
     MAX_SEGMENTS, STATUS_COMPLETED, SegmentInput, largest_end_micros, parse_client_session_id,
     parse_language, parse_text, parse_title, resolve_times, validate_segments,
 };
+use crate::domain::feed::FeedPosition;
 use crate::domain::folders::SystemFolderSpec;
 use crate::domain::ids::is_plausible_id;
 use crate::domain::patch::Patch;
@@ -22,6 +24,7 @@ use crate::domain::time::{self, Timestamp, parse_datetime};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::processing::{ConversationCategory, system_folder_for};
+use crate::routes::feed;
 use crate::routes::params::{self, QueryInt};
 use crate::routes::params::{QueryBool, parse_bool};
 use crate::routes::{
@@ -320,6 +323,12 @@ pub struct ListConversationsQuery {
     /// Include each conversation's transcript segments (default false).
     #[param(value_type = Option<bool>)]
     pub include_transcript: Option<QueryBool>,
+    /// Change feed: only conversations changed at or after this RFC 3339 date-time (inclusive), in
+    /// `(updated_at, id)` order, discarded ones included (`discarded: true`); `offset` is ignored. The next page is announced in `X-Next-Cursor` and `Link`
+    /// (both absent on the last page).
+    pub updated_since: Option<String>,
+    /// Change feed: the `X-Next-Cursor` of the previous page (opaque; an unreadable one is a 400).
+    pub cursor: Option<String>,
 }
 
 impl ListConversationsQuery {
@@ -624,15 +633,17 @@ fn parse_categories(raw: Option<&str>) -> ApiResult<Vec<String>> {
     security(("bearerAuth" = ["conversations:read"])),
     params(ListConversationsQuery),
     responses(
-        (status = 200, description = "One page of conversations, `created_at` desc then `id` desc", body = [Conversation]),
-        (status = 400, description = "`Invalid category: <value>`", body = ErrorResponse),
-        (status = 422, description = "`Validation error: folder_id cannot be empty`, `Validation error: starred must be true or false`", body = ErrorResponse),
+        (status = 200, description = "One page of conversations, `created_at` desc then `id` desc; with `updated_since` or `cursor`, `updated_at` asc then `id` asc, discarded ones included", body = [Conversation],
+            headers(("X-Next-Cursor" = String, description = "Change feed only: the `cursor` of the next page, absent on the last page"), ("Link" = String, description = "Change feed only: `<...>; rel=\"next\"`, the next page's URL"))),
+        (status = 400, description = "`Invalid category: <value>`, `Invalid cursor`", body = ErrorResponse),
+        (status = 422, description = "`Validation error: folder_id cannot be empty`, `Validation error: starred must be true or false`, `Validation error: updated_since must be an RFC 3339 date-time`", body = ErrorResponse),
     ))]
 pub async fn list_conversations(
     State(state): State<AppState>,
     auth: Authorized<scopes::ConversationsRead>,
+    OriginalUri(uri): OriginalUri,
     ApiQuery(query): ApiQuery<ListConversationsQuery>,
-) -> ApiResult<Json<Vec<Conversation>>> {
+) -> ApiResult<(HeaderMap, Json<Vec<Conversation>>)> {
     let filter = query.filter()?;
     let include_transcript = query.include_transcript.unwrap_or_default().0;
     let max_limit = if include_transcript {
@@ -641,18 +652,35 @@ pub async fn list_conversations(
         MAX_LIMIT
     };
     let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, max_limit);
+    let window = feed::requested_window(
+        query.updated_since.as_deref(),
+        query.cursor.as_deref(),
+        page.limit,
+    )?;
     if filter
         .folder_id
         .as_deref()
         .is_some_and(|id| !is_plausible_id(id))
     {
-        return Ok(Json(Vec::new()));
+        return Ok((HeaderMap::new(), Json(Vec::new())));
     }
-    let conversations = state
+    let Some(window) = window else {
+        let conversations = state
+            .store
+            .list_conversations(&auth.user_id, &filter, page, include_transcript)
+            .await?;
+        return Ok((HeaderMap::new(), Json(conversations)));
+    };
+    let changed = state
         .store
-        .list_conversations(&auth.user_id, &filter, page, include_transcript)
+        .conversations_changed(&auth.user_id, &filter, &window, include_transcript)
         .await?;
-    Ok(Json(conversations))
+    Ok(feed::feed_response(&uri, changed, page.limit, |c| {
+        FeedPosition {
+            at: c.updated_at,
+            id: c.id.clone(),
+        }
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -2,13 +2,15 @@
 //! history of their value. Upstream's older flat metric shape is still accepted.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, scopes};
+use crate::domain::feed::FeedPosition;
 use crate::domain::goals::{
     Goal, GoalChanges, GoalFieldError, GoalMetric, GoalProgress, GoalSource, GoalStatus, GoalType,
     MAX_CRITERIA, MAX_CRITERION_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, MAX_UNIT_CHARS, NewGoal,
@@ -19,6 +21,7 @@ use crate::domain::patch::Patch;
 use crate::domain::time::{self, Timestamp, parse_datetime};
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::feed;
 use crate::routes::params::{self, QueryInt, clamp};
 use crate::routes::params::{QueryBool, QueryFloat};
 use crate::routes::{ApiRouter, Guards};
@@ -55,6 +58,12 @@ pub struct ListGoalsQuery {
     /// Include deactivated goals (default false); the order is then newest first.
     #[param(value_type = Option<bool>)]
     pub include_inactive: Option<QueryBool>,
+    /// Change feed: only goals changed at or after this RFC 3339 date-time (inclusive), in
+    /// `(updated_at, id)` order, ended ones included; `offset` and `include_inactive` are ignored. The next page is announced in `X-Next-Cursor` and `Link`
+    /// (both absent on the last page).
+    pub updated_since: Option<String>,
+    /// Change feed: the `X-Next-Cursor` of the previous page (opaque; an unreadable one is a 400).
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -341,19 +350,38 @@ fn check_id(goal_id: &str) -> ApiResult<()> {
     operation_id = "listGoals",
     security(("bearerAuth" = ["goals:read"])),
     params(ListGoalsQuery),
-    responses((status = 200, description = "One page of goals", body = [Goal])))]
+    responses(
+        (status = 200, description = "One page of goals; with `updated_since` or `cursor`, every goal by `updated_at` asc then `id` asc", body = [Goal],
+            headers(("X-Next-Cursor" = String, description = "Change feed only: the `cursor` of the next page, absent on the last page"), ("Link" = String, description = "Change feed only: `<...>; rel=\"next\"`, the next page's URL"))),
+        (status = 400, description = "Invalid cursor", body = ErrorResponse),
+        (status = 422, description = "Validation error: updated_since must be an RFC 3339 date-time", body = ErrorResponse),
+    ))]
 pub async fn list_goals(
     State(state): State<AppState>,
     auth: Authorized<scopes::GoalsRead>,
+    OriginalUri(uri): OriginalUri,
     ApiQuery(query): ApiQuery<ListGoalsQuery>,
-) -> ApiResult<Json<Vec<Goal>>> {
+) -> ApiResult<(HeaderMap, Json<Vec<Goal>>)> {
     let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
+    if let Some(window) = feed::requested_window(
+        query.updated_since.as_deref(),
+        query.cursor.as_deref(),
+        page.limit,
+    )? {
+        let changed = state.store.goals_changed(&auth.user_id, &window).await?;
+        return Ok(feed::feed_response(&uri, changed, page.limit, |goal| {
+            FeedPosition {
+                at: goal.updated_at,
+                id: goal.id.clone(),
+            }
+        }));
+    }
     let include_inactive = query.include_inactive.is_some_and(|QueryBool(value)| value);
     let goals = state
         .store
         .list_goals(&auth.user_id, include_inactive, page)
         .await?;
-    Ok(Json(goals))
+    Ok((HeaderMap::new(), Json(goals)))
 }
 
 /// Get one goal.

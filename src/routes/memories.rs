@@ -3,7 +3,8 @@
 //! Every check runs before the store is touched, so a refused request writes nothing.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, scopes};
+use crate::domain::feed::FeedPosition;
 use crate::domain::ids::is_plausible_id;
 use crate::domain::memories::{
     MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Memory, MemoryCategory, MemoryChanges,
@@ -22,6 +24,7 @@ use crate::domain::patch::Patch;
 use crate::domain::time::now;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, ApiQuery, parse_json_element};
+use crate::routes::feed;
 use crate::routes::params::{self, QueryInt};
 use crate::routes::{
     ApiRouter, Guards, SuccessResponse, cannot_be_null, lexical_mode, search_query,
@@ -61,6 +64,12 @@ pub struct ListMemoriesQuery {
     pub offset: Option<QueryInt>,
     /// Comma-separated categories to keep, e.g. `system,interesting`; an unknown one is a 400.
     pub categories: Option<String>,
+    /// Change feed: only memories changed at or after this RFC 3339 date-time (inclusive), in
+    /// `(updated_at, id)` order; `offset` is ignored. The next page is announced in
+    /// `X-Next-Cursor` and `Link` (both absent on the last page).
+    pub updated_since: Option<String>,
+    /// Change feed: the `X-Next-Cursor` of the previous page (opaque; an unreadable one is a 400).
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -192,22 +201,42 @@ pub struct UpdateMemoryRequest {
     security(("bearerAuth" = ["memories:read"])),
     params(ListMemoriesQuery),
     responses(
-        (status = 200, description = "A page of memories: `scoring` desc, then `created_at` desc, then `id` desc", body = [Memory]),
-        (status = 400, description = "Invalid category: <value>", body = ErrorResponse),
+        (status = 200, description = "A page of memories: `scoring` desc, then `created_at` desc, then `id` desc; with `updated_since` or `cursor`, `updated_at` asc then `id` asc", body = [Memory],
+            headers(("X-Next-Cursor" = String, description = "Change feed only: the `cursor` of the next page, absent on the last page"), ("Link" = String, description = "Change feed only: `<...>; rel=\"next\"`, the next page's URL"))),
+        (status = 400, description = "Invalid category: <value>; Invalid cursor", body = ErrorResponse),
+        (status = 422, description = "Validation error: updated_since must be an RFC 3339 date-time", body = ErrorResponse),
     ))]
 #[instrument(skip_all)]
 pub async fn list_memories(
     State(state): State<AppState>,
     auth: Authorized<scopes::MemoriesRead>,
+    OriginalUri(uri): OriginalUri,
     ApiQuery(query): ApiQuery<ListMemoriesQuery>,
-) -> ApiResult<Json<Vec<Memory>>> {
+) -> ApiResult<(HeaderMap, Json<Vec<Memory>>)> {
     let categories = categories_filter(query.categories.as_deref())?;
     let page = params::page(query.limit, query.offset, DEFAULT_LIMIT, MAX_LIMIT);
-    let memories = state
+    let window = feed::requested_window(
+        query.updated_since.as_deref(),
+        query.cursor.as_deref(),
+        page.limit,
+    )?;
+    let Some(window) = window else {
+        let memories = state
+            .store
+            .list_memories(&auth.user_id, &categories, page)
+            .await?;
+        return Ok((HeaderMap::new(), Json(memories)));
+    };
+    let changed = state
         .store
-        .list_memories(&auth.user_id, &categories, page)
+        .memories_changed(&auth.user_id, &categories, &window)
         .await?;
-    Ok(Json(memories))
+    Ok(feed::feed_response(&uri, changed, page.limit, |memory| {
+        FeedPosition {
+            at: memory.updated_at,
+            id: memory.id.clone(),
+        }
+    }))
 }
 
 /// Search the user's memories by content and tags.

@@ -7,6 +7,9 @@
 
 pub mod action_items;
 pub mod conversations;
+pub mod deletions;
+pub mod export;
+pub mod feed;
 pub mod folders;
 pub mod goals;
 pub mod idempotency;
@@ -146,7 +149,9 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(goals::router(guards))
         .merge(conversations::router(guards))
         .merge(folders::router(guards))
+        .merge(deletions::router(guards))
         .merge(insights::router(guards))
         .merge(webhooks::router(guards))
+        .merge(export::router(guards))
         .merge(service::documented_router())
 }

@@ -6,8 +6,10 @@
 pub mod ask;
 pub mod conversations;
 pub mod daily_summaries;
+pub mod export;
 pub mod import;
 pub mod keys;
 pub mod people;
+pub mod tombstones;
 pub mod usage;
 pub mod webhooks;

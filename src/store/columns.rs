@@ -12,7 +12,8 @@ pub const ACTION_ITEM_COLUMNS: &str =
 /// A conversation joined with its folder (`c`, `f`); read by `conversation_from_row`.
 pub const CONVERSATION_COLUMNS: &str = "c.id, c.created_at, c.started_at, c.finished_at, c.title, \
      c.overview, c.emoji, c.category, c.events, c.language, c.source, c.discarded, \
-     c.processed_by, c.folder_id, f.name, c.geolocation, c.text IS NOT NULL, c.starred";
+     c.processed_by, c.folder_id, f.name, c.geolocation, c.text IS NOT NULL, c.starred, \
+     c.updated_at";
 
 /// Transcript segments (`s`), grouped by their conversation.
 pub const SEGMENT_COLUMNS: &str = "s.conversation_id, s.id, s.text, s.speaker, s.speaker_id, \

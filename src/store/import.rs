@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::{Event, Geolocation, NewSegment};
+use crate::domain::export::ExportedConversation;
 use crate::domain::folders::SystemFolderSpec;
 use crate::domain::goals::{Goal, GoalProgress};
 use crate::domain::memories::Memory;
@@ -65,6 +66,37 @@ pub struct ImportedConversation {
     pub folder: Option<FolderRef>,
     pub geolocation: Option<Geolocation>,
     pub segments: Vec<NewSegment>,
+}
+
+impl ImportedConversation {
+    /// The row to store for it under the local `id`, in the local folder: a conversation from
+    /// another server is not starred and has no input text to process again.
+    pub fn stored_as(&self, id: String, folder_id: Option<String>) -> ExportedConversation {
+        ExportedConversation {
+            id,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            updated_at: self.updated_at,
+            title: self.title.clone(),
+            overview: self.overview.clone(),
+            emoji: self.emoji.clone(),
+            category: self.category.clone(),
+            events: self.events.clone(),
+            language: self.language.clone(),
+            source: self.source.clone(),
+            discarded: self.discarded,
+            starred: false,
+            processed_by: self.processed_by.clone(),
+            folder_id,
+            geolocation: self.geolocation.clone(),
+            text: None,
+            text_source: None,
+            text_source_spec: None,
+            processing_parts: None,
+            transcript_segments: self.segments.clone(),
+        }
+    }
 }
 
 /// One object to import.

@@ -3,6 +3,8 @@
 
 pub mod columns;
 pub mod conversations;
+pub mod export;
+pub mod feed;
 pub mod idempotency;
 pub mod import;
 pub mod insights;
@@ -28,6 +30,8 @@ use crate::domain::users::User;
 use crate::outbound::Outbound;
 use crate::search::{LexicalQuery, Scored};
 pub use conversations::ConversationStore;
+pub use export::ExportStore;
+pub use feed::FeedStore;
 pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
 pub use insights::InsightStore;
@@ -261,6 +265,8 @@ pub trait Store:
     + SearchStore
     + ImportStore
     + WebhookStore
+    + FeedStore
+    + ExportStore
     + Send
     + Sync
 {

@@ -92,6 +92,7 @@ async fn creating_from_text_processes_before_answering() {
             "created_at",
             "started_at",
             "finished_at",
+            "updated_at",
             "structured",
             "language",
             "source",

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod conversations;
 mod errors;
+mod export;
 mod folders;
 mod goals;
 mod idempotency;
@@ -18,6 +19,7 @@ mod outage;
 mod rate_limits;
 mod search;
 mod service;
+mod sync;
 mod webhooks;
 
 #[path = "../support/webhook_receiver.rs"]

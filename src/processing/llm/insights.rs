@@ -249,6 +249,7 @@ mod tests {
             created_at: started_at,
             started_at,
             finished_at: started_at + chrono::Duration::minutes(30),
+            updated_at: started_at + chrono::Duration::minutes(30),
             structured: Structured {
                 title: title.to_string(),
                 overview: "Talked.".to_string(),

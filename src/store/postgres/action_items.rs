@@ -5,9 +5,11 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone};
 use super::rows::{action_item_from_row, insert_action_item};
 use super::{PgStore, execute, query, query_opt};
 use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
+use crate::domain::feed::TombstoneType;
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::Timestamp;
@@ -78,11 +80,39 @@ async fn save(client: &impl GenericClient, user_id: &str, item: &ActionItem) -> 
     .map(|_| ())
 }
 
+/// A conversation shows its action items: changing one changes the conversation too.
+async fn touch_conversation(
+    client: &impl GenericClient,
+    user_id: &str,
+    conversation_id: Option<&str>,
+    at: Timestamp,
+) -> StoreResult<()> {
+    if let Some(conversation_id) = conversation_id {
+        execute(
+            client,
+            "UPDATE conversations SET updated_at = $3 WHERE user_id = $1 AND id = $2",
+            &[&user_id, &conversation_id, &at],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ActionItemStore for PgStore {
     #[instrument(skip_all, fields(count = items.len()))]
     async fn create_action_items(&self, user_id: &str, items: Vec<ActionItem>) -> StoreResult<()> {
+        let latest = items.iter().map(|item| item.updated_at).max();
         in_transaction!(self, |tx| {
+            let at =
+                change_stamp(tx, user_id, latest.unwrap_or_else(crate::domain::time::now)).await?;
+            let items: Vec<ActionItem> = items
+                .iter()
+                .map(|item| ActionItem {
+                    updated_at: at,
+                    ..item.clone()
+                })
+                .collect();
             // Sent together: the driver pipelines them on the one connection.
             futures::future::try_join_all(
                 items
@@ -142,13 +172,18 @@ impl ActionItemStore for PgStore {
              FOR UPDATE"
         );
         in_transaction!(self, |tx| {
+            // The change time first: the user row is always the first lock a write takes.
+            let changed_at = change_stamp(tx, user_id, at).await?;
             // The row lock keeps a concurrent PATCH from overwriting this one's fields.
             let Some(row) = query_opt(tx, &sql, &[&id, &user_id]).await? else {
                 return Ok(None);
             };
             let mut item = action_item_from_row(&row)?;
+            // `at` dates the completion; the change time only orders the feed.
             item.apply(&changes, at);
+            item.updated_at = changed_at;
             save(tx, user_id, &item).await?;
+            touch_conversation(tx, user_id, item.conversation_id.as_deref(), changed_at).await?;
             let change = Change::ActionItem {
                 created: false,
                 item: Box::new(item.clone()),
@@ -161,20 +196,25 @@ impl ActionItemStore for PgStore {
     #[instrument(skip_all)]
     async fn delete_action_item(&self, user_id: &str, id: &str) -> StoreResult<bool> {
         in_transaction!(self, |tx| {
-            let deleted = execute(
+            let at = change_stamp(tx, user_id, crate::domain::time::now()).await?;
+            let Some(row) = query_opt(
                 tx,
-                "DELETE FROM action_items WHERE id = $1 AND user_id = $2",
+                "DELETE FROM action_items WHERE id = $1 AND user_id = $2 RETURNING conversation_id",
                 &[&id, &user_id],
             )
-            .await?;
-            if deleted > 0 {
-                let change = Change::ActionItemDeleted {
-                    id: id.to_string(),
-                    at: crate::domain::time::now(),
-                };
-                super::webhooks::record(tx, user_id, &[change]).await?;
-            }
-            Ok(deleted > 0)
+            .await?
+            else {
+                return Ok(false);
+            };
+            let conversation_id: Option<String> = row.try_get(0)?;
+            leave_tombstone(tx, user_id, TombstoneType::ActionItem, id, at).await?;
+            touch_conversation(tx, user_id, conversation_id.as_deref(), at).await?;
+            let change = Change::ActionItemDeleted {
+                id: id.to_string(),
+                at,
+            };
+            super::webhooks::record(tx, user_id, &[change]).await?;
+            Ok(true)
         })
     }
 }

@@ -13,12 +13,14 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone, lift_tombstone};
 use super::rows::{action_item_from_row, insert_action_item, insert_memory};
 use super::{PgStore, execute, query, query_opt};
 use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::{
     Conversation, NewSegment, STATUS_COMPLETED, Structured, TranscriptSegment, speaker_name,
 };
+use crate::domain::feed::{FeedWindow, TombstoneType};
 use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
@@ -45,7 +47,8 @@ const CLAIM_SQL: &str = "SELECT k.conversation_id, k.claimed_at, k.completed_at 
      WHERE k.user_id = $1 AND k.client_session_id = $2
      FOR UPDATE OF k";
 
-const FOLDERS_SQL: &str = "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at,
+pub(super) const FOLDERS_SQL: &str =
+    "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at,
          f.updated_at, f.sort_order, f.is_default, f.is_system,
          (SELECT count(*) FROM conversations c
           WHERE c.user_id = f.user_id AND c.folder_id = f.id AND NOT c.discarded)
@@ -68,6 +71,7 @@ pub(super) fn conversation_from_row(row: &Row) -> StoreResult<Loaded> {
             created_at: row.try_get(1)?,
             started_at: row.try_get(2)?,
             finished_at: row.try_get(3)?,
+            updated_at: row.try_get(18)?,
             structured: Structured {
                 title: row.try_get(4)?,
                 overview: row.try_get(5)?,
@@ -276,6 +280,33 @@ pub(super) async fn system_folder_id(
         .map(|row| row.try_get(0))
         .transpose()?
         .unwrap_or_default())
+}
+
+/// Items extracted by processing are changed by the transaction that stores them.
+fn stamp_extracted(processed: &mut ProcessedRecord, at: Timestamp) {
+    for item in &mut processed.action_items {
+        item.updated_at = at;
+    }
+    for memory in &mut processed.memories {
+        memory.updated_at = at;
+    }
+}
+
+/// A folder's live count is part of it: a conversation entering or leaving changes the folder.
+async fn touch_folder_of(
+    client: &impl GenericClient,
+    user_id: &str,
+    conversation_id: &str,
+    at: Timestamp,
+) -> StoreResult<()> {
+    execute(
+        client,
+        "UPDATE folders SET updated_at = $3 WHERE user_id = $1 AND id =
+             (SELECT folder_id FROM conversations WHERE user_id = $1 AND id = $2)",
+        &[&user_id, &conversation_id, &at],
+    )
+    .await
+    .map(|_| ())
 }
 
 async fn insert_extracted(
@@ -551,8 +582,23 @@ fn list_query<'a>(
     filter: &'a ConversationFilter,
     page: &'a Page,
 ) -> (String, Vec<&'a (dyn ToSql + Sync)>) {
+    list_or_feed_query(user_id, filter, Err(page))
+}
+
+/// The list query (`Err(page)`), or with a feed window (`Ok(window)`) the change-feed query: the
+/// same filters, discarded conversations included, in `(updated_at, id)` order from the window.
+pub(super) fn list_or_feed_query<'a>(
+    user_id: &'a &'a str,
+    filter: &'a ConversationFilter,
+    feed: Result<&'a FeedWindow, &'a Page>,
+) -> (String, Vec<&'a (dyn ToSql + Sync)>) {
+    let kept_only = if feed.is_ok() {
+        ""
+    } else {
+        " AND NOT c.discarded"
+    };
     let mut sql = format!(
-        "SELECT {CONVERSATION_COLUMNS} {CONVERSATION_FROM} WHERE c.user_id = $1 AND NOT c.discarded"
+        "SELECT {CONVERSATION_COLUMNS} {CONVERSATION_FROM} WHERE c.user_id = $1{kept_only}"
     );
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![user_id];
     // `$?` in a condition stands for its parameter's number.
@@ -580,6 +626,33 @@ fn list_query<'a>(
     if let Some(starred) = &filter.starred {
         condition("c.starred = $?", starred);
     }
+    let page = match feed {
+        Ok(window) => {
+            if let Some(since) = &window.since {
+                condition("c.updated_at >= $?", since);
+            }
+            if let Some(after) = &window.after {
+                condition("c.updated_at >= $?", &after.at);
+                params.push(&after.at);
+                params.push(&after.id);
+                sql.push_str(&format!(
+                    " AND (c.updated_at, c.id) > (${}, ${})",
+                    params.len() - 1,
+                    params.len()
+                ));
+            }
+            sql.push_str(" ORDER BY c.updated_at, c.id");
+            params.push(&window.limit);
+            params.push(&0_i64);
+            sql.push_str(&format!(
+                " LIMIT ${} OFFSET ${}",
+                params.len() - 1,
+                params.len()
+            ));
+            return (sql, params);
+        }
+        Err(page) => page,
+    };
     params.push(&page.limit);
     params.push(&page.offset);
     sql.push_str(&format!(
@@ -710,7 +783,15 @@ impl ConversationStore for PgStore {
                     None => return Ok(Claim::InProgress),
                 }
             }
+            let at = change_stamp(tx, user_id, conversation.processed_at).await?;
+            let mut conversation = conversation.clone();
+            conversation.processed_at = at;
+            stamp_extracted(&mut conversation.processed, at);
             insert_conversation(tx, user_id, &conversation).await?;
+            for memory in &conversation.processed.memories {
+                lift_tombstone(tx, user_id, TombstoneType::Memory, &memory.id).await?;
+            }
+            touch_folder_of(tx, user_id, &conversation.id, at).await?;
             // A discarded conversation is not announced until it is restored (API.md §13.G.2).
             record_conversation_events(
                 tx,
@@ -826,19 +907,32 @@ impl ConversationStore for PgStore {
         update: ConversationUpdate,
     ) -> StoreResult<bool> {
         in_transaction!(self, |tx| {
-            let was_discarded: Option<bool> = query_opt(
+            // The change time first: the user row is always the first lock a write takes.
+            let mut update = update.clone();
+            update.updated_at = change_stamp(tx, user_id, update.updated_at).await?;
+            // Whether it was discarded before: a restore is announced as its creation.
+            let Some(was_discarded) = query_opt(
                 tx,
                 "SELECT discarded FROM conversations WHERE user_id = $1 AND id = $2 FOR UPDATE",
                 &[&user_id, &conversation_id],
             )
             .await?
-            .map(|row| row.try_get(0))
-            .transpose()?;
+            .map(|row| row.try_get::<_, bool>(0))
+            .transpose()?
+            else {
+                return Ok(false);
+            };
+            if let Some(processed) = &mut update.reprocessed {
+                stamp_extracted(processed, update.updated_at);
+            }
+            // The folder it leaves and the one it enters both change their count.
+            touch_folder_of(tx, user_id, conversation_id, update.updated_at).await?;
             if !apply_update(tx, user_id, conversation_id, &update).await? {
                 return Ok(false);
             }
+            touch_folder_of(tx, user_id, conversation_id, update.updated_at).await?;
             // A restore is the conversation's first kept appearance: announced as created.
-            let restored = was_discarded == Some(true) && update.discarded == Some(false);
+            let restored = was_discarded && update.discarded == Some(false);
             record_conversation_events(
                 tx,
                 user_id,
@@ -855,6 +949,8 @@ impl ConversationStore for PgStore {
     #[instrument(skip_all)]
     async fn delete_conversation(&self, user_id: &str, conversation_id: &str) -> StoreResult<bool> {
         in_transaction!(self, |tx| {
+            let at = change_stamp(tx, user_id, crate::domain::time::now()).await?;
+            touch_folder_of(tx, user_id, conversation_id, at).await?;
             let deleted = execute(
                 tx,
                 "DELETE FROM conversations WHERE user_id = $1 AND id = $2",
@@ -862,9 +958,17 @@ impl ConversationStore for PgStore {
             )
             .await?;
             if deleted > 0 {
+                leave_tombstone(
+                    tx,
+                    user_id,
+                    TombstoneType::Conversation,
+                    conversation_id,
+                    at,
+                )
+                .await?;
                 let change = Change::ConversationDeleted {
                     id: conversation_id.to_string(),
-                    at: crate::domain::time::now(),
+                    at,
                 };
                 super::webhooks::record(tx, user_id, &[change]).await?;
             }

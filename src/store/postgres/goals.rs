@@ -6,6 +6,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tracing::instrument;
 
+use super::feed::change_stamp;
 use super::{PgStore, execute, query, query_opt};
 use crate::domain::goals::{
     Goal, GoalChanges, GoalMetric, GoalProgress, GoalSource, GoalStatus, NewGoal,
@@ -40,6 +41,15 @@ pub(super) fn goal_from_row(row: &Row) -> StoreResult<Goal> {
         row.try_get(10)?,
         row.try_get(11)?,
     ))
+}
+
+/// Reads `date, value, recorded_at` starting at column `first`.
+pub(super) fn progress_from_row(row: &Row, first: usize) -> StoreResult<GoalProgress> {
+    Ok(GoalProgress {
+        date: row.try_get(first)?,
+        value: row.try_get(first + 1)?,
+        recorded_at: row.try_get(first + 2)?,
+    })
 }
 
 fn metric_json(goal: &Goal) -> Option<serde_json::Value> {
@@ -157,6 +167,8 @@ impl GoalStore for PgStore {
     #[instrument(skip_all)]
     async fn create_goal(&self, user_id: &str, goal: Goal) -> StoreResult<()> {
         in_transaction!(self, |tx| {
+            let mut goal = goal.clone();
+            goal.updated_at = change_stamp(tx, user_id, goal.updated_at).await?;
             insert(tx, user_id, &goal).await?;
             record_progress(tx, user_id, &goal.id, &goal.progress_at(goal.created_at)).await
         })
@@ -206,12 +218,16 @@ impl GoalStore for PgStore {
         let sql =
             format!("SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = $1 AND id = $2 FOR UPDATE");
         in_transaction!(self, |tx| {
+            // The change time first: the user row is always the first lock a write takes.
+            let changed_at = change_stamp(tx, user_id, at).await?;
             // The row lock keeps a concurrent update from overwriting this one's fields.
             let Some(row) = query_opt(tx, &sql, &[&user_id, &id]).await? else {
                 return Ok(None);
             };
             let mut goal = goal_from_row(&row)?;
+            // `at` dates the progress; the change time only orders the feed.
             goal.apply(&changes, at);
+            goal.updated_at = changed_at;
             save(tx, user_id, &goal).await?;
             if changes.records_progress() {
                 record_progress(tx, user_id, &goal.id, &goal.progress_at(at)).await?;
@@ -227,12 +243,14 @@ impl GoalStore for PgStore {
         let sql =
             format!("SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = $1 AND id = $2 FOR UPDATE");
         in_transaction!(self, |tx| {
+            let changed_at = change_stamp(tx, user_id, at).await?;
             let Some(row) = query_opt(tx, &sql, &[&user_id, &id]).await? else {
                 return Ok(false);
             };
             let mut goal = goal_from_row(&row)?;
             if goal.status != GoalStatus::Abandoned {
                 goal.abandon(at);
+                goal.updated_at = changed_at;
                 save(tx, user_id, &goal).await?;
                 let change = Change::Goal(Box::new(goal));
                 super::webhooks::record(tx, user_id, &[change]).await?;
@@ -268,13 +286,7 @@ impl GoalStore for PgStore {
             .await?;
             let history = rows
                 .iter()
-                .map(|row| {
-                    Ok(GoalProgress {
-                        date: row.try_get(0)?,
-                        value: row.try_get(1)?,
-                        recorded_at: row.try_get(2)?,
-                    })
-                })
+                .map(|row| progress_from_row(row, 0))
                 .collect::<StoreResult<_>>()?;
             Ok(Some(history))
         })

@@ -214,13 +214,24 @@ impl IdentityStore for PgStore {
 
     #[instrument(skip_all)]
     async fn delete_key(&self, user_id: &str, key_id: &str) -> StoreResult<bool> {
-        with_connection!(self, |client| {
+        in_transaction!(self, |tx| {
+            let at = super::feed::change_stamp(tx, user_id, crate::domain::time::now()).await?;
             let deleted = execute(
-                client,
+                tx,
                 "DELETE FROM api_keys WHERE id = $1 AND user_id = $2",
                 &[&key_id, &user_id],
             )
             .await?;
+            if deleted > 0 {
+                super::feed::leave_tombstone(
+                    tx,
+                    user_id,
+                    crate::domain::feed::TombstoneType::Key,
+                    key_id,
+                    at,
+                )
+                .await?;
+            }
             Ok(deleted > 0)
         })
     }

@@ -6,6 +6,7 @@ use deadpool_postgres::GenericClient;
 use tracing::instrument;
 
 use super::conversations::system_folder_id;
+use super::export::insert_conversation;
 use super::rows::{insert_action_item, insert_memory};
 use super::{PgStore, execute, lock_user, map_error, query_opt};
 use crate::domain::ids::new_id;
@@ -165,63 +166,7 @@ async fn write_conversation(
         .await?;
     }
     let folder_id = folder_for(c, user_id, source, &conversation.folder, now).await?;
-    let events = serde_json::to_value(&conversation.events).expect("events serialize");
-    let geolocation = conversation
-        .geolocation
-        .as_ref()
-        .map(|g| serde_json::to_value(g).expect("geolocation serializes"));
-    execute(
-        c,
-        "INSERT INTO conversations (id, user_id, created_at, started_at, finished_at,
-             updated_at, title, overview, emoji, category, events, language, source, text,
-             text_source, text_source_spec, discarded, processed_by, folder_id, geolocation,
-             processing_parts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, NULL, $14,
-             $15, $16, $17, NULL)",
-        &[
-            &id,
-            &user_id,
-            &conversation.created_at,
-            &conversation.started_at,
-            &conversation.finished_at,
-            &conversation.updated_at,
-            &conversation.title,
-            &conversation.overview,
-            &conversation.emoji,
-            &conversation.category,
-            &events,
-            &conversation.language,
-            &conversation.source,
-            &conversation.discarded,
-            &conversation.processed_by,
-            &folder_id,
-            &geolocation,
-        ],
-    )
-    .await?;
-    for (position, segment) in conversation.segments.iter().enumerate() {
-        let position = i32::try_from(position).unwrap_or(i32::MAX);
-        execute(
-            c,
-            "INSERT INTO transcript_segments (conversation_id, position, user_id, id, text,
-                 speaker, speaker_id, is_user, person_id, start_seconds, end_seconds)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            &[
-                &id,
-                &position,
-                &user_id,
-                &segment.id,
-                &segment.text,
-                &segment.speaker,
-                &segment.speaker_id,
-                &segment.is_user,
-                &segment.person_id,
-                &segment.start,
-                &segment.end,
-            ],
-        )
-        .await?;
-    }
+    insert_conversation(c, user_id, &conversation.stored_as(id.clone(), folder_id)).await?;
     Ok((id, existed))
 }
 

@@ -5,8 +5,10 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone, lift_tombstones};
 use super::rows::{insert_memory, memory_from_row};
 use super::{PgStore, execute, lock_user, query, query_opt};
+use crate::domain::feed::TombstoneType;
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
@@ -103,6 +105,8 @@ impl MemoryStore for PgStore {
             // Saves of one user queue on the user's row, so two replicas creating the same
             // content at once update one memory instead of colliding on the key.
             lock_user(tx, user_id).await?;
+            // One change time for the whole batch.
+            let now = change_stamp(tx, user_id, now).await?;
             let mut stored: Vec<Memory> = query(tx, &find, &[&user_id, &ids])
                 .await?
                 .iter()
@@ -125,6 +129,7 @@ impl MemoryStore for PgStore {
                 };
                 saved.push(memory);
             }
+            lift_tombstones(tx, user_id, TombstoneType::Memory, &ids).await?;
             let changes: Vec<Change> = saved
                 .iter()
                 .map(|memory| Change::Memory {
@@ -149,6 +154,8 @@ impl MemoryStore for PgStore {
             "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1 AND id = $2 FOR UPDATE"
         );
         in_transaction!(self, |tx| {
+            // The change time first: the user row is always the first lock a write takes.
+            let now = change_stamp(tx, user_id, now).await?;
             // The row lock keeps a concurrent PATCH from overwriting this one's fields.
             let Some(row) = query_opt(tx, &find, &[&user_id, &memory_id]).await? else {
                 return Ok(None);
@@ -167,6 +174,7 @@ impl MemoryStore for PgStore {
     #[instrument(skip_all)]
     async fn delete_memory(&self, user_id: &str, memory_id: &str) -> StoreResult<bool> {
         in_transaction!(self, |tx| {
+            let at = change_stamp(tx, user_id, crate::domain::time::now()).await?;
             let deleted = execute(
                 tx,
                 "DELETE FROM memories WHERE user_id = $1 AND id = $2",
@@ -174,9 +182,10 @@ impl MemoryStore for PgStore {
             )
             .await?;
             if deleted > 0 {
+                leave_tombstone(tx, user_id, TombstoneType::Memory, memory_id, at).await?;
                 let change = Change::MemoryDeleted {
                     id: memory_id.to_string(),
-                    at: crate::domain::time::now(),
+                    at,
                 };
                 super::webhooks::record(tx, user_id, &[change]).await?;
             }

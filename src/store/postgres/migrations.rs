@@ -70,6 +70,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0012_search.sql"),
     ),
     (
+        20,
+        "change_feed",
+        include_str!("../../../migrations/postgres/0020_change_feed.sql"),
+    ),
+    (
         30,
         "import",
         include_str!("../../../migrations/postgres/0030_import.sql"),
@@ -78,6 +83,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         50,
         "webhooks",
         include_str!("../../../migrations/postgres/0050_webhooks.sql"),
+    ),
+    (
+        70,
+        "export_order",
+        include_str!("../../../migrations/postgres/0070_export_order.sql"),
     ),
 ];
 

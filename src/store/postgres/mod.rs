@@ -77,6 +77,8 @@ macro_rules! in_transaction {
 
 mod action_items;
 mod conversations;
+mod export;
+pub mod feed;
 mod goals;
 mod idempotency;
 mod identity;

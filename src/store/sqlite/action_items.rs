@@ -4,9 +4,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone};
 use super::rows::{action_item_from_row, insert_action_item};
 use super::{SqliteStore, map_error};
 use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
+use crate::domain::feed::TombstoneType;
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, to_micros};
@@ -71,6 +73,23 @@ fn save(connection: &Connection, user_id: &str, item: &ActionItem) -> rusqlite::
     Ok(())
 }
 
+/// A conversation shows its action items: changing one changes the conversation too.
+fn touch_conversation(
+    connection: &Connection,
+    user_id: &str,
+    conversation_id: Option<&str>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    if let Some(conversation_id) = conversation_id {
+        connection
+            .prepare_cached(
+                "UPDATE conversations SET updated_at = ?3 WHERE user_id = ?1 AND id = ?2",
+            )?
+            .execute(params![user_id, conversation_id, to_micros(at)])?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ActionItemStore for SqliteStore {
     #[instrument(skip_all)]
@@ -81,8 +100,19 @@ impl ActionItemStore for SqliteStore {
             .map(|item| normalize_for_dedup(&item.description))
             .collect();
         self.write(move |tx| {
+            let latest = items.iter().map(|item| item.updated_at).max();
+            let at = change_stamp(
+                tx,
+                &user_id,
+                latest.unwrap_or_else(crate::domain::time::now),
+            )
+            .map_err(map_error)?;
             for (item, normalized) in items.iter().zip(&normalized) {
-                insert_action_item(tx, &user_id, item, normalized).map_err(map_error)?;
+                let item = ActionItem {
+                    updated_at: at,
+                    ..item.clone()
+                };
+                insert_action_item(tx, &user_id, &item, normalized).map_err(map_error)?;
             }
             let changes: Vec<Change> = items
                 .into_iter()
@@ -143,8 +173,13 @@ impl ActionItemStore for SqliteStore {
             let Some(mut item) = find(tx, &user_id, &id).map_err(map_error)? else {
                 return Ok(None);
             };
+            // `at` dates the completion; the change time only orders the feed.
+            let changed_at = change_stamp(tx, &user_id, at).map_err(map_error)?;
             item.apply(&changes, at);
+            item.updated_at = changed_at;
             save(tx, &user_id, &item).map_err(map_error)?;
+            touch_conversation(tx, &user_id, item.conversation_id.as_deref(), changed_at)
+                .map_err(map_error)?;
             let change = Change::ActionItem {
                 created: false,
                 item: Box::new(item.clone()),
@@ -159,20 +194,26 @@ impl ActionItemStore for SqliteStore {
     async fn delete_action_item(&self, user_id: &str, id: &str) -> StoreResult<bool> {
         let (user_id, id) = (user_id.to_string(), id.to_string());
         self.write(move |tx| {
-            let deleted = tx
-                .execute(
-                    "DELETE FROM action_items WHERE id = ?1 AND user_id = ?2",
-                    params![id, user_id],
+            let deleted: Option<Option<String>> = tx
+                .prepare_cached(
+                    "DELETE FROM action_items WHERE id = ?1 AND user_id = ?2
+                     RETURNING conversation_id",
                 )
+                .and_then(|mut statement| {
+                    statement
+                        .query_row(params![id, user_id], |row| row.get(0))
+                        .optional()
+                })
                 .map_err(map_error)?;
-            if deleted > 0 {
-                let change = Change::ActionItemDeleted {
-                    id,
-                    at: crate::domain::time::now(),
-                };
-                super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
-            }
-            Ok(deleted > 0)
+            let Some(conversation_id) = deleted else {
+                return Ok(false);
+            };
+            let at = change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
+            leave_tombstone(tx, &user_id, TombstoneType::ActionItem, &id, at).map_err(map_error)?;
+            touch_conversation(tx, &user_id, conversation_id.as_deref(), at).map_err(map_error)?;
+            let change = Change::ActionItemDeleted { id, at };
+            super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
+            Ok(true)
         })
         .await
     }

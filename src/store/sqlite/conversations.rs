@@ -12,12 +12,14 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone, lift_tombstone};
 use super::rows::{action_item_from_row, insert_action_item, insert_memory};
 use super::{SqliteStore, map_error};
 use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::{
     Conversation, Event, NewSegment, STATUS_COMPLETED, Structured, TranscriptSegment, speaker_name,
 };
+use crate::domain::feed::{FeedWindow, TombstoneType};
 use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
@@ -62,7 +64,8 @@ const OPEN_ACTION_ITEMS_SQL: &str = "SELECT a.normalized_description
 const EXISTING_MEMORIES_SQL: &str = "SELECT normalized_content FROM memories
      WHERE user_id = ?1 AND normalized_content IN (SELECT value FROM json_each(?2))";
 
-const FOLDERS_SQL: &str = "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at,
+pub(super) const FOLDERS_SQL: &str =
+    "SELECT f.id, f.name, f.description, f.color, f.icon, f.created_at,
          f.updated_at, f.sort_order, f.is_default, f.is_system,
          (SELECT COUNT(*) FROM conversations c
           WHERE c.user_id = f.user_id AND c.folder_id = f.id AND c.discarded = 0)
@@ -84,6 +87,7 @@ pub(super) fn conversation_from_row(row: &Row<'_>) -> rusqlite::Result<Loaded> {
             created_at: from_micros(row.get(1)?),
             started_at: from_micros(row.get(2)?),
             finished_at: from_micros(row.get(3)?),
+            updated_at: from_micros(row.get(18)?),
             structured: Structured {
                 title: row.get(4)?,
                 overview: row.get(5)?,
@@ -302,6 +306,32 @@ fn folder_id_for(
         FolderChange::File(spec) => system_folder_id(connection, user_id, &spec, now).map(Some),
         FolderChange::Keep | FolderChange::Clear => Ok(None),
     }
+}
+
+/// Items extracted by processing are changed by the transaction that stores them.
+fn stamp_extracted(processed: &mut ProcessedRecord, at: Timestamp) {
+    for item in &mut processed.action_items {
+        item.updated_at = at;
+    }
+    for memory in &mut processed.memories {
+        memory.updated_at = at;
+    }
+}
+
+/// A folder's live count is part of it: a conversation entering or leaving changes the folder.
+fn touch_folder_of(
+    connection: &Connection,
+    user_id: &str,
+    conversation_id: &str,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "UPDATE folders SET updated_at = ?3 WHERE user_id = ?1 AND id =
+                 (SELECT folder_id FROM conversations WHERE user_id = ?1 AND id = ?2)",
+        )?
+        .execute(params![user_id, conversation_id, to_micros(at)])?;
+    Ok(())
 }
 
 fn insert_extracted(
@@ -550,8 +580,23 @@ fn apply_update(
 }
 
 fn list_sql(filter: &ConversationFilter, values: &mut Vec<Value>) -> String {
+    list_or_feed_sql(filter, None, values)
+}
+
+/// The list query, or with a feed window the change-feed query: the same filters, discarded
+/// conversations included, in `(updated_at, id)` order from the window's position.
+pub(super) fn list_or_feed_sql(
+    filter: &ConversationFilter,
+    feed: Option<&FeedWindow>,
+    values: &mut Vec<Value>,
+) -> String {
+    let kept_only = if feed.is_some() {
+        ""
+    } else {
+        " AND c.discarded = 0"
+    };
     let mut sql = format!(
-        "SELECT {CONVERSATION_COLUMNS} {CONVERSATION_FROM} WHERE c.user_id = ?1 AND c.discarded = 0"
+        "SELECT {CONVERSATION_COLUMNS} {CONVERSATION_FROM} WHERE c.user_id = ?1{kept_only}"
     );
     let mut bind = |sql: &mut String, condition: &str, value: Value| {
         values.push(value);
@@ -600,7 +645,17 @@ fn list_sql(filter: &ConversationFilter, values: &mut Vec<Value>) -> String {
             Value::Integer(i64::from(starred)),
         );
     }
-    sql.push_str(" ORDER BY c.created_at DESC, c.id DESC");
+    match feed {
+        Some(window) => {
+            super::feed::push_window(&mut sql, values, "c.", window);
+            sql.push_str(" ORDER BY c.updated_at, c.id");
+        }
+        None => sql.push_str(" ORDER BY c.created_at DESC, c.id DESC"),
+    }
+    let mut bind = |sql: &mut String, condition: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&condition.replace('?', &format!("?{}", values.len())));
+    };
     bind(&mut sql, " LIMIT ?", Value::Null);
     bind(&mut sql, " OFFSET ?", Value::Null);
     sql
@@ -720,7 +775,16 @@ impl ConversationStore for SqliteStore {
                     None => return Ok(Claim::InProgress),
                 }
             }
+            let at = change_stamp(tx, &user_id, conversation.processed_at).map_err(map_error)?;
+            let mut conversation = conversation;
+            conversation.processed_at = at;
+            stamp_extracted(&mut conversation.processed, at);
             insert_conversation(tx, &user_id, &conversation).map_err(map_error)?;
+            for memory in &conversation.processed.memories {
+                lift_tombstone(tx, &user_id, TombstoneType::Memory, &memory.id)
+                    .map_err(map_error)?;
+            }
+            touch_folder_of(tx, &user_id, &conversation.id, at).map_err(map_error)?;
             // A discarded conversation is not announced until it is restored (API.md §13.G.2).
             record_conversation_events(
                 tx,
@@ -835,20 +899,35 @@ impl ConversationStore for SqliteStore {
     ) -> StoreResult<bool> {
         let (user_id, conversation_id) = (user_id.to_string(), conversation_id.to_string());
         self.write(move |tx| {
+            // Whether it was discarded before: a restore is announced as its creation.
             let was_discarded: Option<bool> = tx
                 .prepare_cached(
                     "SELECT discarded FROM conversations WHERE user_id = ?1 AND id = ?2",
                 )
-                .and_then(|mut s| {
-                    s.query_row(params![user_id, conversation_id], |row| row.get(0))
+                .and_then(|mut statement| {
+                    statement
+                        .query_row(params![user_id, conversation_id], |row| row.get(0))
                         .optional()
                 })
+                .map_err(map_error)?;
+            let Some(was_discarded) = was_discarded else {
+                return Ok(false);
+            };
+            let mut update = update;
+            update.updated_at = change_stamp(tx, &user_id, update.updated_at).map_err(map_error)?;
+            if let Some(processed) = &mut update.reprocessed {
+                stamp_extracted(processed, update.updated_at);
+            }
+            // The folder it leaves and the one it enters both change their count.
+            touch_folder_of(tx, &user_id, &conversation_id, update.updated_at)
                 .map_err(map_error)?;
             if !apply_update(tx, &user_id, &conversation_id, &update).map_err(map_error)? {
                 return Ok(false);
             }
+            touch_folder_of(tx, &user_id, &conversation_id, update.updated_at)
+                .map_err(map_error)?;
             // A restore is the conversation's first kept appearance: announced as created.
-            let restored = was_discarded == Some(true) && update.discarded == Some(false);
+            let restored = was_discarded && update.discarded == Some(false);
             record_conversation_events(
                 tx,
                 &user_id,
@@ -867,6 +946,8 @@ impl ConversationStore for SqliteStore {
     async fn delete_conversation(&self, user_id: &str, conversation_id: &str) -> StoreResult<bool> {
         let (user_id, conversation_id) = (user_id.to_string(), conversation_id.to_string());
         self.write(move |tx| {
+            let at = change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
+            touch_folder_of(tx, &user_id, &conversation_id, at).map_err(map_error)?;
             let deleted = tx
                 .execute(
                     "DELETE FROM conversations WHERE user_id = ?1 AND id = ?2",
@@ -874,9 +955,17 @@ impl ConversationStore for SqliteStore {
                 )
                 .map_err(map_error)?;
             if deleted > 0 {
+                leave_tombstone(
+                    tx,
+                    &user_id,
+                    TombstoneType::Conversation,
+                    &conversation_id,
+                    at,
+                )
+                .map_err(map_error)?;
                 let change = Change::ConversationDeleted {
                     id: conversation_id,
-                    at: crate::domain::time::now(),
+                    at,
                 };
                 super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             }

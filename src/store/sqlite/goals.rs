@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tracing::instrument;
 
+use super::feed::change_stamp;
 use super::{SqliteStore, map_error};
 use crate::domain::goals::{
     Goal, GoalChanges, GoalMetric, GoalProgress, GoalSource, GoalStatus, NewGoal,
@@ -23,7 +24,7 @@ fn json_column<T: serde::de::DeserializeOwned>(index: usize, text: &str) -> rusq
     })
 }
 
-fn goal_from_row(row: &Row<'_>) -> rusqlite::Result<Goal> {
+pub(super) fn goal_from_row(row: &Row<'_>) -> rusqlite::Result<Goal> {
     let criteria: String = row.get(4)?;
     let status: String = row.get(6)?;
     let source: String = row.get(7)?;
@@ -59,7 +60,7 @@ fn criteria_json(goal: &Goal) -> String {
     serde_json::to_string(&goal.success_criteria).expect("strings serialize")
 }
 
-fn progress_from_row(row: &Row<'_>) -> rusqlite::Result<GoalProgress> {
+pub(super) fn progress_from_row(row: &Row<'_>) -> rusqlite::Result<GoalProgress> {
     let date: String = row.get(0)?;
     let date = NaiveDate::parse_from_str(&date, DATE_FORMAT).map_err(|error| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, error.into())
@@ -177,9 +178,10 @@ fn save(connection: &Connection, user_id: &str, goal: &Goal) -> rusqlite::Result
 #[async_trait]
 impl GoalStore for SqliteStore {
     #[instrument(skip_all)]
-    async fn create_goal(&self, user_id: &str, goal: Goal) -> StoreResult<()> {
+    async fn create_goal(&self, user_id: &str, mut goal: Goal) -> StoreResult<()> {
         let user_id = user_id.to_string();
         self.write(move |tx| {
+            goal.updated_at = change_stamp(tx, &user_id, goal.updated_at).map_err(map_error)?;
             insert(tx, &user_id, &goal).map_err(map_error)?;
             record_progress(tx, &user_id, &goal.id, &goal.progress_at(goal.created_at))
                 .map_err(map_error)
@@ -231,7 +233,10 @@ impl GoalStore for SqliteStore {
             let Some(mut goal) = find(tx, &user_id, &id).map_err(map_error)? else {
                 return Ok(None);
             };
+            // `at` dates the progress; the change time only orders the feed.
+            let changed_at = change_stamp(tx, &user_id, at).map_err(map_error)?;
             goal.apply(&changes, at);
+            goal.updated_at = changed_at;
             save(tx, &user_id, &goal).map_err(map_error)?;
             if changes.records_progress() {
                 record_progress(tx, &user_id, &goal.id, &goal.progress_at(at))
@@ -252,7 +257,9 @@ impl GoalStore for SqliteStore {
                 return Ok(false);
             };
             if goal.status != GoalStatus::Abandoned {
+                let changed_at = change_stamp(tx, &user_id, at).map_err(map_error)?;
                 goal.abandon(at);
+                goal.updated_at = changed_at;
                 save(tx, &user_id, &goal).map_err(map_error)?;
                 let change = Change::Goal(Box::new(goal));
                 super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;

@@ -210,12 +210,25 @@ impl IdentityStore for SqliteStore {
     async fn delete_key(&self, user_id: &str, key_id: &str) -> StoreResult<bool> {
         let (user_id, key_id) = (user_id.to_string(), key_id.to_string());
         self.write(move |tx| {
-            tx.execute(
-                "DELETE FROM api_keys WHERE id = ?1 AND user_id = ?2",
-                params![key_id, user_id],
-            )
-            .map(|deleted| deleted > 0)
-            .map_err(map_error)
+            let deleted = tx
+                .execute(
+                    "DELETE FROM api_keys WHERE id = ?1 AND user_id = ?2",
+                    params![key_id, user_id],
+                )
+                .map_err(map_error)?;
+            if deleted > 0 {
+                let at = super::feed::change_stamp(tx, &user_id, crate::domain::time::now())
+                    .map_err(map_error)?;
+                super::feed::leave_tombstone(
+                    tx,
+                    &user_id,
+                    crate::domain::feed::TombstoneType::Key,
+                    &key_id,
+                    at,
+                )
+                .map_err(map_error)?;
+            }
+            Ok(deleted > 0)
         })
         .await
     }

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tracing::instrument;
 
 use super::conversations::system_folder_id;
+use super::export::insert_conversation;
 use super::rows::{insert_action_item, insert_memory};
 use super::{SqliteStore, map_error};
 use crate::domain::ids::new_id;
@@ -142,56 +143,7 @@ fn write_conversation(
             .execute(params![id, user_id])?;
     }
     let folder_id = folder_for(c, user_id, source, &conversation.folder, now)?;
-    c.prepare_cached(
-        "INSERT INTO conversations (id, user_id, created_at, started_at, finished_at,
-             updated_at, title, overview, emoji, category, events, language, source, text,
-             text_source, text_source_spec, discarded, processed_by, folder_id, geolocation,
-             processing_parts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, NULL, NULL, ?14,
-             ?15, ?16, ?17, NULL)",
-    )?
-    .execute(params![
-        id,
-        user_id,
-        to_micros(conversation.created_at),
-        to_micros(conversation.started_at),
-        to_micros(conversation.finished_at),
-        to_micros(conversation.updated_at),
-        conversation.title,
-        conversation.overview,
-        conversation.emoji,
-        conversation.category,
-        serde_json::to_string(&conversation.events).expect("events serialize"),
-        conversation.language,
-        conversation.source,
-        conversation.discarded,
-        conversation.processed_by,
-        folder_id,
-        conversation
-            .geolocation
-            .as_ref()
-            .map(|g| serde_json::to_string(g).expect("geolocation serializes")),
-    ])?;
-    let mut insert_segment = c.prepare_cached(
-        "INSERT INTO transcript_segments (conversation_id, position, user_id, id, text, speaker,
-             speaker_id, is_user, person_id, start_seconds, end_seconds)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?;
-    for (position, segment) in conversation.segments.iter().enumerate() {
-        insert_segment.execute(params![
-            id,
-            position as i64,
-            user_id,
-            segment.id,
-            segment.text,
-            segment.speaker,
-            segment.speaker_id,
-            segment.is_user,
-            segment.person_id,
-            segment.start,
-            segment.end,
-        ])?;
-    }
+    insert_conversation(c, user_id, &conversation.stored_as(id.clone(), folder_id))?;
     Ok((id, existed))
 }
 

@@ -7,8 +7,10 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, params};
 use tracing::instrument;
 
+use super::feed::{change_stamp, leave_tombstone, lift_tombstone};
 use super::rows::{insert_memory, memory_from_row};
 use super::{SqliteStore, map_error};
+use crate::domain::feed::TombstoneType;
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
@@ -91,6 +93,7 @@ fn save_memory(
         None => {
             let memory = request.into_memory(now, crate::processing::default_memory_category);
             insert_memory(connection, user_id, &memory)?;
+            lift_tombstone(connection, user_id, TombstoneType::Memory, &memory.id)?;
             Ok(memory)
         }
     }
@@ -139,6 +142,8 @@ impl MemoryStore for SqliteStore {
     ) -> StoreResult<Vec<Memory>> {
         let user_id = user_id.to_string();
         self.write(move |tx| {
+            // One change time for the whole batch.
+            let now = change_stamp(tx, &user_id, now).map_err(map_error)?;
             let saved = requests
                 .into_iter()
                 .map(|request| save_memory(tx, &user_id, request, now))
@@ -170,6 +175,7 @@ impl MemoryStore for SqliteStore {
             let Some(stored) = find_memory(tx, &user_id, &memory_id).map_err(map_error)? else {
                 return Ok(None);
             };
+            let now = change_stamp(tx, &user_id, now).map_err(map_error)?;
             let memory = changes.applied_to(stored, now);
             rewrite_memory(tx, &user_id, &memory).map_err(map_error)?;
             let change = Change::Memory {
@@ -191,10 +197,11 @@ impl MemoryStore for SqliteStore {
                 .and_then(|mut statement| statement.execute(params![user_id, memory_id]))
                 .map_err(map_error)?;
             if deleted > 0 {
-                let change = Change::MemoryDeleted {
-                    id: memory_id,
-                    at: crate::domain::time::now(),
-                };
+                let at =
+                    change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
+                leave_tombstone(tx, &user_id, TombstoneType::Memory, &memory_id, at)
+                    .map_err(map_error)?;
+                let change = Change::MemoryDeleted { id: memory_id, at };
                 super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             }
             Ok(deleted > 0)

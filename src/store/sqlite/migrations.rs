@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0012_search.sql"),
     ),
     (
+        20,
+        "change_feed",
+        include_str!("../../../migrations/sqlite/0020_change_feed.sql"),
+    ),
+    (
         30,
         "import",
         include_str!("../../../migrations/sqlite/0030_import.sql"),
@@ -75,6 +80,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         50,
         "webhooks",
         include_str!("../../../migrations/sqlite/0050_webhooks.sql"),
+    ),
+    (
+        70,
+        "export_order",
+        include_str!("../../../migrations/sqlite/0070_export_order.sql"),
     ),
 ];
 

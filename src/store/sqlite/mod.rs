@@ -12,6 +12,8 @@ mod action_items;
 pub mod backup;
 mod checkpointer;
 mod conversations;
+mod export;
+pub mod feed;
 mod goals;
 mod idempotency;
 mod identity;

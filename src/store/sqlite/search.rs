@@ -44,22 +44,36 @@ pub(super) fn index_conversation(
             .collect::<Vec<_>>()
             .join("\n"),
     };
+    let structured = &conversation.processed.structured;
+    index_conversation_text(
+        connection,
+        user_id,
+        &conversation.id,
+        &structured.title,
+        &structured.overview,
+        &transcript,
+    )
+}
+
+/// Adds a conversation to the index from its parts, in the transaction that stores it.
+pub(super) fn index_conversation_text(
+    connection: &Connection,
+    user_id: &str,
+    id: &str,
+    title: &str,
+    overview: &str,
+    transcript: &str,
+) -> rusqlite::Result<()> {
     connection
         .prepare_cached("INSERT INTO conversation_search_docs (user_id, id) VALUES (?1, ?2)")?
-        .execute(params![user_id, conversation.id])?;
+        .execute(params![user_id, id])?;
     let doc = connection.last_insert_rowid();
-    let structured = &conversation.processed.structured;
     connection
         .prepare_cached(
             "INSERT INTO conversations_fts (rowid, title, overview, transcript)
              VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![
-            doc,
-            structured.title,
-            structured.overview,
-            transcript
-        ])?;
+        .execute(params![doc, title, overview, transcript])?;
     Ok(())
 }
 
