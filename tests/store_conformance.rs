@@ -1691,6 +1691,76 @@ async fn memory_search_follows_edits_and_deletes_at_once(store: Arc<dyn Store>) 
     assert!(memory_hits(&store, &alice.id, "climbing").await.is_empty());
 }
 
+/// Past `search::CANDIDATES` matches only the newest are ranked, but the filters and the owner
+/// are applied before counting them, and a deep page still reaches every match.
+async fn a_common_query_bounds_the_ranked_matches_after_filtering(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let bob = store.create_user(new_user("bob")).await.unwrap();
+    let candidates = omi_server::search::CANDIDATES as usize;
+    let long_ago = time::now() - Duration::days(30);
+    store
+        .save_memories(
+            &alice.id,
+            vec![memory_request(
+                "Peanuts came up at the clinic",
+                Some(MemoryCategory::Interesting),
+            )],
+            long_ago,
+        )
+        .await
+        .unwrap();
+    let recent: Vec<NewMemory> = (0..10)
+        .map(|n| memory_request(&format!("Alice avoids peanuts, note {n}"), None))
+        .collect();
+    store
+        .save_memories(&alice.id, recent, time::now() - Duration::days(1))
+        .await
+        .unwrap();
+    // Bob's matches are newer and more than the bound: they must not take Alice's places.
+    let many: Vec<NewMemory> = (0..candidates + 20)
+        .map(|n| memory_request(&format!("Bob eats peanuts, note {n}"), None))
+        .collect();
+    store
+        .save_memories(&bob.id, many, time::now())
+        .await
+        .unwrap();
+
+    let alices = store
+        .search_memories(&alice.id, &q("peanuts"), &[], page(100, 0))
+        .await
+        .unwrap();
+    assert_eq!(alices.len(), 11);
+    assert!(alices.iter().any(|hit| hit.item.content.contains("clinic")));
+
+    let filtered = store
+        .search_memories(
+            &alice.id,
+            &q("peanuts"),
+            &[MemoryCategory::Interesting],
+            page(10, 0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1, "{filtered:?}");
+
+    let first = store
+        .search_memories(&bob.id, &q("peanuts"), &[], page(10, 0))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 10);
+    assert!(first.iter().all(|hit| hit.score > 0.0 && hit.score <= 1.0));
+    let deep = store
+        .search_memories(
+            &bob.id,
+            &q("peanuts"),
+            &[],
+            page(10, (candidates + 15) as i64),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deep.len(), 5, "the last page past the bound");
+}
+
 async fn action_item_search_filters_completion_and_follows_changes(store: Arc<dyn Store>) {
     let alice = store.create_user(new_user("alice")).await.unwrap();
     let bob = store.create_user(new_user("bob")).await.unwrap();
@@ -1892,6 +1962,69 @@ fn imported_conversation(id: &str, title: &str, folder: Option<FolderRef>) -> Im
             end: 2.25,
         }],
     }))
+}
+
+async fn conversation_titles(store: &Arc<dyn Store>, user_id: &str, text: &str) -> Vec<String> {
+    store
+        .search_conversations(
+            user_id,
+            &q(text),
+            ConversationSearchFilter::default(),
+            page(10, 0),
+            false,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|hit| hit.item.structured.title)
+        .collect()
+}
+
+/// An imported conversation is searchable by its title, overview and transcript, once, and a
+/// re-import of a changed version replaces what the index holds.
+async fn imported_conversations_are_indexed_for_search(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("importer")).await.unwrap();
+    let other = store.create_user(new_user("other")).await.unwrap();
+    let now = time::now();
+    let record = imported_conversation("conv-1", "Dentist visit", None);
+    store
+        .import_record(&user.id, import_key("conv-1", "v1"), record, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        conversation_titles(&store, &user.id, "hello").await,
+        ["Dentist visit"]
+    );
+    assert_eq!(
+        conversation_titles(&store, &user.id, "dentist").await,
+        ["Dentist visit"]
+    );
+    assert!(
+        conversation_titles(&store, &other.id, "hello")
+            .await
+            .is_empty()
+    );
+
+    let changed = imported_conversation("conv-1", "Orthodontist visit", None);
+    store
+        .import_record(&user.id, import_key("conv-1", "v2"), changed, now)
+        .await
+        .unwrap();
+    assert!(
+        conversation_titles(&store, &user.id, "dentist")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        conversation_titles(&store, &user.id, "hello").await,
+        ["Orthodontist visit"]
+    );
+    assert!(store.delete_conversation(&user.id, "conv-1").await.unwrap());
+    assert!(
+        conversation_titles(&store, &user.id, "hello")
+            .await
+            .is_empty()
+    );
 }
 
 async fn imports_are_faithful_idempotent_and_checkpointed(store: Arc<dyn Store>) {
@@ -2490,9 +2623,11 @@ conformance!(
     concurrent_claims_of_one_session_id_admit_one,
     memory_search_ranks_the_exact_phrase_first_and_sees_only_the_owner,
     memory_search_follows_edits_and_deletes_at_once,
+    a_common_query_bounds_the_ranked_matches_after_filtering,
     action_item_search_filters_completion_and_follows_changes,
     conversation_search_covers_title_overview_and_transcript,
     imports_are_faithful_idempotent_and_checkpointed,
+    imported_conversations_are_indexed_for_search,
     an_import_page_commits_its_objects_with_its_checkpoint,
     the_change_clock_orders_writes_whatever_the_callers_clock_says,
     concurrent_writers_of_one_user_get_distinct_change_times,

@@ -10,3 +10,9 @@ pub mod when;
 
 pub use query::LexicalQuery;
 pub use score::{Scored, normalize_scores};
+
+/// How many of a user's newest matches a lexical search ranks (more when a page reaches further).
+/// Ranking costs per match and a common word matches a large share of a big collection, so an
+/// unbounded search grows with the collection; within this bound every match is ranked exactly,
+/// and beyond it the newest matches are the ones ranked (docs/DECISIONS.md, "Search").
+pub const CANDIDATES: i64 = 500;

@@ -85,6 +85,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0050_webhooks.sql"),
     ),
     (
+        60,
+        "search_candidates",
+        include_str!("../../../migrations/postgres/0060_search_candidates.sql"),
+    ),
+    (
+        61,
+        "search_imported",
+        include_str!("../../../migrations/postgres/0061_search_imported.sql"),
+    ),
+    (
         70,
         "export_order",
         include_str!("../../../migrations/postgres/0070_export_order.sql"),

@@ -14,7 +14,7 @@ use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::Conversation;
 use crate::domain::memories::{Memory, MemoryCategory};
 use crate::domain::paging::Page;
-use crate::search::{LexicalQuery, Scored, normalize_scores};
+use crate::search::{CANDIDATES, LexicalQuery, Scored, normalize_scores};
 use crate::store::columns::{self, ACTION_ITEM_COLUMNS, CONVERSATION_COLUMNS, MEMORY_COLUMNS};
 use crate::store::{ConversationSearchFilter, SearchStore, StoreResult};
 
@@ -22,6 +22,13 @@ use crate::store::{ConversationSearchFilter, SearchStore, StoreResult};
 const QUERIES: &str = "WITH q AS (
          SELECT to_tsquery('omi_search', $2) AS q,
                 CASE WHEN $3::text IS NULL THEN NULL ELSE to_tsquery('omi_search', $3) END AS p)";
+
+/// How many of the newest matches are ranked, `$4` of every search (see `search::CANDIDATES`):
+/// ranking reads and scores each match's vector, so an unbounded search grows with the
+/// collection. The newest matches come off the `(user_id, created_at)` indexes.
+fn candidates(page: Page) -> i64 {
+    CANDIDATES.max(page.offset.saturating_add(page.limit))
+}
 
 /// The relevance of a row whose vector is `vector`, with the length normalisation `norm`.
 fn relevance(vector: &str, norm: u8) -> String {
@@ -65,7 +72,8 @@ impl SearchStore for PgStore {
         };
         let whole = lexical.tsquery_whole();
         let names: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user_id, &text, &whole];
+        let candidates = candidates(page);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user_id, &text, &whole, &candidates];
         let mut filter = String::new();
         if !names.is_empty() {
             params.push(&names);
@@ -74,12 +82,19 @@ impl SearchStore for PgStore {
         params.push(&page.limit);
         params.push(&page.offset);
         let sql = format!(
-            "{QUERIES}
-             SELECT {MEMORY_COLUMNS}, relevance, max(relevance) OVER () FROM (
-                 SELECT m.*, {} AS relevance FROM memories m, q
-                 WHERE m.user_id = $1 AND m.search @@ q.q{filter}) hits
-             ORDER BY relevance DESC, scoring DESC, created_at DESC, id DESC
-             LIMIT ${} OFFSET ${}",
+            "{QUERIES}, candidates AS MATERIALIZED (
+                 SELECT m.id, m.search, m.scoring, m.created_at FROM memories m
+                 WHERE m.user_id = $1 AND m.search @@ to_tsquery('omi_search', $2){filter}
+                 ORDER BY m.created_at DESC LIMIT $4),
+             top AS (
+                 SELECT id, scoring, created_at, {} AS relevance FROM candidates m, q),
+             page AS (
+                 SELECT id AS hit_id, relevance, max(relevance) OVER () AS best
+                 FROM top ORDER BY relevance DESC, scoring DESC, created_at DESC, id DESC
+                 LIMIT ${} OFFSET ${})
+             SELECT {MEMORY_COLUMNS}, page.relevance, page.best
+             FROM page JOIN memories ON memories.user_id = $1 AND memories.id = page.hit_id
+             ORDER BY page.relevance DESC, scoring DESC, created_at DESC, id DESC",
             relevance("m.search", 0),
             params.len() - 1,
             params.len()
@@ -103,7 +118,8 @@ impl SearchStore for PgStore {
             return Ok(Vec::new());
         };
         let whole = lexical.tsquery_whole();
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user_id, &text, &whole];
+        let candidates = candidates(page);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user_id, &text, &whole, &candidates];
         let mut filter = String::new();
         if let Some(completed) = &completed {
             params.push(completed);
@@ -112,15 +128,22 @@ impl SearchStore for PgStore {
         params.push(&page.limit);
         params.push(&page.offset);
         let sql = format!(
-            "{QUERIES}
-             SELECT {ACTION_ITEM_COLUMNS}, relevance, max(relevance) OVER () FROM (
-                 SELECT a.*, {} AS relevance FROM action_items a, q
-                 WHERE a.user_id = $1 AND a.search @@ q.q{filter}) hits
-             ORDER BY relevance DESC, created_at DESC, id DESC
-             LIMIT ${} OFFSET ${}",
-            relevance("a.search", 0),
+            "{QUERIES}, candidates AS MATERIALIZED (
+                 SELECT a.id, a.search, a.created_at FROM action_items a
+                 WHERE a.user_id = $1 AND a.search @@ to_tsquery('omi_search', $2){filter}
+                 ORDER BY a.created_at DESC LIMIT $4),
+             page AS (
+                 SELECT a.id AS hit_id, {rel} AS relevance, max({rel}) OVER () AS best
+                 FROM candidates a, q
+                 ORDER BY relevance DESC, a.created_at DESC, a.id DESC
+                 LIMIT ${} OFFSET ${})
+             SELECT {ACTION_ITEM_COLUMNS}, page.relevance, page.best
+             FROM page JOIN action_items ON action_items.id = page.hit_id
+                 AND action_items.user_id = $1
+             ORDER BY page.relevance DESC, created_at DESC, id DESC",
             params.len() - 1,
-            params.len()
+            params.len(),
+            rel = relevance("a.search", 0),
         );
         let (hits, best) = with_connection!(self, |client| {
             let rows = query(client, &sql, &params).await?;
@@ -142,7 +165,8 @@ impl SearchStore for PgStore {
             return Ok(Vec::new());
         };
         let whole = lexical.tsquery_whole();
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user_id, &text, &whole];
+        let candidates = candidates(page);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user_id, &text, &whole, &candidates];
         let mut conditions = String::new();
         if let Some(from) = &filter.created_from {
             params.push(from);
@@ -157,9 +181,12 @@ impl SearchStore for PgStore {
         // Length normalisation 1 (divide by 1 + log(length)) keeps long transcripts from
         // outranking a conversation whose title or summary is about the query.
         let sql = format!(
-            "{QUERIES}, hits AS (
-                 SELECT c.id AS hit_id, {} AS relevance FROM conversations c, q
-                 WHERE c.user_id = $1 AND NOT c.discarded AND c.search @@ q.q{conditions})
+            "{QUERIES}, candidates AS MATERIALIZED (
+                 SELECT c.id, c.search, c.created_at FROM conversations c
+                 WHERE c.user_id = $1 AND NOT c.discarded AND c.search @@ to_tsquery('omi_search', $2){conditions}
+                 ORDER BY c.created_at DESC LIMIT $4),
+             hits AS (
+                 SELECT c.id AS hit_id, {} AS relevance FROM candidates c, q)
              SELECT {CONVERSATION_COLUMNS}, hits.relevance, max(hits.relevance) OVER ()
              FROM hits JOIN conversations c ON c.id = hits.hit_id AND c.user_id = $1
              LEFT JOIN folders f ON f.id = c.folder_id AND f.user_id = c.user_id
