@@ -16,14 +16,14 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::RecordLayer;
 use crate::state::AppState;
-use crate::{mcp, openapi, routes, telemetry};
+use crate::{console, mcp, openapi, routes, telemetry};
 
 /// The whole application: the REST routes and the MCP endpoint (kept out of the OpenAPI
 /// document, like `/docs`).
 pub fn router(state: AppState) -> Router {
     let rest = rest_routes(&state);
     let mcp = mcp::routes(&state, with_app_layers(rest.clone(), &state));
-    with_app_layers(rest.merge(mcp), &state)
+    with_app_layers(rest.merge(mcp).merge(console::router(&state)), &state)
 }
 
 /// The REST application alone, with the standard layers: what MCP tool calls go through.

@@ -136,6 +136,7 @@ fn print_bootstrap(secrets: &BootstrapSecrets, listen: std::net::SocketAddr) {
     println!(
         "  curl -H \"Authorization: Bearer {key}\" \"http://{host}/v1/dev/user/memories?limit=5\""
     );
+    println!("Or open http://{host}/console and sign in with the account token.");
 }
 
 async fn shutdown_signal() {

@@ -91,7 +91,10 @@ pub async fn request_context(request: Request, next: Next) -> Response {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, details::INTERNAL).into_response()
         }
     };
-    if response.status().as_u16() >= 400 && !is_json(&response) {
+    if response.status().as_u16() >= 400
+        && !is_json(&response)
+        && response.extensions().get::<HtmlErrorPage>().is_none()
+    {
         response = json_error_for(response);
     }
     response.headers_mut().insert(REQUEST_ID, request_id);
@@ -101,6 +104,11 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     span.in_scope(|| tracing::info!("request completed"));
     response
 }
+
+/// Marks an error response that is a page written for people (the web console's), which keeps
+/// its body instead of becoming the API's JSON error.
+#[derive(Debug, Clone, Copy)]
+pub struct HtmlErrorPage;
 
 fn is_json(response: &Response) -> bool {
     response

@@ -24,7 +24,7 @@ const FLOORS: &[(u8, &[&str])] = &[
     (4, &["service"]),
     (5, &["error", "telemetry", "extract", "metrics"]),
     (6, &["state"]),
-    (7, &["auth", "routes", "mcp", "openapi"]),
+    (7, &["auth", "routes", "mcp", "openapi", "console"]),
     (8, &["app", "cli"]),
 ];
 
@@ -41,6 +41,7 @@ const NEIGHBOURS: &[(&str, &str)] = &[
     ("routes", "auth"),
     ("routes", "openapi"),
     ("mcp", "auth"),
+    ("console", "auth"),
     ("cli", "app"),
 ];
 

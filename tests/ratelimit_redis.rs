@@ -461,3 +461,50 @@ async fn two_instances_share_an_hourly_window_exactly() {
     );
     cleanup(&url, &prefix).await;
 }
+
+#[tokio::test]
+async fn usage_reads_the_counters_without_counting() {
+    let Some(url) = redis_url("usage_reads_the_counters_without_counting") else {
+        return;
+    };
+    let prefix = unique_prefix();
+    let limiter = RedisLimiter::connect(&url, &prefix, limits(100, 1000, 0))
+        .await
+        .unwrap();
+    wait_for_minute_room(&url).await;
+    for _ in 0..3 {
+        assert!(
+            limiter
+                .check_request("key-a", "user-1")
+                .await
+                .unwrap()
+                .allowed
+        );
+    }
+    assert!(
+        limiter
+            .check_request("key-b", "user-1")
+            .await
+            .unwrap()
+            .allowed
+    );
+    let keys = [
+        "key-a".to_string(),
+        "key-b".to_string(),
+        "key-c".to_string(),
+    ];
+    let usage = limiter.usage("user-1", &keys).await.unwrap();
+    assert_eq!(usage.minute, Some(vec![3, 1, 0]));
+    assert_eq!(usage.day, Some(4));
+    assert_eq!(
+        limiter.usage("user-1", &keys).await.unwrap(),
+        usage,
+        "reading counts nothing"
+    );
+    assert_eq!(
+        limiter.usage("user-2", &keys).await.unwrap().day,
+        Some(0),
+        "another user's counters are their own"
+    );
+    cleanup(&url, &prefix).await;
+}

@@ -14,7 +14,10 @@ use crate::auth::{AccountCaller, Caller};
 use crate::domain::credentials::{Credential, classify, hash_secret};
 use crate::error::{ApiError, details};
 use crate::metrics::{DecisionKind, DecisionOutcome};
-use crate::ratelimit::{decision_headers, failed_auth_headers, rate_limited_detail};
+use crate::ratelimit::{
+    FailedAuthVerdict, LimiterUnavailable, decision_headers, failed_auth_headers,
+    rate_limited_detail,
+};
 use crate::state::AppState;
 use crate::store::AuthenticatedKey;
 
@@ -149,9 +152,13 @@ fn client_of(state: &AppState, request: &Request) -> String {
     )
 }
 
-/// `Invalid API key`, or 429 once this client address has failed too often this minute.
-async fn reject_invalid_credential(state: &AppState, client: String) -> Response {
-    let verdict = state.limiter.register_failed_auth(&client).await;
+/// Counts one failed authentication (a bad key, token or console sign-in) from `client`
+/// against the failed-auth limit, and records the decision in the metrics.
+pub async fn count_failed_auth(
+    state: &AppState,
+    client: &str,
+) -> Result<FailedAuthVerdict, LimiterUnavailable> {
+    let verdict = state.limiter.register_failed_auth(client).await;
     record_decision(
         state,
         DecisionKind::FailedAuth,
@@ -161,7 +168,12 @@ async fn reject_invalid_credential(state: &AppState, client: String) -> Response
             Err(_) => DecisionOutcome::Unavailable,
         },
     );
-    match verdict {
+    verdict
+}
+
+/// `Invalid API key`, or 429 once this client address has failed too often this minute.
+async fn reject_invalid_credential(state: &AppState, client: String) -> Response {
+    match count_failed_auth(state, &client).await {
         Ok(verdict) if verdict.blocked => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             rate_limited_detail(verdict.retry_after),

@@ -2,6 +2,7 @@
 
 pub mod action_items;
 pub mod categories;
+pub mod console;
 pub mod conversations;
 pub mod credentials;
 pub mod daily_summaries;

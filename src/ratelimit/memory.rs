@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use super::window::{self, Usage, Window};
 use super::{
     Clock, Decision, FailedAuthVerdict, HourlyVerdict, Limiter, LimiterUnavailable, Limits,
-    SystemClock,
+    SystemClock, UsageSnapshot,
 };
 
 /// Counters of one fixed window. Every entry belongs to `window_start`, so when the window
@@ -151,6 +151,32 @@ impl Limiter for InMemoryLimiter {
 
     async fn ping(&self) -> Result<(), LimiterUnavailable> {
         Ok(())
+    }
+
+    async fn usage(
+        &self,
+        user_id: &str,
+        key_ids: &[String],
+    ) -> Result<UsageSnapshot, LimiterUnavailable> {
+        let limits = &self.limits;
+        let mut counts = self.requests.lock();
+        let now_ms = self.clock.now_unix_millis();
+        let mut snapshot = UsageSnapshot::default();
+        if limits.per_minute > 0 {
+            // Entering the current window only drops counters that no longer count.
+            counts.per_key_minute.enter(Window::minute(now_ms));
+            snapshot.minute = Some(
+                key_ids
+                    .iter()
+                    .map(|key| counts.per_key_minute.get(key))
+                    .collect(),
+            );
+        }
+        if limits.per_day > 0 {
+            counts.per_user_day.enter(Window::day(now_ms));
+            snapshot.day = Some(counts.per_user_day.get(user_id));
+        }
+        Ok(snapshot)
     }
 
     async fn check_hourly(
@@ -340,5 +366,33 @@ mod tests {
             admitted += usize::from(t.await.unwrap());
         }
         assert_eq!(admitted, 50);
+    }
+
+    #[tokio::test]
+    async fn usage_reads_the_current_windows_without_counting() {
+        let (counting, clock) = limiter(10, 100, 0);
+        let keys = ["key-a".to_string(), "key-b".to_string()];
+        for _ in 0..3 {
+            assert!(counting.check("key-a", "user-1").allowed);
+        }
+        assert!(counting.check("key-b", "user-1").allowed);
+        let usage = counting.usage("user-1", &keys).await.unwrap();
+        assert_eq!(usage.minute, Some(vec![3, 1]));
+        assert_eq!(usage.day, Some(4));
+        assert_eq!(
+            counting.usage("user-1", &keys).await.unwrap(),
+            usage,
+            "reading counts nothing"
+        );
+        clock.advance_millis(60_000);
+        let usage = counting.usage("user-1", &keys).await.unwrap();
+        assert_eq!(usage.minute, Some(vec![0, 0]), "a new minute");
+        assert_eq!(usage.day, Some(0), "and a new UTC day");
+
+        let (off, _) = limiter(0, 0, 0);
+        assert_eq!(
+            off.usage("user-1", &keys).await.unwrap(),
+            UsageSnapshot::default()
+        );
     }
 }

@@ -122,6 +122,15 @@ impl Decision {
     }
 }
 
+/// Requests counted in the current windows, as [`Limiter::usage`] reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UsageSnapshot {
+    /// The user's requests today (UTC); `None` when the day window is off.
+    pub day: Option<u64>,
+    /// Each key's requests this minute, in the order asked; `None` when the minute window is off.
+    pub minute: Option<Vec<u64>>,
+}
+
 /// Outcome of [`Limiter::register_failed_auth`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailedAuthVerdict {
@@ -180,6 +189,14 @@ pub trait Limiter: Send + Sync {
 
     /// For `/readyz`.
     async fn ping(&self) -> Result<(), LimiterUnavailable>;
+
+    /// What the user and each of `key_ids` have used of their current windows, read without
+    /// counting anything (the web console's usage page).
+    async fn usage(
+        &self,
+        user_id: &str,
+        key_ids: &[String],
+    ) -> Result<UsageSnapshot, LimiterUnavailable>;
 
     /// Checks and counts one request of `key_id` (owned by `user_id`) in the calendar hour of
     /// the window named `bucket`, which admits `limit` requests per key and hour (`limit` > 0).

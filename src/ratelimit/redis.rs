@@ -11,7 +11,9 @@ use redis::{Client, ConnectionAddr, ErrorKind, Script};
 
 use super::connection::Reconnecting;
 use super::window::{self, Usage};
-use super::{Decision, FailedAuthVerdict, HourlyVerdict, Limiter, LimiterUnavailable, Limits};
+use super::{
+    Decision, FailedAuthVerdict, HourlyVerdict, Limiter, LimiterUnavailable, Limits, UsageSnapshot,
+};
 use crate::outbound::Outbound;
 
 /// Key prefix used when none is configured.
@@ -38,6 +40,7 @@ pub struct RedisLimiter {
     check_request: Script,
     failed_auth: Script,
     count_window: Script,
+    read_usage: Script,
 }
 
 impl RedisLimiter {
@@ -98,6 +101,7 @@ impl RedisLimiter {
             check_request: Script::new(include_str!("lua/check_request.lua")),
             failed_auth: Script::new(include_str!("lua/failed_auth.lua")),
             count_window: Script::new(include_str!("lua/count_window.lua")),
+            read_usage: Script::new(include_str!("lua/read_usage.lua")),
         })
     }
 
@@ -205,6 +209,32 @@ impl Limiter for RedisLimiter {
             .call(async |mut conn| invocation.invoke_async(&mut conn).await)
             .await?;
         Ok(window::failed_auth_verdict(limit, count, now_ms))
+    }
+
+    async fn usage(
+        &self,
+        user_id: &str,
+        key_ids: &[String],
+    ) -> Result<UsageSnapshot, LimiterUnavailable> {
+        let limits = &self.limits;
+        if limits.per_minute == 0 && limits.per_day == 0 {
+            return Ok(UsageSnapshot::default());
+        }
+        let mut invocation = self.read_usage.prepare_invoke();
+        invocation.key(self.day_key(user_id));
+        if limits.per_minute > 0 {
+            for key_id in key_ids {
+                invocation.key(self.minute_key(key_id, user_id));
+            }
+        }
+        let counts: Vec<u64> = self
+            .call(async |mut conn| invocation.invoke_async(&mut conn).await)
+            .await?;
+        let (day, minutes) = counts.split_first().map_or((0, &[][..]), |(d, m)| (*d, m));
+        Ok(UsageSnapshot {
+            day: (limits.per_day > 0).then_some(day),
+            minute: (limits.per_minute > 0).then(|| minutes.to_vec()),
+        })
     }
 
     async fn check_hourly(

@@ -2,6 +2,7 @@
 //! (SQLite or PostgreSQL) is chosen once from the database URL.
 
 pub mod columns;
+pub mod console;
 pub mod conversations;
 pub mod export;
 pub mod feed;
@@ -29,6 +30,7 @@ use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 use crate::outbound::Outbound;
 use crate::search::{LexicalQuery, Scored};
+pub use console::ConsoleStore;
 pub use conversations::ConversationStore;
 pub use export::ExportStore;
 pub use feed::FeedStore;
@@ -265,6 +267,7 @@ pub trait Store:
     + SearchStore
     + ImportStore
     + WebhookStore
+    + ConsoleStore
     + FeedStore
     + ExportStore
     + Send

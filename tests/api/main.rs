@@ -4,6 +4,8 @@ mod action_items;
 mod backup;
 mod cli;
 mod common;
+mod console;
+mod console_browser;
 mod conversations;
 mod errors;
 mod export;

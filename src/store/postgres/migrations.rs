@@ -99,6 +99,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "export_order",
         include_str!("../../../migrations/postgres/0070_export_order.sql"),
     ),
+    (
+        80,
+        "console_sessions",
+        include_str!("../../../migrations/postgres/0080_console_sessions.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

@@ -76,6 +76,7 @@ macro_rules! in_transaction {
 }
 
 mod action_items;
+mod console;
 mod conversations;
 mod export;
 pub mod feed;

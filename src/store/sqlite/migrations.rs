@@ -91,6 +91,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "export_order",
         include_str!("../../../migrations/sqlite/0070_export_order.sql"),
     ),
+    (
+        80,
+        "console_sessions",
+        include_str!("../../../migrations/sqlite/0080_console_sessions.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

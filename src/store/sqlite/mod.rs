@@ -11,6 +11,7 @@
 mod action_items;
 pub mod backup;
 mod checkpointer;
+mod console;
 mod conversations;
 mod export;
 pub mod feed;
