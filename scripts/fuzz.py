@@ -43,6 +43,7 @@ PATCH_BODIES = {
     "action-items": {"description": "changed by another user"},
     "conversations": {"title": "changed by another user"},
     "goals": {"title": "changed by another user"},
+    "webhooks": {"active": False},
 }
 
 
@@ -85,6 +86,8 @@ class Server:
             OMI_RATE_LIMIT_PER_MINUTE="0",
             OMI_RATE_LIMIT_PER_DAY="0",
             OMI_FAILED_AUTH_PER_MINUTE="0",
+            # Fuzzed subscriptions name arbitrary URLs: record deliveries, send none.
+            OMI_WEBHOOKS="false",
         )
         env.pop("OMI_REDIS_URL", None)
         self.process = subprocess.Popen(
@@ -168,6 +171,12 @@ def seed_other_user(base_url, paths, user, binary, database_url):
     if has("/v1/dev/user/goals"):
         goal = created(base_url, key, "/v1/dev/user/goals", {"title": "B runs a marathon", "target_value": 42})
         ids["goals"] = [goal["id"]]
+    if has("/v1/dev/user/webhooks"):
+        hook = created(
+            base_url, key, "/v1/dev/user/webhooks",
+            {"url": "https://hooks.example.net/b", "events": ["goal.updated"]},
+        )
+        ids["webhooks"] = [hook["id"]]
     return ids
 
 

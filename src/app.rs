@@ -167,6 +167,22 @@ pub async fn serve_with_metrics(
         }
         .spawn(stopping.clone())
     });
+    let deliveries = if state.settings.webhooks {
+        let stats = state
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.webhooks.clone())
+            .unwrap_or_default();
+        Some(crate::service::webhooks::spawn_workers(
+            store.clone(),
+            &crate::outbound::Outbound::from_settings(&state.settings)?,
+            crate::service::webhooks::WorkerOptions::from_settings(&state.settings)?,
+            stats,
+            stopping.clone(),
+        )?)
+    } else {
+        None
+    };
     let pruner = crate::service::tombstones::spawn_pruner(
         store.clone(),
         state.settings.tombstone_days,
@@ -189,6 +205,9 @@ pub async fn serve_with_metrics(
         task.await?;
     }
     if let Some(task) = ingest_worker {
+        task.await?;
+    }
+    if let Some(task) = deliveries {
         task.await?;
     }
     pruner.await?;

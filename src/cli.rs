@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::app;
 use crate::config::{
     Cli, Command, ExportFormat, ImportCommand, IngestCommand, KeysCommand, Settings,
-    SummariesCommand, UsersCommand,
+    SummariesCommand, UsersCommand, WebhooksCommand,
 };
 use crate::domain::credentials::{Secret, generate_account_token};
 use crate::domain::daily_summaries::parse_day;
@@ -42,6 +42,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Users(command) => users(&cli.settings, command).await,
         Command::Keys(command) => keys_command(&cli.settings, command).await,
         Command::Summaries(command) => summaries(&cli.settings, command).await,
+        Command::Webhooks(command) => webhooks_command(&cli.settings, command).await,
         Command::Openapi => {
             println!("{}", crate::openapi::render(app::openapi_document()));
             Ok(())
@@ -463,6 +464,139 @@ async fn ingest_command(settings: &Settings, command: IngestCommand) -> Result<(
                     );
                 }
             }
+        }
+    }
+    store.close().await?;
+    Ok(())
+}
+
+async fn webhooks_command(settings: &Settings, command: WebhooksCommand) -> Result<(), CliError> {
+    use crate::service::webhooks::{self as hooks, SubscriptionRequest, WebhookError};
+    let store = open_store(settings).await?;
+    let failure = |error: WebhookError| match error {
+        WebhookError::Store(cause) => CliError(format!("{cause:#}")),
+        refused => CliError(ApiError::from(refused).detail().to_string()),
+    };
+    let print_secret = |created: hooks::WithSecret, json: bool| {
+        if json {
+            print_json(&serde_json::json!({
+                "subscription": created.subscription,
+                "secret": created.secret.expose(),
+            }));
+        } else {
+            println!(
+                "Webhook {} -> {} for [{}].",
+                created.subscription.id,
+                created.subscription.url,
+                created
+                    .subscription
+                    .events
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "Signing secret (shown only once): {}",
+                created.secret.expose()
+            );
+        }
+    };
+    let missing = || CliError("Webhook not found".into());
+    match command {
+        WebhooksCommand::Create {
+            user,
+            url,
+            events,
+            json,
+        } => {
+            let user = find_user(&*store, &user).await?;
+            let request = SubscriptionRequest {
+                url,
+                events: events.split(',').map(|e| e.trim().to_string()).collect(),
+                filters: Default::default(),
+                active: true,
+            };
+            let created = hooks::create(&*store, &user.id, request)
+                .await
+                .map_err(failure)?;
+            print_secret(created, json);
+        }
+        WebhooksCommand::List { user, json } => {
+            let user = find_user(&*store, &user).await?;
+            let list = store.list_subscriptions(&user.id).await?;
+            if json {
+                print_json(&list);
+            } else {
+                println!("{:<36}  {:<6}  URL", "ID", "ACTIVE");
+                for hook in list {
+                    println!("{:<36}  {:<6}  {}", hook.id, hook.active, hook.url);
+                }
+            }
+        }
+        WebhooksCommand::Delete { user, id } => {
+            let user = find_user(&*store, &user).await?;
+            if !store.delete_subscription(&user.id, &id).await? {
+                return Err(missing());
+            }
+            println!("Deleted webhook {id}.");
+        }
+        WebhooksCommand::RotateSecret { user, id, json } => {
+            let user = find_user(&*store, &user).await?;
+            let rotated = hooks::rotate_secret(&*store, &user.id, &id)
+                .await
+                .map_err(failure)?;
+            print_secret(rotated, json);
+        }
+        WebhooksCommand::Test { user, id } => {
+            let user = find_user(&*store, &user).await?;
+            let delivery = store
+                .enqueue_ping(&user.id, &id, time::now())
+                .await?
+                .ok_or_else(missing)?;
+            println!("Queued ping {} (a running server sends it).", delivery.id);
+        }
+        WebhooksCommand::Deliveries { user, id, json } => {
+            let user = find_user(&*store, &user).await?;
+            let page = crate::domain::paging::Page {
+                limit: 100,
+                offset: 0,
+            };
+            let log = store
+                .list_deliveries(&user.id, &id, page)
+                .await?
+                .ok_or_else(missing)?;
+            if json {
+                print_json(&log);
+            } else {
+                println!(
+                    "{:<36}  {:<22}  {:<9}  {:>8}  {:>6}  ERROR",
+                    "ID", "EVENT", "STATUS", "ATTEMPTS", "CODE"
+                );
+                for d in log {
+                    println!(
+                        "{:<36}  {:<22}  {:<9}  {:>8}  {:>6}  {}",
+                        d.id,
+                        d.event.as_str(),
+                        d.status,
+                        d.attempts,
+                        d.response_status.map(|c| c.to_string()).unwrap_or_default(),
+                        d.error.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        WebhooksCommand::Redeliver {
+            user,
+            id,
+            delivery_id,
+        } => {
+            let user = find_user(&*store, &user).await?;
+            store
+                .redeliver(&user.id, &id, &delivery_id, time::now())
+                .await?
+                .ok_or_else(|| CliError("Delivery not found".into()))?;
+            println!("Queued delivery {delivery_id} again.");
         }
     }
     store.close().await?;

@@ -293,6 +293,83 @@ pub struct Settings {
         global = true
     )]
     pub ingest_max_body_bytes: usize,
+    /// Deliver outbound webhooks from this process (`true`/`false`). Every replica may: each
+    /// delivery is claimed by one of them.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOKS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub webhooks: bool,
+
+    /// Let webhook URLs reach loopback, private, link-local and metadata addresses
+    /// (`true`/`false`); off, such destinations are refused at every delivery.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
+    pub webhook_allow_private: bool,
+
+    /// Webhook deliveries in flight at once in this process.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_CONCURRENCY",
+        default_value_t = 64,
+        global = true
+    )]
+    pub webhook_concurrency: u32,
+
+    /// Webhook deliveries in flight at once to one subscription.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_ENDPOINT_CONCURRENCY",
+        default_value_t = 8,
+        global = true
+    )]
+    pub webhook_endpoint_concurrency: u32,
+
+    /// Connect timeout of a webhook delivery, in milliseconds (upstream: 2 s).
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_CONNECT_TIMEOUT_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub webhook_connect_timeout_ms: u64,
+
+    /// Total timeout of a webhook delivery, in milliseconds (upstream: 15 s).
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 15_000,
+        global = true
+    )]
+    pub webhook_timeout_ms: u64,
+
+    /// Seconds between webhook attempts, comma-separated (e.g. `1,5,30`); empty: the default
+    /// schedule over 24 hours.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_RETRY_DELAYS",
+        default_value = "",
+        global = true
+    )]
+    pub webhook_retry_delays: String,
+
+    /// How often an idle webhook worker looks for due deliveries, in milliseconds.
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_POLL_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub webhook_poll_ms: u64,
     /// How many days the deletions feed keeps a deleted object's tombstone. A mirror that last
     /// synced longer ago than this must copy everything again.
     #[arg(
@@ -378,6 +455,9 @@ pub enum Command {
     /// Daily summaries.
     #[command(subcommand)]
     Summaries(SummariesCommand),
+    /// Manage a user's outbound webhook subscriptions.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Print the OpenAPI document.
     Openapi,
     /// Write a consistent, verified copy of the SQLite database while the server runs.
@@ -553,6 +633,65 @@ pub enum KeysCommand {
         key_id: String,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Subscribe a URL to events and print the signing secret once.
+    Create {
+        /// The user's id or name.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        url: String,
+        /// Comma-separated event types, e.g. `conversation.created,memory.created`.
+        #[arg(long)]
+        events: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's subscriptions.
+    List {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a subscription and its delivery log.
+    Delete {
+        #[arg(long)]
+        user: String,
+        id: String,
+    },
+    /// Give a subscription a new signing secret and print it once.
+    RotateSecret {
+        #[arg(long)]
+        user: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a signed ping to a subscription.
+    Test {
+        #[arg(long)]
+        user: String,
+        id: String,
+    },
+    /// A subscription's delivery log, newest first.
+    Deliveries {
+        #[arg(long)]
+        user: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a delivery again (same webhook-id).
+    Redeliver {
+        #[arg(long)]
+        user: String,
+        id: String,
+        delivery_id: String,
     },
 }
 

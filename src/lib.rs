@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod extract;
 pub mod mcp;

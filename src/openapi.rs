@@ -23,6 +23,7 @@ use crate::error::ErrorResponse;
         (name = "People", description = "The people heard in the user's conversations."),
         (name = "Profile", description = "A profile of the user, built from their memories."),
         (name = "Ingest", description = "Receivers of the Omi app's developer webhooks: paste these URLs, with an ingest-only key, into Settings -> Developer -> Webhooks."),
+        (name = "Webhooks", description = "Signed, retried, logged deliveries of changes to URLs you choose."),
         (name = "Export", description = "Everything the key may read, as NDJSON, restorable with `omi-server import ndjson`."),
         (name = "API Keys", description = "Create, list, rotate and revoke developer API keys."),
         (name = "Sync", description = "Keeping a copy exact: the deletions feed that goes with each list's change feed (`updated_since`, `cursor`)."),

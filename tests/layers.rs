@@ -11,7 +11,14 @@ const FLOORS: &[(u8, &[&str])] = &[
     (1, &["domain"]),
     (
         2,
-        &["config", "outbound", "processing", "ratelimit", "search"],
+        &[
+            "config",
+            "egress",
+            "outbound",
+            "processing",
+            "ratelimit",
+            "search",
+        ],
     ),
     (3, &["store"]),
     (4, &["service"]),
@@ -25,6 +32,7 @@ const FLOORS: &[(u8, &[&str])] = &[
 /// same-floor import is a forbidden neighbour.
 const NEIGHBOURS: &[(&str, &str)] = &[
     ("outbound", "config"),
+    ("egress", "outbound"),
     ("processing", "outbound"),
     ("ratelimit", "outbound"),
     ("telemetry", "error"),

@@ -111,5 +111,7 @@ pub mod scopes {
         GoalsRead,
         GoalsWrite,
         IngestWrite,
+        WebhooksRead,
+        WebhooksWrite,
     );
 }

@@ -21,3 +21,4 @@ pub mod scope;
 pub mod text;
 pub mod time;
 pub mod users;
+pub mod webhooks;

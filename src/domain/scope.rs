@@ -1,4 +1,4 @@
-//! The scopes of API.md §2.2 (and `ingest:write`, §13.G) and the set a key holds, stored as a bit mask.
+//! The scopes of API.md §2.2 (and `ingest:write`, §13.G; `webhooks:read`/`webhooks:write`) and the set a key holds, stored as a bit mask.
 
 use serde::{Serialize, Serializer};
 
@@ -15,11 +15,13 @@ pub enum Scope {
     /// Write-only access for the Omi app's developer webhooks (`/v1/ingest/omi/...`): the one
     /// scope a key given in a URL may hold.
     IngestWrite,
+    WebhooksRead,
+    WebhooksWrite,
 }
 
 impl Scope {
     /// Canonical order: keys list their scopes in this order.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 11] = [
         Scope::ConversationsRead,
         Scope::ConversationsWrite,
         Scope::MemoriesRead,
@@ -29,6 +31,8 @@ impl Scope {
         Scope::GoalsRead,
         Scope::GoalsWrite,
         Scope::IngestWrite,
+        Scope::WebhooksRead,
+        Scope::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +46,8 @@ impl Scope {
             Scope::GoalsRead => "goals:read",
             Scope::GoalsWrite => "goals:write",
             Scope::IngestWrite => "ingest:write",
+            Scope::WebhooksRead => "webhooks:read",
+            Scope::WebhooksWrite => "webhooks:write",
         }
     }
 
@@ -179,7 +185,7 @@ mod tests {
     fn invalid_scope_detail_lists_every_scope() {
         assert_eq!(
             invalid_scopes_detail(),
-            "Invalid scopes. Available: conversations:read, conversations:write, memories:read, memories:write, action_items:read, action_items:write, goals:read, goals:write, ingest:write"
+            "Invalid scopes. Available: conversations:read, conversations:write, memories:read, memories:write, action_items:read, action_items:write, goals:read, goals:write, ingest:write, webhooks:read, webhooks:write"
         );
     }
 }

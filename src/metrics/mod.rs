@@ -19,8 +19,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use std::sync::atomic::Ordering;
+
 use crate::error::{ApiError, details};
 use crate::service::ingest::IngestCounters;
+use crate::service::webhooks::DeliveryStats;
 use crate::store::{PoolUsage, Store};
 
 pub use self::http::{HttpMetrics, RecordLayer};
@@ -35,6 +38,7 @@ pub struct Metrics {
     pub limiter: LimiterMetrics,
     /// Shared with the webhook inbox and its worker, which count into it.
     pub ingest: Arc<IngestCounters>,
+    pub webhooks: Arc<DeliveryStats>,
 }
 
 impl Metrics {
@@ -45,6 +49,7 @@ impl Metrics {
         render_pools(&mut text, pools);
         self.limiter.render(&mut text);
         render_ingest(&mut text, &self.ingest);
+        render_webhooks(&mut text, &self.webhooks);
         text.finish()
     }
 }
@@ -111,6 +116,44 @@ fn render_pools(text: &mut TextWriter, pools: &[PoolUsage]) {
             text.sample(WAITING, &[("pool", pool.pool)], waiting);
         }
     }
+}
+
+fn render_webhooks(text: &mut TextWriter, stats: &DeliveryStats) {
+    const ATTEMPTS: &str = "omi_webhook_deliveries_total";
+    const PENDING: &str = "omi_webhook_queue_depth";
+    const OLDEST: &str = "omi_webhook_oldest_pending_seconds";
+    text.family(
+        ATTEMPTS,
+        "counter",
+        "Webhook delivery attempts by outcome (delivered, retried, failed).",
+    );
+    for (outcome, counter) in [
+        ("delivered", &stats.delivered),
+        ("retried", &stats.retried),
+        ("failed", &stats.failed),
+    ] {
+        text.sample(
+            ATTEMPTS,
+            &[("outcome", outcome)],
+            counter.load(Ordering::Relaxed),
+        );
+    }
+    text.family(
+        PENDING,
+        "gauge",
+        "Webhook deliveries waiting to be sent (read every few seconds).",
+    );
+    text.sample(PENDING, &[], stats.pending.load(Ordering::Relaxed));
+    text.family(
+        OLDEST,
+        "gauge",
+        "Age of the oldest pending webhook delivery, 0 when none.",
+    );
+    text.sample(
+        OLDEST,
+        &[],
+        stats.oldest_pending_age_seconds(crate::domain::time::now()),
+    );
 }
 
 #[derive(Clone)]

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod memories;
 pub mod params;
 pub mod service;
+pub mod webhooks;
 
 use axum::Json;
 use axum::middleware::from_fn_with_state;
@@ -170,6 +171,7 @@ pub fn api(guards: &Guards) -> ApiRouter {
         .merge(deletions::router(guards))
         .merge(insights::router(guards))
         .merge(ingest::router(guards))
+        .merge(webhooks::router(guards))
         .merge(export::router(guards))
         .merge(service::documented_router())
 }

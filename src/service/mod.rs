@@ -13,3 +13,4 @@ pub mod keys;
 pub mod people;
 pub mod tombstones;
 pub mod usage;
+pub mod webhooks;

@@ -133,7 +133,7 @@ pub trait IngestStore: Send + Sync {
 
     /// Claims up to `limit` pending deliveries due at `now` (in the order they arrived), each
     /// held until `lease_until`.
-    async fn claim_deliveries(
+    async fn claim_inbox_deliveries(
         &self,
         now: Timestamp,
         lease_until: Timestamp,

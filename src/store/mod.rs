@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod insights;
 pub mod postgres;
 pub mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
 pub use ingest::IngestStore;
 pub use insights::InsightStore;
+pub use webhooks::WebhookStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -267,6 +269,7 @@ pub trait Store:
     + SearchStore
     + ImportStore
     + IngestStore
+    + WebhookStore
     + ConsoleStore
     + FeedStore
     + ExportStore

@@ -265,7 +265,7 @@ fn serve_bootstraps_an_empty_database_once_with_a_working_curl_line() {
         json_of(&output)
     };
     assert_eq!(keys_before_stop.as_array().unwrap().len(), 1);
-    assert_eq!(keys_before_stop[0]["scopes"].as_array().unwrap().len(), 9);
+    assert_eq!(keys_before_stop[0]["scopes"].as_array().unwrap().len(), 11);
     let address = server.address.clone();
     let stdout = server.stop();
     assert!(stdout.contains("omi_acct_"), "{stdout}");

@@ -736,7 +736,63 @@ async fn delivered_objects_appear_on_the_change_feed(backend: Backend) {
     assert_eq!(stored["started_at"], "2020-01-01T10:00:00Z");
 }
 
+/// What the app delivers reaches outbound webhook subscribers like any other write.
+async fn delivered_conversations_are_announced_to_webhook_subscribers(backend: Backend) {
+    let server = TestServer::start_on_with(backend, |s| {
+        s.ingest_worker = false;
+        s.daily_summaries = false;
+        // Deliveries are only listed, never sent: no receiver is needed.
+        s.webhooks = false;
+        s.webhook_allow_private = true;
+    })
+    .await;
+    let user = server.user("alex").await;
+    let key = ingest_key(&server, &user).await;
+    let hook = server
+        .post(
+            "/v1/dev/user/webhooks",
+            &user.key,
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["conversation.created", "action_item.created"]}),
+        )
+        .await;
+    assert_eq!(hook.status, 200, "{hook:?}");
+    let hook_id = hook.body["id"].as_str().unwrap();
+    let body = fixture("memory_created");
+    assert_eq!(
+        deliver(&server, CONVERSATIONS, &key, &body, None)
+            .await
+            .status,
+        200
+    );
+    worker(&server).drain().await.unwrap();
+    let log = server
+        .get(
+            &format!("/v1/dev/user/webhooks/{hook_id}/deliveries?limit=200"),
+            &user.key,
+        )
+        .await;
+    assert_eq!(log.status, 200, "{log:?}");
+    let mut events: Vec<&str> = log
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["event"].as_str().unwrap())
+        .collect();
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            "action_item.created",
+            "action_item.created",
+            "conversation.created"
+        ],
+        "{log:?}"
+    );
+}
+
 backend_tests!(
+    delivered_conversations_are_announced_to_webhook_subscribers,
     delivered_objects_appear_on_the_change_feed,
     a_delivered_conversation_is_stored_faithfully_and_redelivery_updates_it,
     a_discarded_conversation_is_stored_as_discarded,

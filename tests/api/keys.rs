@@ -76,7 +76,7 @@ async fn an_unknown_scope_is_a_bad_request(backend: Backend) {
         .await;
     reply.assert_error(
         400,
-        "Invalid scopes. Available: conversations:read, conversations:write, memories:read, memories:write, action_items:read, action_items:write, goals:read, goals:write, ingest:write",
+        "Invalid scopes. Available: conversations:read, conversations:write, memories:read, memories:write, action_items:read, action_items:write, goals:read, goals:write, ingest:write, webhooks:read, webhooks:write",
     );
 }
 
@@ -125,7 +125,7 @@ async fn the_current_key_route_describes_the_calling_key(backend: Backend) {
     let me = server.get("/v1/dev/key", &alice.key).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.body["id"], alice.key_id.as_str());
-    assert_eq!(me.body["scopes"].as_array().unwrap().len(), 9);
+    assert_eq!(me.body["scopes"].as_array().unwrap().len(), 11);
     assert!(me.body.get("key").is_none());
 }
 
@@ -160,7 +160,7 @@ async fn rotation_kills_the_old_secret_at_once_and_keeps_the_identity(backend: B
     assert_eq!(rotated.status, 200, "{rotated:?}");
     assert_eq!(rotated.body["id"], alice.key_id.as_str());
     assert_eq!(rotated.body["name"], "all");
-    assert_eq!(rotated.body["scopes"].as_array().unwrap().len(), 9);
+    assert_eq!(rotated.body["scopes"].as_array().unwrap().len(), 11);
     assert_eq!(rotated.body["last_used_at"], json!(null));
     let new_key = rotated.body["key"].as_str().unwrap();
     assert_ne!(new_key, alice.key);

@@ -23,6 +23,10 @@ mod rate_limits;
 mod search;
 mod service;
 mod sync;
+mod webhooks;
+
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;
 
 #[path = "../support/fake_llm.rs"]
 mod fake_llm;

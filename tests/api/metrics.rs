@@ -19,6 +19,7 @@ fn metrics_on(settings: &mut Settings) {
     // below need a server with no background work of its own.
     settings.daily_summaries = false;
     settings.ingest_worker = false;
+    settings.webhooks = false;
 }
 
 /// Counting tests must not straddle a calendar minute: wait for a fresh one when it is late.

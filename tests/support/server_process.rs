@@ -177,7 +177,8 @@ pub fn create_user(binary: &Path, database_url: &str, name: &str) -> anyhow::Res
             "all scopes",
             "--scopes",
             "conversations:read,conversations:write,memories:read,memories:write,\
-             action_items:read,action_items:write,goals:read,goals:write",
+             action_items:read,action_items:write,goals:read,goals:write,webhooks:read,\
+             webhooks:write",
         ],
     )?;
     let text = |value: &Value, field: &str| -> anyhow::Result<String> {

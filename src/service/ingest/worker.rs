@@ -104,7 +104,10 @@ impl Worker {
     pub async fn round(&self, now: Timestamp) -> Result<bool, StoreError> {
         let closed = self.close_overdue(now).await?;
         let lease_until = now + Span::seconds(LEASE_SECONDS);
-        let deliveries = self.store.claim_deliveries(now, lease_until, BATCH).await?;
+        let deliveries = self
+            .store
+            .claim_inbox_deliveries(now, lease_until, BATCH)
+            .await?;
         let busy = closed > 0 || !deliveries.is_empty();
         for delivery in deliveries {
             self.handle(delivery).await?;

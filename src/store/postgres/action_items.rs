@@ -13,6 +13,7 @@ use crate::domain::feed::TombstoneType;
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::Timestamp;
+use crate::domain::webhooks::Change;
 use crate::store::columns::ACTION_ITEM_COLUMNS;
 use crate::store::{ActionItemStore, StoreResult};
 
@@ -118,8 +119,15 @@ impl ActionItemStore for PgStore {
                     .iter()
                     .map(|item| insert_action_item(tx, user_id, item)),
             )
-            .await
-            .map(|_| ())
+            .await?;
+            let changes: Vec<Change> = items
+                .iter()
+                .map(|item| Change::ActionItem {
+                    created: true,
+                    item: Box::new(item.clone()),
+                })
+                .collect();
+            super::webhooks::record(tx, user_id, &changes).await
         })
     }
 
@@ -176,6 +184,11 @@ impl ActionItemStore for PgStore {
             item.updated_at = changed_at;
             save(tx, user_id, &item).await?;
             touch_conversation(tx, user_id, item.conversation_id.as_deref(), changed_at).await?;
+            let change = Change::ActionItem {
+                created: false,
+                item: Box::new(item.clone()),
+            };
+            super::webhooks::record(tx, user_id, &[change]).await?;
             Ok(Some(item))
         })
     }
@@ -196,6 +209,11 @@ impl ActionItemStore for PgStore {
             let conversation_id: Option<String> = row.try_get(0)?;
             leave_tombstone(tx, user_id, TombstoneType::ActionItem, id, at).await?;
             touch_conversation(tx, user_id, conversation_id.as_deref(), at).await?;
+            let change = Change::ActionItemDeleted {
+                id: id.to_string(),
+                at,
+            };
+            super::webhooks::record(tx, user_id, &[change]).await?;
             Ok(true)
         })
     }

@@ -25,6 +25,7 @@ use crate::domain::folders::{Folder, SystemFolderSpec};
 use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
+use crate::domain::webhooks::{Change, EventType};
 use crate::store::StoreResult;
 use crate::store::columns::ACTION_ITEM_COLUMNS;
 use crate::store::columns::{CONVERSATION_COLUMNS, SEGMENT_COLUMNS};
@@ -436,6 +437,70 @@ async fn insert_conversation(
     insert_extracted(client, user_id, processed).await
 }
 
+/// The conversation with its transcript, action items and folder name.
+pub(super) async fn find_conversation(
+    client: &impl GenericClient,
+    user_id: &str,
+    conversation_id: &str,
+) -> StoreResult<Option<Conversation>> {
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} {CONVERSATION_FROM} WHERE c.user_id = $1 AND c.id = $2"
+    );
+    let Some(row) = query_opt(client, &sql, &[&user_id, &conversation_id]).await? else {
+        return Ok(None);
+    };
+    let loaded = vec![conversation_from_row(&row)?];
+    Ok(attach_details(client, user_id, loaded, true).await?.pop())
+}
+
+/// Records the webhook events of a stored conversation change: the conversation (read back
+/// whole, only when someone listens) unless `event` is `None`, and the items processing
+/// extracted with it.
+async fn record_conversation_events(
+    client: &impl GenericClient,
+    user_id: &str,
+    conversation_id: &str,
+    event: Option<bool>,
+    at: Timestamp,
+    extracted: Option<&ProcessedRecord>,
+) -> StoreResult<()> {
+    let mut changes = Vec::new();
+    if let Some(created) = event
+        && super::webhooks::wanted(
+            client,
+            user_id,
+            &[
+                EventType::ConversationCreated,
+                EventType::ConversationUpdated,
+            ],
+        )
+        .await?
+        && let Some(conversation) = find_conversation(client, user_id, conversation_id).await?
+    {
+        changes.push(Change::Conversation {
+            created,
+            conversation: Box::new(conversation),
+            updated_at: at,
+        });
+    }
+    if let Some(processed) = extracted {
+        changes.extend(
+            processed
+                .action_items
+                .iter()
+                .map(|item| Change::ActionItem {
+                    created: true,
+                    item: Box::new(item.clone()),
+                }),
+        );
+        changes.extend(processed.memories.iter().map(|memory| Change::Memory {
+            created: true,
+            memory: Box::new(memory.clone()),
+        }));
+    }
+    super::webhooks::record(client, user_id, &changes).await
+}
+
 async fn apply_update(
     client: &impl GenericClient,
     user_id: &str,
@@ -727,6 +792,16 @@ impl ConversationStore for PgStore {
                 lift_tombstone(tx, user_id, TombstoneType::Memory, &memory.id).await?;
             }
             touch_folder_of(tx, user_id, &conversation.id, at).await?;
+            // A discarded conversation is not announced until it is restored (API.md §13.G.2).
+            record_conversation_events(
+                tx,
+                user_id,
+                &conversation.id,
+                (!conversation.processed.structured.discarded).then_some(true),
+                conversation.processed_at,
+                Some(&conversation.processed),
+            )
+            .await?;
             if let Some(client_session_id) = &conversation.client_session_id {
                 execute(
                     tx,
@@ -835,14 +910,39 @@ impl ConversationStore for PgStore {
             // The change time first: the user row is always the first lock a write takes.
             let mut update = update.clone();
             update.updated_at = change_stamp(tx, user_id, update.updated_at).await?;
+            // Whether it was discarded before: a restore is announced as its creation.
+            let Some(was_discarded) = query_opt(
+                tx,
+                "SELECT discarded FROM conversations WHERE user_id = $1 AND id = $2 FOR UPDATE",
+                &[&user_id, &conversation_id],
+            )
+            .await?
+            .map(|row| row.try_get::<_, bool>(0))
+            .transpose()?
+            else {
+                return Ok(false);
+            };
             if let Some(processed) = &mut update.reprocessed {
                 stamp_extracted(processed, update.updated_at);
             }
             // The folder it leaves and the one it enters both change their count.
             touch_folder_of(tx, user_id, conversation_id, update.updated_at).await?;
-            let updated = apply_update(tx, user_id, conversation_id, &update).await?;
+            if !apply_update(tx, user_id, conversation_id, &update).await? {
+                return Ok(false);
+            }
             touch_folder_of(tx, user_id, conversation_id, update.updated_at).await?;
-            Ok(updated)
+            // A restore is the conversation's first kept appearance: announced as created.
+            let restored = was_discarded && update.discarded == Some(false);
+            record_conversation_events(
+                tx,
+                user_id,
+                conversation_id,
+                Some(restored),
+                update.updated_at,
+                update.reprocessed.as_ref(),
+            )
+            .await?;
+            Ok(true)
         })
     }
 
@@ -866,6 +966,11 @@ impl ConversationStore for PgStore {
                     at,
                 )
                 .await?;
+                let change = Change::ConversationDeleted {
+                    id: conversation_id.to_string(),
+                    at,
+                };
+                super::webhooks::record(tx, user_id, &[change]).await?;
             }
             Ok(deleted > 0)
         })

@@ -13,6 +13,7 @@ use crate::domain::goals::{
 };
 use crate::domain::paging::Page;
 use crate::domain::time::Timestamp;
+use crate::domain::webhooks::Change;
 use crate::store::columns::GOAL_COLUMNS;
 use crate::store::{GoalStore, StoreResult};
 
@@ -231,6 +232,8 @@ impl GoalStore for PgStore {
             if changes.records_progress() {
                 record_progress(tx, user_id, &goal.id, &goal.progress_at(at)).await?;
             }
+            let change = Change::Goal(Box::new(goal.clone()));
+            super::webhooks::record(tx, user_id, &[change]).await?;
             Ok(Some(goal))
         })
     }
@@ -249,6 +252,8 @@ impl GoalStore for PgStore {
                 goal.abandon(at);
                 goal.updated_at = changed_at;
                 save(tx, user_id, &goal).await?;
+                let change = Change::Goal(Box::new(goal));
+                super::webhooks::record(tx, user_id, &[change]).await?;
             }
             Ok(true)
         })

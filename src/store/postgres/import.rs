@@ -352,6 +352,20 @@ async fn write_checkpoint(
     Ok(())
 }
 
+/// Records the webhook event of an object the import wrote (none when it was unchanged).
+pub(super) async fn announce(
+    tx: &impl GenericClient,
+    user_id: &str,
+    kind: &str,
+    imported: Imported,
+) -> StoreResult<Imported> {
+    if imported.outcome != ImportOutcome::Unchanged {
+        let created = imported.outcome == ImportOutcome::Created;
+        super::webhooks::record_imported(tx, user_id, kind, &imported.local_id, created).await?;
+    }
+    Ok(imported)
+}
+
 #[async_trait]
 impl ImportStore for PgStore {
     #[instrument(skip_all)]
@@ -362,8 +376,10 @@ impl ImportStore for PgStore {
         record: ImportRecord,
         now: Timestamp,
     ) -> StoreResult<Imported> {
+        let kind = record.kind();
         in_transaction!(self, |tx| {
-            import_one(tx, user_id, &key, record.clone(), now).await
+            let imported = import_one(tx, user_id, &key, record.clone(), now).await?;
+            announce(tx, user_id, kind, imported).await
         })
     }
 
@@ -383,7 +399,10 @@ impl ImportStore for PgStore {
                 tx.batch_execute("SAVEPOINT import_object")
                     .await
                     .map_err(map_error)?;
-                let outcome = import_one(tx, user_id, key, record.clone(), now).await;
+                let outcome = match import_one(tx, user_id, key, record.clone(), now).await {
+                    Ok(imported) => announce(tx, user_id, record.kind(), imported).await,
+                    failed => failed,
+                };
                 let end = if outcome.is_ok() {
                     "RELEASE SAVEPOINT import_object"
                 } else {

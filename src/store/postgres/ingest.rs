@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use tracing::instrument;
 
 use super::feed::{change_stamp, leave_tombstone, lift_tombstone};
-use super::import::import_one;
+use super::import::{announce, import_one};
 use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::domain::feed::TombstoneType;
 use crate::domain::ids::new_id;
@@ -178,6 +178,8 @@ impl IngestStore for PgStore {
                 if imported.outcome != ImportOutcome::Unchanged {
                     stamp_delivered(tx, user_id, kind, &imported.local_id, at).await?;
                 }
+                // Subscribers hear of what the app delivered as of any other write.
+                let imported = announce(tx, user_id, kind, imported).await?;
                 written.push(imported);
             }
             Ok(written)
@@ -208,7 +210,7 @@ impl IngestStore for PgStore {
     }
 
     #[instrument(skip_all)]
-    async fn claim_deliveries(
+    async fn claim_inbox_deliveries(
         &self,
         now: Timestamp,
         lease_until: Timestamp,

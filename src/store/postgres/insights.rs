@@ -10,6 +10,7 @@ use crate::domain::daily_summaries::{DailySummary, SummaryFilter};
 use crate::domain::paging::Page;
 use crate::domain::people::Profile;
 use crate::domain::time::Timestamp;
+use crate::domain::webhooks::Change;
 use crate::processing::insights::Sighting;
 use crate::store::insights::{InsightStore, MemoryState, StoredProfile, SummaryOrigin};
 use crate::store::{StoreError, StoreResult};
@@ -243,6 +244,11 @@ impl InsightStore for PgStore {
                 ],
             )
             .await?;
+            // A generated summary is announced; one received from an import is not new.
+            if inserted > 0 && origin != SummaryOrigin::Received {
+                let change = Change::DaySummary(Box::new(summary.clone()));
+                super::webhooks::record(tx, user_id, &[change]).await?;
+            }
             Ok(inserted > 0)
         })
     }

@@ -13,6 +13,7 @@ use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::Timestamp;
+use crate::domain::webhooks::Change;
 use crate::store::columns::MEMORY_COLUMNS;
 use crate::store::{MemoryStore, StoreResult};
 
@@ -129,6 +130,14 @@ impl MemoryStore for PgStore {
                 saved.push(memory);
             }
             lift_tombstones(tx, user_id, TombstoneType::Memory, &ids).await?;
+            let changes: Vec<Change> = saved
+                .iter()
+                .map(|memory| Change::Memory {
+                    created: memory.created_at == now,
+                    memory: Box::new(memory.clone()),
+                })
+                .collect();
+            super::webhooks::record(tx, user_id, &changes).await?;
             Ok(saved)
         })
     }
@@ -153,6 +162,11 @@ impl MemoryStore for PgStore {
             };
             let memory = changes.clone().applied_to(memory_from_row(&row)?, now);
             rewrite_memory(tx, user_id, &memory).await?;
+            let change = Change::Memory {
+                created: false,
+                memory: Box::new(memory.clone()),
+            };
+            super::webhooks::record(tx, user_id, &[change]).await?;
             Ok(Some(memory))
         })
     }
@@ -169,6 +183,11 @@ impl MemoryStore for PgStore {
             .await?;
             if deleted > 0 {
                 leave_tombstone(tx, user_id, TombstoneType::Memory, memory_id, at).await?;
+                let change = Change::MemoryDeleted {
+                    id: memory_id.to_string(),
+                    at,
+                };
+                super::webhooks::record(tx, user_id, &[change]).await?;
             }
             Ok(deleted > 0)
         })

@@ -85,6 +85,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0040_ingest.sql"),
     ),
     (
+        50,
+        "webhooks",
+        include_str!("../../../migrations/postgres/0050_webhooks.sql"),
+    ),
+    (
         60,
         "search_candidates",
         include_str!("../../../migrations/postgres/0060_search_candidates.sql"),

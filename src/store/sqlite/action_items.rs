@@ -12,6 +12,7 @@ use crate::domain::feed::TombstoneType;
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, to_micros};
+use crate::domain::webhooks::Change;
 use crate::store::columns::ACTION_ITEM_COLUMNS;
 use crate::store::{ActionItemStore, StoreResult};
 
@@ -39,7 +40,11 @@ fn list_sql(filter: &ActionItemFilter) -> String {
     sql
 }
 
-fn find(connection: &Connection, user_id: &str, id: &str) -> rusqlite::Result<Option<ActionItem>> {
+pub(super) fn find(
+    connection: &Connection,
+    user_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<ActionItem>> {
     let mut statement = connection.prepare_cached(&format!(
         "SELECT {ACTION_ITEM_COLUMNS} FROM action_items WHERE id = ?1 AND user_id = ?2"
     ))?;
@@ -109,7 +114,14 @@ impl ActionItemStore for SqliteStore {
                 };
                 insert_action_item(tx, &user_id, &item, normalized).map_err(map_error)?;
             }
-            Ok(())
+            let changes: Vec<Change> = items
+                .into_iter()
+                .map(|item| Change::ActionItem {
+                    created: true,
+                    item: Box::new(item),
+                })
+                .collect();
+            super::webhooks::record(tx, &user_id, &changes).map_err(map_error)
         })
         .await
     }
@@ -168,6 +180,11 @@ impl ActionItemStore for SqliteStore {
             save(tx, &user_id, &item).map_err(map_error)?;
             touch_conversation(tx, &user_id, item.conversation_id.as_deref(), changed_at)
                 .map_err(map_error)?;
+            let change = Change::ActionItem {
+                created: false,
+                item: Box::new(item.clone()),
+            };
+            super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             Ok(Some(item))
         })
         .await
@@ -194,6 +211,8 @@ impl ActionItemStore for SqliteStore {
             let at = change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
             leave_tombstone(tx, &user_id, TombstoneType::ActionItem, &id, at).map_err(map_error)?;
             touch_conversation(tx, &user_id, conversation_id.as_deref(), at).map_err(map_error)?;
+            let change = Change::ActionItemDeleted { id, at };
+            super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             Ok(true)
         })
         .await

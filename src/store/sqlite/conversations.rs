@@ -25,6 +25,7 @@ use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
+use crate::domain::webhooks::{Change, EventType};
 use crate::store::StoreResult;
 use crate::store::columns::ACTION_ITEM_COLUMNS;
 use crate::store::columns::{CONVERSATION_COLUMNS, SEGMENT_COLUMNS};
@@ -447,6 +448,72 @@ fn insert_conversation(
     insert_extracted(connection, user_id, processed)
 }
 
+pub(super) fn find_conversation(
+    c: &Connection,
+    user_id: &str,
+    conversation_id: &str,
+    include_transcript: bool,
+) -> rusqlite::Result<Option<Conversation>> {
+    let loaded = c
+        .prepare_cached(&format!(
+            "SELECT {CONVERSATION_COLUMNS} {CONVERSATION_FROM}
+             WHERE c.user_id = ?1 AND c.id = ?2"
+        ))?
+        .query_row(params![user_id, conversation_id], conversation_from_row)
+        .optional()?;
+    let Some(loaded) = loaded else {
+        return Ok(None);
+    };
+    Ok(attach_details(c, user_id, vec![loaded], include_transcript)?.pop())
+}
+
+/// Records the webhook events of a stored conversation change: the conversation (read back
+/// whole, only when someone listens) unless `event` is `None`, and the items processing
+/// extracted with it.
+fn record_conversation_events(
+    c: &Connection,
+    user_id: &str,
+    conversation_id: &str,
+    event: Option<bool>,
+    at: Timestamp,
+    extracted: Option<&ProcessedRecord>,
+) -> rusqlite::Result<()> {
+    let mut changes = Vec::new();
+    if let Some(created) = event
+        && super::webhooks::wanted(
+            c,
+            user_id,
+            &[
+                EventType::ConversationCreated,
+                EventType::ConversationUpdated,
+            ],
+        )?
+        && let Some(conversation) = find_conversation(c, user_id, conversation_id, true)?
+    {
+        changes.push(Change::Conversation {
+            created,
+            conversation: Box::new(conversation),
+            updated_at: at,
+        });
+    }
+    if let Some(processed) = extracted {
+        changes.extend(
+            processed
+                .action_items
+                .iter()
+                .map(|item| Change::ActionItem {
+                    created: true,
+                    item: Box::new(item.clone()),
+                }),
+        );
+        changes.extend(processed.memories.iter().map(|memory| Change::Memory {
+            created: true,
+            memory: Box::new(memory.clone()),
+        }));
+    }
+    super::webhooks::record(c, user_id, &changes)
+}
+
 fn apply_update(
     connection: &Connection,
     user_id: &str,
@@ -718,6 +785,16 @@ impl ConversationStore for SqliteStore {
                     .map_err(map_error)?;
             }
             touch_folder_of(tx, &user_id, &conversation.id, at).map_err(map_error)?;
+            // A discarded conversation is not announced until it is restored (API.md §13.G.2).
+            record_conversation_events(
+                tx,
+                &user_id,
+                &conversation.id,
+                (!conversation.processed.structured.discarded).then_some(true),
+                conversation.processed_at,
+                Some(&conversation.processed),
+            )
+            .map_err(map_error)?;
             if let Some(client_session_id) = &conversation.client_session_id {
                 tx.execute(
                     "UPDATE conversation_claims SET completed_at = ?3, discarded = ?4
@@ -743,19 +820,7 @@ impl ConversationStore for SqliteStore {
         conversation_id: &str,
         include_transcript: bool,
     ) -> StoreResult<Option<Conversation>> {
-        self.read(|c| {
-            let loaded = c
-                .prepare_cached(&format!(
-                    "SELECT {CONVERSATION_COLUMNS} {CONVERSATION_FROM}
-                     WHERE c.user_id = ?1 AND c.id = ?2"
-                ))?
-                .query_row(params![user_id, conversation_id], conversation_from_row)
-                .optional()?;
-            let Some(loaded) = loaded else {
-                return Ok(None);
-            };
-            Ok(attach_details(c, user_id, vec![loaded], include_transcript)?.pop())
-        })
+        self.read(|c| find_conversation(c, user_id, conversation_id, include_transcript))
     }
 
     #[instrument(skip_all)]
@@ -834,18 +899,20 @@ impl ConversationStore for SqliteStore {
     ) -> StoreResult<bool> {
         let (user_id, conversation_id) = (user_id.to_string(), conversation_id.to_string());
         self.write(move |tx| {
-            let exists = tx
-                .prepare_cached("SELECT 1 FROM conversations WHERE user_id = ?1 AND id = ?2")
+            // Whether it was discarded before: a restore is announced as its creation.
+            let was_discarded: Option<bool> = tx
+                .prepare_cached(
+                    "SELECT discarded FROM conversations WHERE user_id = ?1 AND id = ?2",
+                )
                 .and_then(|mut statement| {
                     statement
-                        .query_row(params![user_id, conversation_id], |_| Ok(()))
+                        .query_row(params![user_id, conversation_id], |row| row.get(0))
                         .optional()
                 })
-                .map_err(map_error)?
-                .is_some();
-            if !exists {
+                .map_err(map_error)?;
+            let Some(was_discarded) = was_discarded else {
                 return Ok(false);
-            }
+            };
             let mut update = update;
             update.updated_at = change_stamp(tx, &user_id, update.updated_at).map_err(map_error)?;
             if let Some(processed) = &mut update.reprocessed {
@@ -854,11 +921,23 @@ impl ConversationStore for SqliteStore {
             // The folder it leaves and the one it enters both change their count.
             touch_folder_of(tx, &user_id, &conversation_id, update.updated_at)
                 .map_err(map_error)?;
-            let updated =
-                apply_update(tx, &user_id, &conversation_id, &update).map_err(map_error)?;
+            if !apply_update(tx, &user_id, &conversation_id, &update).map_err(map_error)? {
+                return Ok(false);
+            }
             touch_folder_of(tx, &user_id, &conversation_id, update.updated_at)
                 .map_err(map_error)?;
-            Ok(updated)
+            // A restore is the conversation's first kept appearance: announced as created.
+            let restored = was_discarded && update.discarded == Some(false);
+            record_conversation_events(
+                tx,
+                &user_id,
+                &conversation_id,
+                Some(restored),
+                update.updated_at,
+                update.reprocessed.as_ref(),
+            )
+            .map_err(map_error)?;
+            Ok(true)
         })
         .await
     }
@@ -884,6 +963,11 @@ impl ConversationStore for SqliteStore {
                     at,
                 )
                 .map_err(map_error)?;
+                let change = Change::ConversationDeleted {
+                    id: conversation_id,
+                    at,
+                };
+                super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             }
             Ok(deleted > 0)
         })

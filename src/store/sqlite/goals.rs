@@ -12,6 +12,7 @@ use crate::domain::goals::{
 };
 use crate::domain::paging::Page;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
+use crate::domain::webhooks::Change;
 use crate::store::columns::GOAL_COLUMNS;
 use crate::store::{GoalStore, StoreResult};
 
@@ -71,7 +72,11 @@ pub(super) fn progress_from_row(row: &Row<'_>) -> rusqlite::Result<GoalProgress>
     })
 }
 
-fn find(connection: &Connection, user_id: &str, id: &str) -> rusqlite::Result<Option<Goal>> {
+pub(super) fn find(
+    connection: &Connection,
+    user_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<Goal>> {
     let mut statement = connection.prepare_cached(&format!(
         "SELECT {GOAL_COLUMNS} FROM goals WHERE user_id = ?1 AND id = ?2"
     ))?;
@@ -237,6 +242,8 @@ impl GoalStore for SqliteStore {
                 record_progress(tx, &user_id, &goal.id, &goal.progress_at(at))
                     .map_err(map_error)?;
             }
+            let change = Change::Goal(Box::new(goal.clone()));
+            super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             Ok(Some(goal))
         })
         .await
@@ -254,6 +261,8 @@ impl GoalStore for SqliteStore {
                 goal.abandon(at);
                 goal.updated_at = changed_at;
                 save(tx, &user_id, &goal).map_err(map_error)?;
+                let change = Change::Goal(Box::new(goal));
+                super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             }
             Ok(true)
         })

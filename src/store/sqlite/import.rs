@@ -297,6 +297,20 @@ fn write_checkpoint(
     Ok(())
 }
 
+/// Records the webhook event of an object the import wrote (none when it was unchanged).
+pub(super) fn announce(
+    c: &Connection,
+    user_id: &str,
+    kind: &str,
+    imported: Imported,
+) -> rusqlite::Result<Imported> {
+    if imported.outcome != ImportOutcome::Unchanged {
+        let created = imported.outcome == ImportOutcome::Created;
+        super::webhooks::record_imported(c, user_id, kind, &imported.local_id, created)?;
+    }
+    Ok(imported)
+}
+
 /// One object behind a savepoint: a failure rolls back what it wrote and nothing else.
 fn import_behind_savepoint(
     c: &Connection,
@@ -306,7 +320,9 @@ fn import_behind_savepoint(
     now: Timestamp,
 ) -> rusqlite::Result<rusqlite::Result<Imported>> {
     c.execute_batch("SAVEPOINT import_object")?;
-    let outcome = import_one(c, user_id, key, record, now);
+    let kind = record.kind();
+    let outcome = import_one(c, user_id, key, record, now)
+        .and_then(|imported| announce(c, user_id, kind, imported));
     if outcome.is_err() {
         c.execute_batch("ROLLBACK TO import_object")?;
     }
@@ -357,8 +373,13 @@ impl ImportStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Imported> {
         let user_id = user_id.to_string();
-        self.write(move |c| import_one(c, &user_id, &key, record, now).map_err(map_error))
-            .await
+        let kind = record.kind();
+        self.write(move |c| {
+            import_one(c, &user_id, &key, record, now)
+                .and_then(|imported| announce(c, &user_id, kind, imported))
+                .map_err(map_error)
+        })
+        .await
     }
 
     #[instrument(skip_all)]

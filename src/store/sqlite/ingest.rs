@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use tracing::instrument;
 
 use super::feed::{change_stamp, leave_tombstone, lift_tombstone};
-use super::import::import_one;
+use super::import::{announce, import_one};
 use super::{SqliteStore, map_error};
 use crate::domain::feed::TombstoneType;
 use crate::domain::ids::new_id;
@@ -157,6 +157,8 @@ fn import_delivered(
         if imported.outcome != ImportOutcome::Unchanged {
             stamp_delivered(c, user_id, kind, &imported.local_id, at)?;
         }
+        // Subscribers hear of what the app delivered as of any other write.
+        let imported = announce(c, user_id, kind, imported)?;
         written.push(imported);
     }
     Ok(written)
@@ -205,7 +207,7 @@ impl IngestStore for SqliteStore {
     /// the lease is recorded but not waited for, and a delivery interrupted by a crash is
     /// taken again at the next start.
     #[instrument(skip_all)]
-    async fn claim_deliveries(
+    async fn claim_inbox_deliveries(
         &self,
         now: Timestamp,
         lease_until: Timestamp,

@@ -9,6 +9,7 @@ use crate::domain::daily_summaries::{DailySummary, SummaryFilter};
 use crate::domain::paging::Page;
 use crate::domain::people::Profile;
 use crate::domain::time::{Timestamp, from_micros, to_micros};
+use crate::domain::webhooks::Change;
 use crate::processing::insights::Sighting;
 use crate::store::insights::{InsightStore, MemoryState, StoredProfile, SummaryOrigin};
 use crate::store::{StoreError, StoreResult};
@@ -198,6 +199,7 @@ impl InsightStore for SqliteStore {
         origin: SummaryOrigin,
     ) -> StoreResult<bool> {
         let body = summary_json(summary)?;
+        let summary = summary.clone();
         let (user_id, id, date, created_at) = (
             user_id.to_string(),
             summary.id.clone(),
@@ -220,6 +222,11 @@ impl InsightStore for SqliteStore {
                     params![id, user_id, date, created_at, origin.as_str(), body],
                 )
                 .map_err(map_error)?;
+            // A generated summary is announced; one received from an import is not new.
+            if inserted > 0 && origin != SummaryOrigin::Received {
+                let change = Change::DaySummary(Box::new(summary));
+                super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
+            }
             Ok(inserted > 0)
         })
         .await

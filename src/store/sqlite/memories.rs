@@ -15,6 +15,7 @@ use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
 use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::{Timestamp, to_micros};
+use crate::domain::webhooks::Change;
 use crate::store::columns::MEMORY_COLUMNS;
 use crate::store::{MemoryStore, StoreResult};
 
@@ -36,7 +37,7 @@ pub fn list_sql(category_count: usize) -> String {
 static LIST_SQL: LazyLock<Vec<String>> =
     LazyLock::new(|| (0..=MemoryCategory::ALL.len()).map(list_sql).collect());
 
-fn find_memory(
+pub(super) fn find_memory(
     connection: &Connection,
     user_id: &str,
     memory_id: &str,
@@ -143,11 +144,20 @@ impl MemoryStore for SqliteStore {
         self.write(move |tx| {
             // One change time for the whole batch.
             let now = change_stamp(tx, &user_id, now).map_err(map_error)?;
-            requests
+            let saved = requests
                 .into_iter()
                 .map(|request| save_memory(tx, &user_id, request, now))
                 .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(map_error)
+                .map_err(map_error)?;
+            let changes: Vec<Change> = saved
+                .iter()
+                .map(|memory| Change::Memory {
+                    created: memory.created_at == now,
+                    memory: Box::new(memory.clone()),
+                })
+                .collect();
+            super::webhooks::record(tx, &user_id, &changes).map_err(map_error)?;
+            Ok(saved)
         })
         .await
     }
@@ -168,6 +178,11 @@ impl MemoryStore for SqliteStore {
             let now = change_stamp(tx, &user_id, now).map_err(map_error)?;
             let memory = changes.applied_to(stored, now);
             rewrite_memory(tx, &user_id, &memory).map_err(map_error)?;
+            let change = Change::Memory {
+                created: false,
+                memory: Box::new(memory.clone()),
+            };
+            super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             Ok(Some(memory))
         })
         .await
@@ -186,6 +201,8 @@ impl MemoryStore for SqliteStore {
                     change_stamp(tx, &user_id, crate::domain::time::now()).map_err(map_error)?;
                 leave_tombstone(tx, &user_id, TombstoneType::Memory, &memory_id, at)
                     .map_err(map_error)?;
+                let change = Change::MemoryDeleted { id: memory_id, at };
+                super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             }
             Ok(deleted > 0)
         })

@@ -82,6 +82,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0040_ingest.sql"),
     ),
     (
+        50,
+        "webhooks",
+        include_str!("../../../migrations/sqlite/0050_webhooks.sql"),
+    ),
+    (
         61,
         "search_imported",
         include_str!("../../../migrations/sqlite/0061_search_imported.sql"),

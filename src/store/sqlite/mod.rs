@@ -26,6 +26,7 @@ mod migrations;
 mod pool;
 pub mod rows;
 mod search;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -117,6 +118,13 @@ impl SqliteStore {
         }
         let mut writer = open_connection(&options.path, options, Role::Writer)?;
         migrations::apply(&mut writer)?;
+        // One process owns a SQLite file: a webhook lease left in it belongs to a process that
+        // has ended (a crash), so its deliveries are due again now, not when the lease expires.
+        writer.execute(
+            "UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL
+             WHERE lease_token IS NOT NULL AND status = 'pending'",
+            [],
+        )?;
         writer.pragma_update(
             None,
             "wal_autocheckpoint",

@@ -1,0 +1,265 @@
+//! A webhook receiver on 127.0.0.1 whose answers a test scripts (fail, hang, 410, 429,
+//! redirect, succeed), recording every request it gets, and signature verification by an
+//! independent verifier: the official `standardwebhooks` Python package when the virtual
+//! environment `.ci/run` prepares exists (target/pyenv), else a from-specification check
+//! written here (not the server's code).
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use serde_json::Value;
+
+/// One request the receiver got, and what it answered.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub answered: u16,
+}
+
+impl Hit {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn id(&self) -> &str {
+        self.header("webhook-id").unwrap_or_default()
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+    pub fn event(&self) -> &str {
+        self.header("x-omi-event").unwrap_or_default()
+    }
+}
+
+/// What to answer.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Status(u16),
+    /// A status with `Retry-After: <seconds>`.
+    RetryAfter(u16, u64),
+    /// Never answer in time (the server's timeout fires).
+    Hang,
+    /// `302` to the location.
+    Redirect(String),
+}
+
+type Script = Box<dyn Fn(usize, &Hit) -> Answer + Send + Sync>;
+
+pub struct Receiver {
+    pub url: String,
+    hits: Mutex<Vec<Hit>>,
+    script: Script,
+}
+
+impl Receiver {
+    /// Answers each request (numbered from 0) as `script` says.
+    pub async fn start(
+        script: impl Fn(usize, &Hit) -> Answer + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let receiver = Arc::new(Receiver {
+            url,
+            hits: Mutex::new(Vec::new()),
+            script: Box::new(script),
+        });
+        let app = axum::Router::new()
+            .fallback(receive)
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    /// Always 200.
+    pub async fn ok() -> Arc<Self> {
+        Self::start(|_, _| Answer::Status(200)).await
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().clone()
+    }
+
+    /// The requests answered with a 2xx, in arrival order.
+    pub fn accepted(&self) -> Vec<Hit> {
+        self.hits()
+            .into_iter()
+            .filter(|hit| (200..300).contains(&hit.answered))
+            .collect()
+    }
+
+    /// Waits (bounded) until `done` holds for the hits so far.
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&[Hit]) -> bool) {
+        for _ in 0..600 {
+            if done(&self.hits()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "receiver: gave up waiting for {what}; got {:#?}",
+            self.hits()
+        );
+    }
+}
+
+async fn receive(
+    State(receiver): State<Arc<Receiver>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut hit = Hit {
+        uri: uri.to_string(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        answered: 0,
+    };
+    let number = receiver.hits.lock().len();
+    let answer = (receiver.script)(number, &hit);
+    hit.answered = match &answer {
+        Answer::Status(status) | Answer::RetryAfter(status, _) => *status,
+        Answer::Hang => 0,
+        Answer::Redirect(_) => 302,
+    };
+    receiver.hits.lock().push(hit);
+    match answer {
+        Answer::Status(status) => StatusCode::from_u16(status).unwrap().into_response(),
+        Answer::RetryAfter(status, seconds) => (
+            StatusCode::from_u16(status).unwrap(),
+            [("retry-after", seconds.to_string())],
+        )
+            .into_response(),
+        Answer::Hang => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            StatusCode::OK.into_response()
+        }
+        Answer::Redirect(location) => (StatusCode::FOUND, [("location", location)]).into_response(),
+    }
+}
+
+/// The Python interpreter of the environment holding the official `standardwebhooks` package.
+fn python_verifier() -> Option<std::path::PathBuf> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    ok.then_some(python)
+}
+
+/// Checks every hit's signature against `secret`; panics naming the first that fails.
+pub fn assert_signed(hits: &[Hit], secret: &str) {
+    assert!(!hits.is_empty());
+    match python_verifier() {
+        Some(python) => verify_with_python(&python, hits, secret),
+        None => {
+            eprintln!(
+                "the standardwebhooks Python package is not installed in target/pyenv \
+                 (.ci/run installs it); verifying from the specification instead"
+            );
+            for hit in hits {
+                verify_from_spec(hit, secret);
+            }
+        }
+    }
+}
+
+fn verify_with_python(python: &std::path::Path, hits: &[Hit], secret: &str) {
+    let cases: Vec<Value> = hits
+        .iter()
+        .map(|hit| {
+            serde_json::json!({
+                "body": hit.body,
+                "headers": {
+                    "webhook-id": hit.header("webhook-id"),
+                    "webhook-timestamp": hit.header("webhook-timestamp"),
+                    "webhook-signature": hit.header("webhook-signature"),
+                },
+            })
+        })
+        .collect();
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+data = json.load(sys.stdin)
+hook = Webhook(data["secret"])
+for i, case in enumerate(data["cases"]):
+    try:
+        hook.verify(case["body"], case["headers"])
+    except Exception as error:
+        print(f"case {i} ({case['headers']['webhook-id']}): {error!r}")
+        sys.exit(1)
+# A changed body must fail.
+bad = dict(data["cases"][0])
+try:
+    hook.verify(bad["body"] + " ", bad["headers"])
+    print("a tampered body verified")
+    sys.exit(1)
+except Exception:
+    pass
+print("verified", len(data["cases"]))
+"#;
+    let input = serde_json::json!({"secret": secret, "cases": cases}).to_string();
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "standardwebhooks refused a signature: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Standard Webhooks rule, written from the specification: HMAC-SHA256 keyed with the
+/// base64 after `whsec_`, over `id.timestamp.body`, base64, prefixed `v1,`.
+fn verify_from_spec(hit: &Hit, secret: &str) {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let engine = base64::engine::general_purpose::STANDARD;
+    let key = engine
+        .decode(secret.strip_prefix("whsec_").expect("whsec_ secret"))
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    let signed = format!(
+        "{}.{}.{}",
+        hit.id(),
+        hit.header("webhook-timestamp").unwrap(),
+        hit.body
+    );
+    mac.update(signed.as_bytes());
+    let expected = format!("v1,{}", engine.encode(mac.finalize().into_bytes()));
+    let given = hit.header("webhook-signature").unwrap();
+    assert!(
+        given.split(' ').any(|s| s == expected),
+        "bad signature on {}",
+        hit.id()
+    );
+}
