@@ -32,7 +32,7 @@ RUN_TIMEOUT_S = int(os.environ.get("FUZZ_RUN_TIMEOUT", "100"))
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
 ALL_SCOPES = ",".join(
     f"{resource}:{access}"
-    for resource in ("conversations", "memories", "action_items", "goals")
+    for resource in ("conversations", "memories", "action_items", "goals", "webhooks")
     for access in ("read", "write")
 )
 
@@ -126,8 +126,13 @@ def call(base_url, method, path, token=None, body=None):
         request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read().decode()
-            return response.status, json.loads(text) if text else None
+            raw = response.read()
+            # A few answers are not one JSON document (the NDJSON export, WAV audio): compared
+            # as they are.
+            try:
+                return response.status, json.loads(raw) if raw else None
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return response.status, raw
     except urllib.error.HTTPError as error:
         text = error.read().decode()
         return error.code, json.loads(text) if text else None
