@@ -29,12 +29,12 @@ SEED = int(os.environ.get("FUZZ_SEED", "20251123"))
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "100"))
 # Per schemathesis run; the whole script stays well under four minutes.
 RUN_TIMEOUT_S = int(os.environ.get("FUZZ_RUN_TIMEOUT", "100"))
-CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
+CHECKS = os.environ.get("FUZZ_CHECKS", "all")
 ALL_SCOPES = ",".join(
     f"{resource}:{access}"
     for resource in ("conversations", "memories", "action_items", "goals", "webhooks")
     for access in ("read", "write")
-)
+) + ",ingest:write"
 
 # For each resource with ids in its paths: the body of a valid PATCH, so that the probe with a
 # foreign id reaches the ownership check instead of stopping at validation.
@@ -211,8 +211,11 @@ def snapshot(base_url, paths, user, ids):
 
 
 def schemathesis(base_url, token, report_dir, filters, label):
+    here = Path(__file__).resolve().parent
     command = [
-        str(Path(sys.executable).parent / "schemathesis"), "run", f"{base_url}/v1/openapi.json",
+        str(Path(sys.executable).parent / "schemathesis"),
+        "--config-file", str(here / "schemathesis.toml"),
+        "run", f"{base_url}/v1/openapi.json",
         "--header", f"Authorization: Bearer {token}",
         "--checks", CHECKS,
         "--phases", "examples,coverage,fuzzing,stateful",
@@ -227,7 +230,9 @@ def schemathesis(base_url, token, report_dir, filters, label):
     ]
     print(f"\n== schemathesis: {label} (seed {SEED}, {MAX_EXAMPLES} examples per operation)", flush=True)
     try:
-        outcome = subprocess.run(command, timeout=RUN_TIMEOUT_S)
+        env = dict(os.environ, SCHEMATHESIS_HOOKS="fuzz_hooks",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(here), os.environ.get("PYTHONPATH")])))
+        outcome = subprocess.run(command, timeout=RUN_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
         raise Failed(f"schemathesis ({label}) ran past {RUN_TIMEOUT_S} s")
     if outcome.returncode != 0:
