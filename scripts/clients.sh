@@ -60,7 +60,7 @@ curl -fsS "$OMI_BASE_URL/v1/openapi.json" -o "$work/openapi.json"
 echo "== Python client (openapi-python-client $OPENAPI_PYTHON_CLIENT_VERSION)"
 rm -rf "$work/python"
 "$work/pyenv/bin/openapi-python-client" generate --path "$work/openapi.json" \
-  --output-path "$work/python/omi_client" --meta none --config scripts/clients/python/config.yaml \
+  --output-path "$work/python/omi_client" --meta none \
   >"$work/python-generate.log" 2>&1 || { cat "$work/python-generate.log" >&2; exit 1; }
 cp scripts/clients/python/scenario.py "$work/python/"
 (cd "$work/python" && "../pyenv/bin/mypy" --strict --no-incremental scenario.py)

@@ -119,6 +119,26 @@ fn web_url() -> Value {
     })
 }
 
+/// The IANA names `chrono-tz` knows, with variable names for generators (`GMT+0`, `GMT-0` and
+/// `GMT0` would otherwise all become `GMT0`).
+fn time_zones() -> Value {
+    let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+    let var_names: Vec<String> = names
+        .iter()
+        .map(|name| {
+            name.chars()
+                .map(|c| match c {
+                    '+' => "_PLUS_".to_string(),
+                    '-' => "_MINUS_".to_string(),
+                    c if c.is_ascii_alphanumeric() => c.to_ascii_uppercase().to_string(),
+                    _ => "_".to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    json!({"type": "string", "enum": names, "x-enum-varnames": var_names})
+}
+
 fn enumeration<'a>(values: impl IntoIterator<Item = &'a str>) -> Value {
     json!({"type": "string", "enum": values.into_iter().collect::<Vec<_>>()})
 }
@@ -472,9 +492,7 @@ fn body_rules() -> Vec<(&'static str, &'static str, bool, Rule)> {
             "AskRequest",
             "timezone",
             true,
-            Schema(enumeration(
-                chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()),
-            )),
+            Schema(time_zones()),
         ),
     ]
 }
@@ -577,22 +595,41 @@ pub fn apply(document: &mut Value) {
         };
         *slot = constrained(slot, rule, nullable);
     }
-    for name in AT_LEAST_ONE_FIELD {
-        let schema = schemas
-            .get_mut(name)
-            .and_then(Value::as_object_mut)
-            .unwrap_or_else(|| panic!("{name} is not in the document"));
-        let fields: Vec<Value> = schema["properties"]
-            .as_object()
-            .map(|properties| {
-                properties
-                    .keys()
-                    .map(|field| json!({"required": [field]}))
-                    .collect()
-            })
-            .unwrap_or_default();
-        schema.insert("anyOf".into(), Value::Array(fields));
+    let at_least_one: Vec<(String, Value)> = AT_LEAST_ONE_FIELD
+        .iter()
+        .map(|name| {
+            let fields: Vec<Value> = schemas
+                .get(*name)
+                .and_then(|schema| schema["properties"].as_object())
+                .unwrap_or_else(|| panic!("{name} is not in the document"))
+                .keys()
+                .map(|field| json!({"required": [field]}))
+                .collect();
+            (format!("#/components/schemas/{name}"), json!({"anyOf": fields}))
+        })
+        .collect();
+    // On the operation, not the component: generators read `allOf` with a `$ref` as that
+    // type, while an `anyOf` on the component itself makes some of them give up on the type.
+    for operation in operations(document) {
+        let Some(schema) = operation.pointer_mut("/requestBody/content/application~1json/schema")
+        else {
+            continue;
+        };
+        let reference = schema["$ref"].as_str().unwrap_or_default().to_owned();
+        if let Some((_, rule)) = at_least_one.iter().find(|(r, _)| *r == reference) {
+            *schema = json!({"allOf": [{"$ref": reference}, rule]});
+        }
     }
+}
+
+fn operations(document: &mut Value) -> impl Iterator<Item = &mut Value> {
+    document
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
 }
 
 /// `current` with `rule` applied; `null` allowed or not, the description kept.

@@ -23,8 +23,10 @@ from omi_client.models import (
     ErrorResponse,
     Goal,
     MemoriesBatchResponse,
+    MemoryCategory,
     SegmentRequest,
-    UpdateActionItem,
+    UpdateActionItemBody,
+    Visibility,
 )
 from omi_client.types import Unset
 
@@ -53,8 +55,8 @@ def main() -> None:
             client=client,
             body=CreateMemoriesBatchRequest(
                 memories=[
-                    CreateMemoryRequest(content="The Python client keeps bees", category="system", tags=["garden"]),
-                    CreateMemoryRequest(content="The Python client prefers tea", visibility="public"),
+                    CreateMemoryRequest(content="The Python client keeps bees", category=MemoryCategory.SYSTEM, tags=["garden"]),
+                    CreateMemoryRequest(content="The Python client prefers tea", visibility=Visibility.PUBLIC),
                 ]
             ),
         ),
@@ -71,14 +73,14 @@ def main() -> None:
     # Action items: create one, then complete it.
     item = expect(
         create_action_item.sync(
-            client=client, body=CreateActionItem(description="Send the Python report", due_at=datetime.date(2030, 1, 15))
+            client=client, body=CreateActionItem(description="Send the Python report", due_at="2030-01-15")
         ),
         ActionItem,
         "action item create",
     )
     check(not item.completed and item.completed_at is None, "a new item is open")
     done = expect(
-        update_action_item.sync(item.id, client=client, body=UpdateActionItem(completed=True)),
+        update_action_item.sync(item.id, client=client, body=UpdateActionItemBody(completed=True)),
         ActionItem,
         "action item complete",
     )
@@ -102,7 +104,7 @@ def main() -> None:
                         text="Sure, and remember to buy new tiles for the bathroom.", speaker="SPEAKER_01", start=4.5, end=9.0
                     ),
                 ],
-                started_at=started,
+                started_at="2030-01-10T09:00:00Z",
             ),
         ),
         CreatedConversation,
