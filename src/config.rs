@@ -374,6 +374,17 @@ pub struct Settings {
     )]
     pub webhook_retry_delays: String,
 
+    /// A subscription whose deliveries have failed for this many seconds without a single
+    /// success is switched off, with the reason (default 72 hours).
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_DISABLE_AFTER_SECONDS",
+        default_value_t = 72 * 3600,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub webhook_disable_after_seconds: u64,
+
     /// How often an idle webhook worker looks for due deliveries, in milliseconds.
     #[arg(
         long,
