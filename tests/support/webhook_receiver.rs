@@ -60,7 +60,7 @@ pub enum Answer {
     Redirect(String),
     /// The status after a pause (the request counts as in flight meanwhile).
     Slow(u16, Duration),
-    /// `200` with a body that does not end (bounded at 1 GiB) until the client goes away.
+    /// `200` with a body that keeps coming (for a minute) until the client goes away.
     Endless,
 }
 
@@ -202,10 +202,17 @@ async fn receive(
             StatusCode::from_u16(status).unwrap().into_response()
         }
         Answer::Endless => {
-            let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
-            let chunks = futures::stream::iter(
-                (0..16 * 1024).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
-            );
+            // 64 KiB every 10 ms, for a minute at most: reading it all takes longer than any
+            // timeout a test sets, whatever the machine's speed.
+            let chunks = futures::stream::unfold(0u32, |sent| async move {
+                if sent > 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                (sent < 6_000).then(|| {
+                    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+                    (Ok::<_, std::io::Error>(chunk), sent + 1)
+                })
+            });
             axum::body::Body::from_stream(chunks).into_response()
         }
     }
