@@ -609,8 +609,8 @@ pub fn next_attempt(
 pub fn disabled_reason(window: Duration, last_error: &str) -> String {
     let seconds = window.as_secs();
     let span = match seconds {
-        s if s >= 3600 && s % 3600 == 0 => format!("{} hours", s / 3600),
-        s if s >= 60 && s % 60 == 0 => format!("{} minutes", s / 60),
+        s if s >= 3600 && s.is_multiple_of(3600) => format!("{} hours", s / 3600),
+        s if s >= 60 && s.is_multiple_of(60) => format!("{} minutes", s / 60),
         s => format!("{s} seconds"),
     };
     format!("deliveries failed for {span}; last error: {last_error}")
