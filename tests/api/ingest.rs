@@ -1015,7 +1015,52 @@ async fn delivered_conversations_are_announced_to_webhook_subscribers(backend: B
     );
 }
 
+/// `/metrics` counts deliveries by outcome: accepted, a retry recognised as a duplicate,
+/// processed, and one that can never be processed (failed).
+async fn delivery_outcomes_are_counted_in_metrics(backend: Backend) {
+    let server = TestServer::start_on_with(backend, |s| {
+        s.ingest_worker = false;
+        s.daily_summaries = false;
+        s.webhooks = false;
+        s.metrics_listen = omi_server::config::MetricsListen::At("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let user = server.user("alex").await;
+    let key = ingest_key(&server, &user).await;
+    let body = fixture("memory_created");
+    for _ in 0..2 {
+        deliver(&server, CONVERSATIONS, &key, &body, Some("once")).await;
+    }
+    server
+        .state
+        .store
+        .accept_delivery(omi_server::store::ingest::NewDelivery {
+            user_id: user.id.clone(),
+            kind: "conversation".into(),
+            dedupe_key: "broken".into(),
+            body: b"{\"id\": 1}".to_vec(),
+            params: "{}".into(),
+            received_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    worker(&server).drain().await.unwrap();
+    let url = format!("{}/metrics", server.metrics_url.as_ref().unwrap());
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    for (outcome, count) in [
+        ("accepted", 1),
+        ("duplicate", 1),
+        ("processed", 1),
+        ("retried", 0),
+        ("failed", 1),
+    ] {
+        let line = format!("omi_ingest_deliveries_total{{outcome=\"{outcome}\"}} {count}");
+        assert!(text.lines().any(|l| l == line), "missing `{line}`:\n{text}");
+    }
+}
+
 backend_tests!(
+    delivery_outcomes_are_counted_in_metrics,
     delivered_conversations_are_announced_to_webhook_subscribers,
     delivered_objects_appear_on_the_change_feed,
     a_delivered_conversation_is_stored_faithfully_and_redelivery_updates_it,

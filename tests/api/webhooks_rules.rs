@@ -2,7 +2,8 @@
 //! than 408/429 final, one object's events in order through failures, the per-endpoint
 //! concurrency limit, response bodies read only up to 64 KB, bodies kept 7 days, an endpoint
 //! switched off after failing for the whole window (a short configured window, and the 72 h
-//! default on a test clock), and `day_summary` announced when a summary is made or received.
+//! default on a test clock), `day_summary` announced when a summary is made or received, and
+//! writes through MCP and the importer announced like API writes.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -376,30 +377,27 @@ async fn the_72_hour_window_counts_from_the_first_failure(backend: Backend) {
     ping(&server, &alice, &hook_id).await;
     let store = &*server.state.store;
     let start = time::now();
-    let fail_at = |offset: TimeDelta| {
-        let store = store;
-        async move {
-            let at = start + offset;
-            let claimed = store
-                .claim_webhook_deliveries(at, Duration::from_secs(60), 10, "clock")
-                .await
-                .unwrap();
-            assert_eq!(claimed.len(), 1, "at {offset}");
-            store
-                .record_attempt(
-                    &claimed[0],
-                    AttemptRecord {
-                        response_status: Some(500),
-                        latency_ms: 3,
-                        error: Some("HTTP 500".into()),
-                        next: NextStep::RetryAt(at + TimeDelta::seconds(1)),
-                        at,
-                        disable_after: DISABLE_AFTER,
-                    },
-                )
-                .await
-                .unwrap();
-        }
+    let fail_at = |offset: TimeDelta| async move {
+        let at = start + offset;
+        let claimed = store
+            .claim_webhook_deliveries(at, Duration::from_secs(60), 10, "clock")
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "at {offset}");
+        store
+            .record_attempt(
+                &claimed[0],
+                AttemptRecord {
+                    response_status: Some(500),
+                    latency_ms: 3,
+                    error: Some("HTTP 500".into()),
+                    next: NextStep::RetryAt(at + TimeDelta::seconds(1)),
+                    at,
+                    disable_after: DISABLE_AFTER,
+                },
+            )
+            .await
+            .unwrap();
     };
     let path = format!("{HOOKS}/{hook_id}");
     fail_at(TimeDelta::zero()).await;
@@ -503,7 +501,174 @@ async fn a_day_summary_is_announced_when_made_or_received(backend: Backend) {
     assert_signed(&receiver.hits(), &secret);
 }
 
+/// A JSON-RPC message to the MCP endpoint in a session; the answer carrying an id, if any.
+async fn mcp(
+    server: &TestServer,
+    key: &str,
+    session: Option<&str>,
+    body: Value,
+) -> (Option<String>, Option<Value>) {
+    let mut request = server
+        .client
+        .post(server.url("/v1/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .bearer_auth(key)
+        .body(body.to_string());
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-06-18");
+    }
+    let reply = request.send().await.unwrap();
+    assert!(reply.status().is_success(), "{}", reply.status());
+    let session = reply
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = reply.text().await.unwrap();
+    let answer = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .chain(std::iter::once(text.as_str()))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message.get("id").is_some());
+    (session, answer)
+}
+
+/// A memory saved through an MCP tool and one imported from Omi's cloud (the importer's store
+/// path) reach subscribers like any API write.
+async fn mcp_and_import_writes_reach_subscribers(backend: Backend) {
+    let server = TestServer::start_on_with(backend, fast).await;
+    let alice = server.user("alice").await;
+    let receiver = Receiver::ok().await;
+    let hook_id = id_of(&subscribe(&server, &alice, &receiver.url, &["memory.created"]).await);
+
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "1"}}});
+    let (session, _) = mcp(&server, &alice.key, None, initialize).await;
+    let session = session.expect("an MCP session");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    mcp(&server, &alice.key, Some(&session), initialized).await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "create_memory",
+                   "arguments": {"content": "Ines teaches the cello on Sundays"}}});
+    let (_, answer) = mcp(&server, &alice.key, Some(&session), call).await;
+    let answer = answer.expect("a tools/call answer");
+    assert_ne!(answer["result"]["isError"], true, "{answer}");
+
+    let record = omi_server::service::import::upstream::memory(&json!({
+        "id": "upstream-memory-1",
+        "content": "Leo runs along the river on Tuesdays",
+        "created_at": "2026-01-02T03:04:05+00:00",
+    }))
+    .unwrap();
+    let key = omi_server::store::import::ImportKey {
+        source: "https://api.omi.me".into(),
+        source_id: "upstream-memory-1".into(),
+        fingerprint: "v1".into(),
+    };
+    let written = server
+        .state
+        .store
+        .import_page(&alice.id, vec![(key, record)], None, time::now())
+        .await
+        .unwrap();
+    assert!(written[0].is_ok(), "{written:?}");
+
+    let log = settled(&server, &alice, &hook_id, 2).await;
+    assert_eq!(log.len(), 2, "{log:#?}");
+    receiver
+        .wait_for("both memories", |hits| hits.len() == 2)
+        .await;
+    let mut contents: Vec<String> = receiver
+        .hits()
+        .iter()
+        .map(|h| h.json()["content"].as_str().unwrap().to_string())
+        .collect();
+    contents.sort();
+    assert_eq!(
+        contents,
+        [
+            "Ines teaches the cello on Sundays",
+            "Leo runs along the river on Tuesdays"
+        ]
+    );
+}
+
+/// The value of the sample `series` (name and labels exactly) in a scrape.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `/metrics` counts attempts by outcome and shows the queue: a delivery retried then
+/// delivered, one refused for good, and one waiting an hour for its next attempt.
+async fn delivery_outcomes_and_the_queue_show_in_metrics(backend: Backend) {
+    let server = TestServer::start_on_with(backend, |s| {
+        fast(s);
+        s.webhook_retry_delays = "0.05,3600".into();
+        s.metrics_listen = omi_server::config::MetricsListen::At("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let alice = server.user("alice").await;
+    // `/flaky` fails once then succeeds, `/gone` is final, `/down` keeps failing.
+    let flaky_seen = Arc::new(AtomicBool::new(false));
+    let receiver = {
+        let flaky_seen = flaky_seen.clone();
+        Receiver::start(move |_, hit| match hit.uri.split('?').next().unwrap() {
+            "/flaky" if flaky_seen.swap(true, Ordering::SeqCst) => Answer::Status(200),
+            "/gone" => Answer::Status(410),
+            _ => Answer::Status(503),
+        })
+        .await
+    };
+    let mut hooks = Vec::new();
+    for path in ["/flaky", "/gone", "/down"] {
+        let url = format!("{}{path}", receiver.url);
+        let hook = id_of(&subscribe(&server, &alice, &url, &["memory.created"]).await);
+        ping(&server, &alice, &hook).await;
+        hooks.push(hook);
+    }
+    settled(&server, &alice, &hooks[0], 1).await;
+    settled(&server, &alice, &hooks[1], 1).await;
+    // `/down`: the first attempt, the retry 50 ms later, then an hour to wait.
+    receiver
+        .wait_for("two attempts to /down", |hits| {
+            hits.iter().filter(|h| h.uri.starts_with("/down")).count() == 2
+        })
+        .await;
+    let url = format!("{}/metrics", server.metrics_url.as_ref().unwrap());
+    let mut text = String::new();
+    // The queue gauges are read every 5 s.
+    for _ in 0..160 {
+        text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        if sample(&text, "omi_webhook_queue_depth") == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let count = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}: {text}"));
+    assert_eq!(
+        count("omi_webhook_deliveries_total{outcome=\"delivered\"}"),
+        1.0
+    );
+    assert_eq!(
+        count("omi_webhook_deliveries_total{outcome=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(
+        count("omi_webhook_deliveries_total{outcome=\"retried\"}"),
+        3.0
+    );
+    assert_eq!(count("omi_webhook_queue_depth"), 1.0, "{text}");
+    assert!(count("omi_webhook_oldest_pending_seconds") > 0.0, "{text}");
+}
+
 backend_tests!(
+    mcp_and_import_writes_reach_subscribers,
+    delivery_outcomes_and_the_queue_show_in_metrics,
     retry_after_is_honoured_and_other_4xx_are_final,
     one_conversations_events_arrive_in_order_through_failures,
     the_concurrency_limit_holds_per_endpoint,
