@@ -488,12 +488,7 @@ fn body_rules() -> Vec<(&'static str, &'static str, bool, Rule)> {
             true,
             Schema(json!({"type": "integer", "minimum": 1, "maximum": 10})),
         ),
-        (
-            "AskRequest",
-            "timezone",
-            true,
-            Schema(time_zones()),
-        ),
+        ("AskRequest", "timezone", true, Schema(time_zones())),
     ]
 }
 
@@ -605,7 +600,10 @@ pub fn apply(document: &mut Value) {
                 .keys()
                 .map(|field| json!({"required": [field]}))
                 .collect();
-            (format!("#/components/schemas/{name}"), json!({"anyOf": fields}))
+            (
+                format!("#/components/schemas/{name}"),
+                json!({"anyOf": fields}),
+            )
         })
         .collect();
     // On the operation, not the component: generators read `allOf` with a `$ref` as that
