@@ -3,8 +3,11 @@
 //! console's consent page), the token endpoint and revocation (RFC 7009). These are standard
 //! endpoints described by the metadata documents, not part of the `/v1` API's OpenAPI document.
 
+use std::net::SocketAddr;
+
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,11 +18,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::auth::client_addr::client_address;
+use crate::auth::middleware::count_failed_auth;
 use crate::auth::origin::PublicOrigin;
 use crate::domain::oauth::{
     PROTECTED_RESOURCE_METADATA, RegistrationRequest, resource_metadata_path,
 };
 use crate::domain::scope::Scope;
+use crate::ratelimit::failed_auth_headers;
 use crate::service::oauth::{self as service, OAuthError, TokenRequest};
 use crate::state::AppState;
 
@@ -249,7 +255,58 @@ fn client_id(
     }
 }
 
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// The connection's peer, when the server records it.
+struct Peer(Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0),
+        ))
+    }
+}
+
+/// A wrong code, refresh token or client id counts against the client address's failed-auth
+/// limit, like a wrong key; past it the answer is 429 with `Retry-After`.
+async fn count_failure(
+    state: &AppState,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    error: OAuthError,
+) -> Response {
+    if !matches!(
+        error,
+        OAuthError::InvalidGrant(_) | OAuthError::InvalidClient(_)
+    ) {
+        return error.into_response();
+    }
+    let client = client_address(peer, headers, &state.settings.trusted_proxies);
+    match count_failed_auth(state, &client).await {
+        Ok(verdict) if verdict.blocked => {
+            let mut response = no_store(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": "temporarily_unavailable",
+                       "error_description": format!("too many failed attempts from your address; retry in {} s", verdict.retry_after)}),
+            );
+            response.headers_mut().extend(failed_auth_headers(&verdict));
+            response
+        }
+        // A limiter that cannot be reached does not turn a refusal into a 503.
+        _ => error.into_response(),
+    }
+}
+
+async fn token(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let outcome = async {
         let pairs = form_parameters(&headers, &body)?;
         let request = TokenRequest {
@@ -267,11 +324,16 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     .await;
     match outcome {
         Ok(answer) => no_store(StatusCode::OK, json!(answer)),
-        Err(error) => error.into_response(),
+        Err(error) => count_failure(&state, peer, &headers, error).await,
     }
 }
 
-async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn revoke(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let outcome = async {
         let pairs = form_parameters(&headers, &body)?;
         let client_id = client_id(&headers, &pairs)?;
@@ -285,7 +347,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     .await;
     match outcome {
         Ok(()) => no_store(StatusCode::OK, json!({})),
-        Err(error) => error.into_response(),
+        Err(error) => count_failure(&state, peer, &headers, error).await,
     }
 }
 

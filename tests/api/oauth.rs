@@ -492,6 +492,32 @@ async fn a_wrong_verifier_and_a_reused_code_are_invalid_grants() {
 }
 
 #[tokio::test]
+async fn guessing_codes_counts_as_failed_authentication() {
+    let server = TestServer::start_with(|settings| settings.failed_auth_per_minute = 2).await;
+    let client_id = register(&server, "c").await;
+    let body = format!(
+        "grant_type=authorization_code&code=guess&code_verifier={}&client_id={client_id}",
+        "v".repeat(43)
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let reply = server
+            .client
+            .post(server.url("/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(reply.status().as_u16());
+        if reply.status() == 429 {
+            assert!(reply.headers().contains_key("retry-after"));
+        }
+    }
+    assert_eq!(statuses, [400, 400, 429]);
+}
+
+#[tokio::test]
 async fn expired_access_tokens_are_refused_with_the_challenge() {
     let server = TestServer::start_with(|settings| settings.oauth_access_token_seconds = 1).await;
     let user = server.user("alice").await;
