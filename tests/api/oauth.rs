@@ -48,6 +48,54 @@ async fn send(request: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
         .expect("response"))
 }
 
+/// What an MCP client that knows only the URL does: call it, follow the challenge to the
+/// protected-resource metadata, then to the authorization server's metadata. Answers the
+/// registration, authorization and token endpoints.
+async fn discover(server: &TestServer) -> [String; 3] {
+    let refused = server
+        .client
+        .post(server.url("/v1/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    let metadata_url = regex::Regex::new(r#"resource_metadata="([^"]+)""#)
+        .unwrap()
+        .captures(challenge)
+        .unwrap()[1]
+        .to_string();
+    let resource: Value = server
+        .client
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resource["resource"], server.url("/v1/mcp"));
+    let issuer = resource["authorization_servers"][0].as_str().unwrap();
+    let metadata: Value = server
+        .client
+        .get(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], issuer);
+    [
+        "registration_endpoint",
+        "authorization_endpoint",
+        "token_endpoint",
+    ]
+    .map(|name| metadata[name].as_str().unwrap().to_string())
+}
+
 /// Registers a client over plain HTTP (RFC 7591) and answers its id.
 async fn register(server: &TestServer, name: &str) -> String {
     let reply = server
@@ -211,6 +259,15 @@ async fn authorization_code_flow_then_mcp(backend: Backend) {
     let client_id = register(&server, "Test MCP client").await;
     let client = oauth_client(&server, &client_id);
     let http = send;
+    // A client that knows only the MCP URL finds these same endpoints.
+    assert_eq!(
+        discover(&server).await,
+        [
+            server.url("/oauth/register"),
+            server.url("/oauth/authorize"),
+            server.url("/oauth/token"),
+        ]
+    );
 
     let authorized = authorize(
         &server,
