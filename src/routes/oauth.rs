@@ -38,12 +38,7 @@ const MCP_PATH: &str = "/v1/mcp";
 const MCP_SSE_ALIAS_PATH: &str = "/v1/mcp/sse";
 
 pub fn router(state: &AppState) -> Router {
-    // These endpoints use no cookies, so any origin may call them (browser-based MCP clients).
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods(Any)
-        .allow_headers(Any);
-    Router::new()
+    let open = Router::new()
         .route(AUTHORIZATION_SERVER_METADATA, get(authorization_server))
         .route(PROTECTED_RESOURCE_METADATA, get(protected_resource_root))
         .route(
@@ -56,9 +51,21 @@ pub fn router(state: &AppState) -> Router {
         )
         .route("/oauth/register", post(register))
         .route("/oauth/token", post(token))
-        .route("/oauth/revoke", post(revoke))
-        .layer(cors)
-        .route("/oauth/authorize", get(authorize))
+        .route("/oauth/revoke", post(revoke));
+    // These endpoints use no cookies, so any origin may call them (browser-based MCP clients),
+    // unless OMI_CORS_ORIGINS is set: then the application's CORS layer answers for them, and
+    // a second one would repeat its headers.
+    let open = if state.settings.cors_origins.is_empty() {
+        open.layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods(Any)
+                .allow_headers(Any),
+        )
+    } else {
+        open
+    };
+    open.route("/oauth/authorize", get(authorize))
         .with_state(state.clone())
 }
 

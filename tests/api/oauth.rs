@@ -839,6 +839,15 @@ async fn metadata_documents_and_the_mcp_challenge() {
     assert_eq!(resource["resource"], format!("{base}/v1/mcp"));
     assert_eq!(resource["authorization_servers"], json!([base]));
     assert_eq!(resource["bearer_methods_supported"], json!(["header"]));
+    let preflight = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/oauth/token"))
+        .header("origin", "https://inspector.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
     let root: Value = get("/.well-known/oauth-protected-resource")
         .await
         .unwrap()
