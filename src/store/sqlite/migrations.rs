@@ -106,6 +106,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "oauth",
         include_str!("../../../migrations/sqlite/0100_oauth.sql"),
     ),
+    (
+        110,
+        "ingest_inbox_retention",
+        include_str!("../../../migrations/sqlite/0110_ingest_inbox_retention.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
