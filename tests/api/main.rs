@@ -18,6 +18,7 @@ mod keys;
 mod llm;
 mod memories;
 mod metrics;
+mod oauth;
 mod outage;
 mod rate_limits;
 mod search;
