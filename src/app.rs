@@ -23,7 +23,11 @@ use crate::{console, mcp, openapi, routes, telemetry};
 pub fn router(state: AppState) -> Router {
     let rest = rest_routes(&state);
     let mcp = mcp::routes(&state, with_app_layers(rest.clone(), &state));
-    with_app_layers(rest.merge(mcp).merge(console::router(&state)), &state)
+    let oauth = routes::oauth::router(&state);
+    with_app_layers(
+        rest.merge(mcp).merge(oauth).merge(console::router(&state)),
+        &state,
+    )
 }
 
 /// The REST application alone, with the standard layers: what MCP tool calls go through.
@@ -188,6 +192,11 @@ pub async fn serve_with_metrics(
         state.settings.tombstone_days,
         stopping.clone(),
     );
+    let inbox_pruner = crate::service::ingest::retention::spawn_pruner(
+        store.clone(),
+        state.settings.ingest_inbox_days,
+        stopping.clone(),
+    );
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
     let served = axum::serve(
@@ -211,6 +220,7 @@ pub async fn serve_with_metrics(
         task.await?;
     }
     pruner.await?;
+    inbox_pruner.await?;
     served?;
     store.close().await?;
     tracing::info!("stopped");

@@ -170,6 +170,21 @@ pub struct Settings {
     )]
     pub mcp_allowed_hosts: Vec<String>,
 
+    /// The server's public base URL (e.g. https://omi.example.com), used in the OAuth metadata
+    /// documents and `WWW-Authenticate` challenges; unset, it is taken from each request's
+    /// `Host` (and a trusted proxy's `X-Forwarded-Proto` / `X-Forwarded-Host`).
+    #[arg(long, env = "OMI_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Lifetime of an OAuth access token, in seconds (refresh tokens rotate and live 30 days).
+    #[arg(
+        long,
+        env = "OMI_OAUTH_ACCESS_TOKEN_SECONDS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub oauth_access_token_seconds: u64,
+
     /// OpenAI-compatible chat-completions endpoint for conversation processing, up to `/v1`
     /// (e.g. http://127.0.0.1:11434/v1); unset processes offline only.
     #[arg(long, env = "OMI_LLM_BASE_URL", global = true)]
@@ -293,6 +308,18 @@ pub struct Settings {
         global = true
     )]
     pub ingest_max_body_bytes: usize,
+
+    /// How many days a processed webhook delivery's dedupe key (its `Idempotency-Key` or content
+    /// digest) is kept, so that the app's retries of it are recognised; then it is removed.
+    /// Failed and pending deliveries are kept until handled.
+    #[arg(
+        long,
+        env = "OMI_INGEST_INBOX_DAYS",
+        default_value_t = 7,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub ingest_inbox_days: u32,
     /// Deliver outbound webhooks from this process (`true`/`false`). Every replica may: each
     /// delivery is claimed by one of them.
     #[arg(
@@ -361,6 +388,17 @@ pub struct Settings {
         global = true
     )]
     pub webhook_retry_delays: String,
+
+    /// A subscription whose deliveries have failed for this many seconds without a single
+    /// success is switched off, with the reason (default 72 hours).
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_DISABLE_AFTER_SECONDS",
+        default_value_t = 72 * 3600,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub webhook_disable_after_seconds: u64,
 
     /// How often an idle webhook worker looks for due deliveries, in milliseconds.
     #[arg(
@@ -712,6 +750,8 @@ mod tests {
         assert_eq!(settings.sqlite_synchronous, SqliteSynchronous::Full);
         assert_eq!(settings.pg_pool_size, 16);
         assert_eq!(settings.pg_timeout_ms, 5_000);
+        assert_eq!(settings.oauth_access_token_seconds, 3600);
+        assert_eq!(settings.public_url, None);
         assert_eq!(
             settings.mcp_allowed_hosts,
             ["localhost", "127.0.0.1", "[::1]"]

@@ -10,6 +10,7 @@ pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod keys;
+pub mod oauth;
 pub mod people;
 pub mod tombstones;
 pub mod usage;

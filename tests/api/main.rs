@@ -18,12 +18,14 @@ mod keys;
 mod llm;
 mod memories;
 mod metrics;
+mod oauth;
 mod outage;
 mod rate_limits;
 mod search;
 mod service;
 mod sync;
 mod webhooks;
+mod webhooks_rules;
 
 #[path = "../support/webhook_receiver.rs"]
 mod webhook_receiver;

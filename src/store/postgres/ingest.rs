@@ -290,6 +290,21 @@ impl IngestStore for PgStore {
     }
 
     #[instrument(skip_all)]
+    async fn prune_inbox(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
+        with_connection!(self, |client| {
+            execute(
+                client,
+                "DELETE FROM ingest_inbox WHERE seq IN
+                     (SELECT seq FROM ingest_inbox
+                      WHERE state = 'done' AND processed_at < $1
+                      ORDER BY processed_at LIMIT $2)",
+                &[&before, &limit],
+            )
+            .await
+        })
+    }
+
+    #[instrument(skip_all)]
     async fn inbox_summary(&self, limit: i64) -> StoreResult<InboxSummary> {
         with_connection!(self, |client| {
             let mut summary = InboxSummary::default();
@@ -485,6 +500,24 @@ impl IngestStore for PgStore {
                 })
             })
             .transpose()
+        })
+    }
+
+    #[instrument(skip_all)]
+    async fn has_conversation_audio(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+    ) -> StoreResult<bool> {
+        with_connection!(self, |client| {
+            let row = query_opt(
+                client,
+                "SELECT EXISTS (SELECT 1 FROM ingest_sessions
+                 WHERE user_id = $1 AND conversation_id = $2 AND audio IS NOT NULL)",
+                &[&user_id, &conversation_id],
+            )
+            .await?;
+            Ok(row.map(|row| row.try_get(0)).transpose()?.unwrap_or(false))
         })
     }
 }

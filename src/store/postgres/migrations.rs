@@ -109,6 +109,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "console_sessions",
         include_str!("../../../migrations/postgres/0080_console_sessions.sql"),
     ),
+    (
+        100,
+        "oauth",
+        include_str!("../../../migrations/postgres/0100_oauth.sql"),
+    ),
+    (
+        110,
+        "ingest_inbox_retention",
+        include_str!("../../../migrations/postgres/0110_ingest_inbox_retention.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

@@ -101,6 +101,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "console_sessions",
         include_str!("../../../migrations/sqlite/0080_console_sessions.sql"),
     ),
+    (
+        100,
+        "oauth",
+        include_str!("../../../migrations/sqlite/0100_oauth.sql"),
+    ),
+    (
+        110,
+        "ingest_inbox_retention",
+        include_str!("../../../migrations/sqlite/0110_ingest_inbox_retention.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {
