@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod keys;
 pub mod oauth;
 pub mod people;
+pub mod pruning;
 pub mod tombstones;
 pub mod usage;
 pub mod webhooks;
