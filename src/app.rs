@@ -183,6 +183,14 @@ pub async fn serve_with_metrics(
     } else {
         None
     };
+    let embedding = match state.retrieval.embedder() {
+        Some(embedder) => crate::service::embedding::spawn(
+            store.clone(),
+            embedder.clone(),
+            stopping.clone(),
+        ),
+        None => crate::service::embedding::spawn_queue_trimmer(store.clone(), stopping.clone()),
+    };
     let pruner = crate::service::tombstones::spawn_pruner(
         store.clone(),
         state.settings.tombstone_days,
@@ -211,6 +219,7 @@ pub async fn serve_with_metrics(
         task.await?;
     }
     pruner.await?;
+    embedding.await?;
     served?;
     store.close().await?;
     tracing::info!("stopped");

@@ -6,11 +6,13 @@
 pub mod ask;
 pub mod conversations;
 pub mod daily_summaries;
+pub mod embedding;
 pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod keys;
 pub mod people;
+pub mod search;
 pub mod tombstones;
 pub mod usage;
 pub mod webhooks;

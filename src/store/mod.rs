@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod insights;
 pub mod postgres;
 pub mod sqlite;
+pub mod vectors;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
 pub use ingest::IngestStore;
 pub use insights::InsightStore;
+pub use vectors::VectorStore;
 pub use webhooks::WebhookStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +269,7 @@ pub trait Store:
     + IdempotencyStore
     + InsightStore
     + SearchStore
+    + VectorStore
     + ImportStore
     + IngestStore
     + WebhookStore

@@ -109,6 +109,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "console_sessions",
         include_str!("../../../migrations/postgres/0080_console_sessions.sql"),
     ),
+    (
+        90,
+        "search_vectors",
+        include_str!("../../../migrations/postgres/0090_search_vectors.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

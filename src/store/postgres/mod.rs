@@ -91,6 +91,7 @@ mod migrations;
 pub mod rows;
 mod search;
 pub mod tls;
+mod vectors;
 mod webhooks;
 
 use std::time::Duration;

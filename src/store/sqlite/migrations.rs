@@ -101,6 +101,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "console_sessions",
         include_str!("../../../migrations/sqlite/0080_console_sessions.sql"),
     ),
+    (
+        90,
+        "search_vectors",
+        include_str!("../../../migrations/sqlite/0090_search_vectors.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

@@ -26,6 +26,7 @@ mod migrations;
 mod pool;
 pub mod rows;
 mod search;
+mod vectors;
 mod webhooks;
 mod writer;
 
