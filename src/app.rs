@@ -183,10 +183,11 @@ pub async fn serve_with_metrics(
     } else {
         None
     };
-    let embedding = match state.retrieval.embedder() {
-        Some(embedder) => crate::service::embedding::spawn(
+    let embedding = match &state.retrieval.semantic {
+        Some(semantic) => crate::service::embedding::spawn(
             store.clone(),
-            embedder.clone(),
+            semantic.embedder.clone(),
+            semantic.queue_prepared.clone(),
             stopping.clone(),
         ),
         None => crate::service::embedding::spawn_queue_trimmer(store.clone(), stopping.clone()),

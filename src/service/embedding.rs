@@ -7,6 +7,7 @@
 //! fails, the worker waits longer and longer (up to a minute) and logs the failure once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -124,10 +125,12 @@ pub async fn embed_all(store: &dyn Store, embedder: &Embedder) -> Result<usize, 
     }
 }
 
-/// Runs the worker until `stop` is cancelled.
+/// Runs the worker until `stop` is cancelled; `prepared` is set once the start's queueing is
+/// done.
 pub fn spawn(
     store: Arc<dyn Store>,
     embedder: Arc<Embedder>,
+    prepared: Arc<AtomicBool>,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -138,6 +141,7 @@ pub fn spawn(
                     if queued > 0 {
                         tracing::info!(queued, model = embedder.model(), "embedding objects without a vector of this model");
                     }
+                    prepared.store(true, Ordering::SeqCst);
                     break;
                 }
                 Err(error) => {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -67,6 +67,8 @@ pub struct Semantic {
     health: Mutex<Health>,
     /// Fallbacks logged so far (one per outage, not one per request).
     logged: AtomicU64,
+    /// Set by the embedding worker once it has queued what has no vector of this model.
+    pub queue_prepared: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -85,6 +87,7 @@ impl Semantic {
             min_similarity,
             health: Mutex::new(Health::default()),
             logged: AtomicU64::new(0),
+            queue_prepared: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -193,9 +196,6 @@ impl Retrieval {
         })
     }
 
-    pub fn embedder(&self) -> Option<&Arc<Embedder>> {
-        self.semantic.as_ref().map(|semantic| &semantic.embedder)
-    }
 
     /// The query's vector when hybrid search is possible now.
     async fn vector(&self, text: &str) -> Option<(&Semantic, Vec<f32>)> {
