@@ -1168,9 +1168,9 @@ mod tests {
     }
 
     #[test]
-    fn there_are_twenty_two_tools_with_unique_names_and_object_schemas() {
+    fn there_are_twenty_three_tools_with_unique_names_and_object_schemas() {
         let names: std::collections::HashSet<_> = all().iter().map(|spec| spec.name).collect();
-        assert_eq!(names.len(), 22);
+        assert_eq!(names.len(), 23);
         for spec in all() {
             let tool = spec.tool();
             assert_eq!(

@@ -39,7 +39,9 @@ pub enum EmbedError {
     Status { status: u16, body: String },
     #[error("the embeddings server's answer is not an embeddings list: {0}")]
     Malformed(String),
-    #[error("the embeddings server answered vectors of {got} dimensions, the stored ones have {expected}")]
+    #[error(
+        "the embeddings server answered vectors of {got} dimensions, the stored ones have {expected}"
+    )]
     WrongDimension { expected: usize, got: usize },
     #[error("the embeddings server did not answer within {0:?}")]
     Timeout(Duration),
@@ -212,7 +214,10 @@ fn in_order(list: EmbeddingList, count: usize) -> Result<Vec<Vec<f32>>, EmbedErr
             )));
         }
     }
-    Ok(slots.into_iter().map(|slot| slot.unwrap_or_default()).collect())
+    Ok(slots
+        .into_iter()
+        .map(|slot| slot.unwrap_or_default())
+        .collect())
 }
 
 /// At most [`MAX_TEXT_CHARS`] characters of `text`, cut at a character boundary.
@@ -318,6 +323,8 @@ mod tests {
     }
 
     #[test]
+    // ring is the crypto provider the server installs too (see `outbound.rs`).
+    #[allow(deprecated)]
     fn a_second_dimension_is_refused() {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let embedder = Embedder::new(EmbedderConfig {
@@ -336,11 +343,6 @@ mod tests {
                 got: 3
             })
         );
-        assert!(
-            clip(&"é".repeat(MAX_TEXT_CHARS + 5))
-                .chars()
-                .count()
-                == MAX_TEXT_CHARS
-        );
+        assert!(clip(&"é".repeat(MAX_TEXT_CHARS + 5)).chars().count() == MAX_TEXT_CHARS);
     }
 }

@@ -26,7 +26,10 @@ pub fn reciprocal_rank_fusion(lists: &[Vec<String>]) -> Vec<(String, f64)> {
         .map(|(id, (score, first))| (id.to_string(), score, first))
         .collect();
     fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
-    fused.into_iter().map(|(id, score, _)| (id, score)).collect()
+    fused
+        .into_iter()
+        .map(|(id, score, _)| (id, score))
+        .collect()
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use crate::processing::llm::client::{ChatClient, ChatRequest};
 use crate::search::LexicalQuery;
 use crate::search::answer::{self, SourceText};
 use crate::search::when;
-use crate::store::conversations::{ConversationBody, ConversationFilter};
 use crate::service::search::{Mode, Retrieval};
+use crate::store::conversations::{ConversationBody, ConversationFilter};
 use crate::store::{ConversationSearchFilter, Store, StoreResult};
 
 /// The user's matching memories given to the model as background.
@@ -176,7 +176,9 @@ async fn retrieve(
         ..Default::default()
     };
     Ok((
-        store.list_conversations(user_id, &list, page, false).await?,
+        store
+            .list_conversations(user_id, &list, page, false)
+            .await?,
         mode,
     ))
 }

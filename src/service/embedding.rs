@@ -102,9 +102,7 @@ pub async fn embed_batch(
         })
         .collect();
     let settled = done.len();
-    store
-        .save_vectors(embedder.model(), vectors, done)
-        .await?;
+    store.save_vectors(embedder.model(), vectors, done).await?;
     Ok(settled)
 }
 
@@ -139,7 +137,11 @@ pub fn spawn(
             match prepare(&*store, &embedder).await {
                 Ok(queued) => {
                     if queued > 0 {
-                        tracing::info!(queued, model = embedder.model(), "embedding objects without a vector of this model");
+                        tracing::info!(
+                            queued,
+                            model = embedder.model(),
+                            "embedding objects without a vector of this model"
+                        );
                     }
                     prepared.store(true, Ordering::SeqCst);
                     break;

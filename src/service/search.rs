@@ -168,7 +168,9 @@ impl Retrieval {
             .map(str::trim)
             .filter(|m| !m.is_empty())
             .ok_or_else(|| {
-                anyhow::anyhow!("OMI_EMBEDDINGS_MODEL is required when OMI_EMBEDDINGS_BASE_URL is set")
+                anyhow::anyhow!(
+                    "OMI_EMBEDDINGS_MODEL is required when OMI_EMBEDDINGS_BASE_URL is set"
+                )
             })?;
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             anyhow::bail!("OMI_EMBEDDINGS_BASE_URL must be an http:// or https:// URL");
@@ -195,7 +197,6 @@ impl Retrieval {
             )),
         })
     }
-
 
     /// The query's vector when hybrid search is possible now.
     async fn vector(&self, text: &str) -> Option<(&Semantic, Vec<f32>)> {
@@ -225,9 +226,16 @@ impl Retrieval {
             .search_memories(user_id, query, categories, first(depth))
             .await?;
         let filter = VectorFilter::Memories { categories };
-        let ranked = fuse(store, semantic, user_id, &vector, filter, lexical, depth, |m| {
-            &m.id
-        })
+        let ranked = fuse(
+            store,
+            semantic,
+            user_id,
+            &vector,
+            filter,
+            lexical,
+            depth,
+            |m| &m.id,
+        )
         .await?;
         let mut hits = Vec::new();
         for (id, item, score) in paged(ranked, page) {
@@ -261,9 +269,16 @@ impl Retrieval {
             .search_action_items(user_id, query, completed, first(depth))
             .await?;
         let filter = VectorFilter::ActionItems { completed };
-        let ranked = fuse(store, semantic, user_id, &vector, filter, lexical, depth, |a| {
-            &a.id
-        })
+        let ranked = fuse(
+            store,
+            semantic,
+            user_id,
+            &vector,
+            filter,
+            lexical,
+            depth,
+            |a| &a.id,
+        )
         .await?;
         let mut hits = Vec::new();
         for (id, item, score) in paged(ranked, page) {
@@ -276,7 +291,9 @@ impl Retrieval {
         Ok(hybrid(hits))
     }
 
-    /// Title, overview and transcript of kept conversations.
+    /// Title, overview and transcript of kept conversations (the lexical search's arguments,
+    /// plus the query as typed).
+    #[allow(clippy::too_many_arguments)]
     pub async fn conversations(
         &self,
         store: &dyn Store,
@@ -298,9 +315,16 @@ impl Retrieval {
             .search_conversations(user_id, query, filter, first(depth), include_transcript)
             .await?;
         let window = VectorFilter::Conversations(filter);
-        let ranked = fuse(store, semantic, user_id, &vector, window, lexical, depth, |c| {
-            &c.id
-        })
+        let ranked = fuse(
+            store,
+            semantic,
+            user_id,
+            &vector,
+            window,
+            lexical,
+            depth,
+            |c| &c.id,
+        )
         .await?;
         let mut hits = Vec::new();
         for (id, item, score) in paged(ranked, page) {

@@ -32,7 +32,9 @@ impl VectorKind {
     }
 
     pub fn parse(name: &str) -> Option<VectorKind> {
-        VectorKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+        VectorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 }
 
@@ -61,8 +63,12 @@ pub struct NewVector {
 /// search of that kind.
 #[derive(Debug, Clone, Copy)]
 pub enum VectorFilter<'a> {
-    Memories { categories: &'a [MemoryCategory] },
-    ActionItems { completed: Option<bool> },
+    Memories {
+        categories: &'a [MemoryCategory],
+    },
+    ActionItems {
+        completed: Option<bool>,
+    },
     /// Kept (not discarded) conversations in the window.
     Conversations(ConversationSearchFilter),
 }

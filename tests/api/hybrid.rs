@@ -109,11 +109,7 @@ async fn search(server: &TestServer, key: &str, path: &str, query: &str) -> (Vec
 fn ids(hits: &[Value], object: &str) -> Vec<String> {
     hits.iter()
         .map(|hit| {
-            let object = if object.is_empty() {
-                hit
-            } else {
-                &hit[object]
-            };
+            let object = if object.is_empty() { hit } else { &hit[object] };
             object["id"].as_str().unwrap().to_string()
         })
         .collect()
@@ -151,7 +147,7 @@ async fn every_search_route_fuses_meaning_and_words(backend: Backend) {
     assert!(items[0]["relevance_score"].as_f64().unwrap() > 0.0);
     let (hits, mode) = search(&server, &alice.key, CONVERSATION_SEARCH, "marriage").await;
     assert_eq!(mode, "hybrid");
-    assert_eq!(ids(&hits, "conversation"), [wedding.clone()]);
+    assert_eq!(ids(&hits, "conversation"), std::slice::from_ref(&wedding));
     assert!(hits[0]["conversation"]["transcript_segments"].is_null());
     let (hits, mode) = search(&server, &alice.key, ACTION_ITEM_SEARCH, "pet").await;
     assert_eq!(mode, "hybrid");
@@ -168,7 +164,11 @@ async fn every_search_route_fuses_meaning_and_words(backend: Backend) {
 
     // Ask grounds on the same retrieval, and every citation is the caller's own conversation.
     let reply = server
-        .post(ASK, &alice.key, json!({"question": "Who is getting married?"}))
+        .post(
+            ASK,
+            &alice.key,
+            json!({"question": "Who is getting married?"}),
+        )
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.header("x-search-mode"), Some("hybrid"));
@@ -201,7 +201,11 @@ async fn another_users_vectors_are_never_used(backend: Backend) {
     let (hits, _) = search(&server, &alice.key, CONVERSATION_SEARCH, "marriage").await;
     assert!(hits.is_empty(), "{hits:?}");
     let reply = server
-        .post(ASK, &alice.key, json!({"question": "Who is getting married?"}))
+        .post(
+            ASK,
+            &alice.key,
+            json!({"question": "Who is getting married?"}),
+        )
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.body["sources"], json!([]));
@@ -219,7 +223,11 @@ async fn deletes_and_edits_drop_vectors(backend: Backend) {
     let talk = conversation(&server, &alice, "We talked about the wedding in Lisbon.").await;
     embedded(&server).await;
     for kind in VectorKind::ALL {
-        assert_eq!(store.vector_count(&alice.id, kind).await.unwrap(), 1, "{kind:?}");
+        assert_eq!(
+            store.vector_count(&alice.id, kind).await.unwrap(),
+            1,
+            "{kind:?}"
+        );
     }
 
     // An edit drops the stale vector at once; the worker makes the new one.
@@ -233,7 +241,7 @@ async fn deletes_and_edits_drop_vectors(backend: Backend) {
     assert_eq!(reply.status, 200, "{reply:?}");
     embedded(&server).await;
     let (hits, _) = search(&server, &alice.key, MEMORY_SEARCH, "loan").await;
-    assert_eq!(ids(&hits, "memory"), [cat.clone()]);
+    assert_eq!(ids(&hits, "memory"), std::slice::from_ref(&cat));
     let (hits, _) = search(&server, &alice.key, MEMORY_SEARCH, "kitten").await;
     assert!(hits.is_empty(), "{hits:?}");
 
@@ -246,7 +254,11 @@ async fn deletes_and_edits_drop_vectors(backend: Backend) {
         assert!(reply.status < 300, "{path}: {reply:?}");
     }
     for kind in VectorKind::ALL {
-        assert_eq!(store.vector_count(&alice.id, kind).await.unwrap(), 0, "{kind:?}");
+        assert_eq!(
+            store.vector_count(&alice.id, kind).await.unwrap(),
+            0,
+            "{kind:?}"
+        );
     }
     let (hits, mode) = search(&server, &alice.key, MEMORY_SEARCH, "loan").await;
     assert_eq!((hits.len(), mode.as_str()), (0, "hybrid"));
@@ -331,7 +343,10 @@ async fn a_new_model_embeds_everything_again(backend: Backend) {
             .await
             .unwrap();
     }
-    assert!(objects >= 4 && first as i64 >= objects, "{first} / {objects}");
+    assert!(
+        objects >= 4 && first as i64 >= objects,
+        "{first} / {objects}"
+    );
 
     // The same model again: nothing to embed.
     let database = server.database.take();

@@ -210,7 +210,14 @@ const CONCEPTS: &[&[&str]] = &[
     &["work", "commute", "commutes", "office", "job"],
     &["instrument", "guitar", "piano", "music", "violin"],
     &["coffee", "flat", "latte", "espresso", "caffeine"],
-    &["sleep", "sleeping", "sleeps", "asleep", "insomnia", "sleepless"],
+    &[
+        "sleep",
+        "sleeping",
+        "sleeps",
+        "asleep",
+        "insomnia",
+        "sleepless",
+    ],
     &["parents", "mother", "father", "mum", "dad"],
     &["doctor", "gp", "physician", "clinic", "appointment"],
     &["holiday", "vacation", "trip", "travel", "booked"],
@@ -231,9 +238,7 @@ const STOP_WORDS: &[&str] = &[
 ];
 
 fn concept(word: &str) -> Option<usize> {
-    CONCEPTS
-        .iter()
-        .position(|group| group.contains(&word))
+    CONCEPTS.iter().position(|group| group.contains(&word))
 }
 
 fn hash(feature: &str, dimension: usize) -> usize {

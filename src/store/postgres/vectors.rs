@@ -242,10 +242,6 @@ impl VectorStore for PgStore {
             }
             Ok(scored)
         })?;
-        Ok(best_matches(
-            scored,
-            query_.min_similarity,
-            query_.limit,
-        ))
+        Ok(best_matches(scored, query_.min_similarity, query_.limit))
     }
 }

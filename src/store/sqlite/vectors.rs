@@ -37,9 +37,7 @@ fn object_join(kind: VectorKind) -> &'static str {
     match kind {
         VectorKind::Memory => "JOIN memories o ON o.user_id = v.user_id AND o.id = v.id",
         VectorKind::ActionItem => "JOIN action_items o ON o.user_id = v.user_id AND o.id = v.id",
-        VectorKind::Conversation => {
-            "JOIN conversations o ON o.user_id = v.user_id AND o.id = v.id"
-        }
+        VectorKind::Conversation => "JOIN conversations o ON o.user_id = v.user_id AND o.id = v.id",
     }
 }
 
@@ -187,15 +185,16 @@ impl VectorStore for SqliteStore {
     ) -> StoreResult<()> {
         let model = model.to_string();
         self.write(move |c| {
-            let inner = || -> rusqlite::Result<()> {
-                for vector in &vectors {
-                    // Deleted and inserted, not updated: the new row takes the highest `seq`,
-                    // so a re-embedded object counts as recent.
-                    c.prepare_cached(
+            let inner =
+                || -> rusqlite::Result<()> {
+                    for vector in &vectors {
+                        // Deleted and inserted, not updated: the new row takes the highest `seq`,
+                        // so a re-embedded object counts as recent.
+                        c.prepare_cached(
                         "DELETE FROM search_vectors WHERE kind = ?1 AND user_id = ?2 AND id = ?3",
                     )?
                     .execute(params![vector.kind.as_str(), vector.user_id, vector.id])?;
-                    let sql = format!(
+                        let sql = format!(
                         "INSERT INTO search_vectors (kind, user_id, id, model, dimension, vector)
                          SELECT ?1, ?2, ?3, ?4, ?5, ?6
                          WHERE EXISTS (SELECT 1 FROM {} WHERE user_id = ?2 AND id = ?3)",
@@ -205,21 +204,22 @@ impl VectorStore for SqliteStore {
                             VectorKind::Conversation => "conversations",
                         }
                     );
-                    c.prepare_cached(&sql)?.execute(params![
-                        vector.kind.as_str(),
-                        vector.user_id,
-                        vector.id,
-                        model,
-                        vector.vector.len() as i64,
-                        to_bytes(&vector.vector),
-                    ])?;
-                }
-                let mut delete = c.prepare_cached("DELETE FROM search_vector_queue WHERE seq = ?1")?;
-                for seq in &done {
-                    delete.execute([seq])?;
-                }
-                Ok(())
-            };
+                        c.prepare_cached(&sql)?.execute(params![
+                            vector.kind.as_str(),
+                            vector.user_id,
+                            vector.id,
+                            model,
+                            vector.vector.len() as i64,
+                            to_bytes(&vector.vector),
+                        ])?;
+                    }
+                    let mut delete =
+                        c.prepare_cached("DELETE FROM search_vector_queue WHERE seq = ?1")?;
+                    for seq in &done {
+                        delete.execute([seq])?;
+                    }
+                    Ok(())
+                };
             inner().map_err(super::map_error)
         })
         .await
