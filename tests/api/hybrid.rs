@@ -92,11 +92,15 @@ async fn action_item(server: &TestServer, user: &TestUser, description: &str) ->
     reply.body["id"].as_str().unwrap().to_string()
 }
 
-/// The search's hits and its `X-Search-Mode`.
+/// The search's hits and its `X-Search-Mode`; `query` is the text, then any other parameters
+/// after a `&`.
 async fn search(server: &TestServer, key: &str, path: &str, query: &str) -> (Vec<Value>, String) {
-    let reply = server
-        .get(&format!("{path}?query={}", encode(query)), key)
-        .await;
+    let (text, rest) = query.split_once('&').unwrap_or((query, ""));
+    let mut url = format!("{path}?query={}", encode(text));
+    if !rest.is_empty() {
+        url = format!("{url}&{rest}");
+    }
+    let reply = server.get(&url, key).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     let mode = reply.header("x-search-mode").unwrap().to_string();
     let hits = match &reply.body {
@@ -372,7 +376,75 @@ async fn a_new_model_embeds_everything_again(backend: Backend) {
     );
 }
 
+/// The routes' filters hold for semantic matches too, and pages do not overlap.
+async fn filters_and_pages_apply_to_semantic_matches(backend: Backend) {
+    let fake = FakeEmbeddings::start().await;
+    let server = server_with(backend, &fake, "fake-v1", 5_000).await;
+    let alice = server.user("alice").await;
+    let cat = server
+        .post(
+            MEMORIES,
+            &alice.key,
+            json!({"content": "Has a ginger cat called Biscuit", "category": "interesting"}),
+        )
+        .await;
+    assert_eq!(cat.status, 200, "{cat:?}");
+    let dog = server
+        .post(
+            MEMORIES,
+            &alice.key,
+            json!({"content": "Owns a dog", "category": "system"}),
+        )
+        .await;
+    let vet = action_item(&server, &alice, "Take the cat to the vet").await;
+    let walk = action_item(&server, &alice, "Walk the dog before work").await;
+    let reply = server
+        .patch(
+            &format!("{ACTION_ITEMS}/{vet}"),
+            &alice.key,
+            json!({"completed": true}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    conversation(&server, &alice, "Our wedding will be in Lisbon next June.").await;
+    embedded(&server).await;
+
+    let (hits, mode) = search(&server, &alice.key, MEMORY_SEARCH, "pet&categories=system").await;
+    assert_eq!(mode, "hybrid");
+    assert_eq!(
+        ids(&hits, "memory"),
+        [dog.body["id"].as_str().unwrap().to_string()]
+    );
+    let (hits, _) = search(
+        &server,
+        &alice.key,
+        ACTION_ITEM_SEARCH,
+        "pet&completed=false",
+    )
+    .await;
+    assert_eq!(ids(&hits, "action_item"), [walk]);
+    let (hits, _) = search(
+        &server,
+        &alice.key,
+        CONVERSATION_SEARCH,
+        "marriage&start_date=2026-08-01",
+    )
+    .await;
+    assert!(hits.is_empty(), "{hits:?}");
+
+    let (all, _) = search(&server, &alice.key, MEMORY_SEARCH, "pet").await;
+    assert_eq!(all.len(), 2);
+    let (first, _) = search(&server, &alice.key, MEMORY_SEARCH, "pet&limit=1").await;
+    let (second, _) = search(&server, &alice.key, MEMORY_SEARCH, "pet&limit=1&offset=1").await;
+    assert_eq!(
+        [ids(&first, "memory"), ids(&second, "memory")].concat(),
+        ids(&all, "memory")
+    );
+    assert_eq!(second[0]["score"], all[1]["score"]);
+}
+
 crate::backend_tests!(
+    filters_and_pages_apply_to_semantic_matches,
     every_search_route_fuses_meaning_and_words,
     another_users_vectors_are_never_used,
     deletes_and_edits_drop_vectors,
@@ -380,3 +452,27 @@ crate::backend_tests!(
     no_endpoint_means_lexical_and_an_empty_queue,
     a_new_model_embeds_everything_again,
 );
+
+/// `OMI_EMBEDDINGS_API_KEY` is sent as a bearer key; a refused key leaves search lexical.
+#[tokio::test]
+async fn the_api_key_is_sent_and_a_refused_one_falls_back() {
+    let fake = FakeEmbeddings::start_with_key(Some("sk-right")).await;
+    for (key, expected) in [("sk-right", "hybrid"), ("sk-wrong", "lexical")] {
+        let base_url = fake.base_url.clone();
+        let server = TestServer::start_with(move |settings| {
+            settings.embeddings_base_url = Some(base_url);
+            settings.embeddings_model = Some("fake-v1".to_string());
+            settings.embeddings_api_key = Some(omi_server::domain::credentials::Secret::new(
+                key.to_string(),
+            ));
+        })
+        .await;
+        let alice = server.user("alice").await;
+        memory(&server, &alice, "Has a ginger cat called Biscuit").await;
+        if expected == "hybrid" {
+            embedded(&server).await;
+        }
+        let (_, mode) = search(&server, &alice.key, MEMORY_SEARCH, "kitten").await;
+        assert_eq!(mode, expected, "{key}");
+    }
+}

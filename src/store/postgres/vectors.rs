@@ -100,18 +100,15 @@ impl VectorStore for PgStore {
     ) -> StoreResult<()> {
         in_transaction!(self, |tx| {
             for vector in &vectors {
-                // Deleted and inserted, not updated: the new row takes the highest `seq`, so a
-                // re-embedded object counts as recent.
-                execute(
-                    tx,
-                    "DELETE FROM search_vectors WHERE kind = $1 AND user_id = $2 AND id = $3",
-                    &[&vector.kind.as_str(), &vector.user_id, &vector.id],
-                )
-                .await?;
+                // An upsert, so that replicas embedding the same entry at once do not collide;
+                // the row takes a new `seq`, so a re-embedded object counts as recent.
                 let sql = format!(
                     "INSERT INTO search_vectors (kind, user_id, id, model, dimension, vector)
                      SELECT $1, $2, $3, $4, $5, $6
-                     WHERE EXISTS (SELECT 1 FROM {} WHERE user_id = $2 AND id = $3)",
+                     WHERE EXISTS (SELECT 1 FROM {} WHERE user_id = $2 AND id = $3)
+                     ON CONFLICT (kind, user_id, id) DO UPDATE SET seq = DEFAULT,
+                         model = excluded.model, dimension = excluded.dimension,
+                         vector = excluded.vector",
                     table(vector.kind)
                 );
                 let dimension = vector.vector.len() as i32;
