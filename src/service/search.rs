@@ -418,3 +418,99 @@ fn paged<T>(ranked: Vec<Ranked<T>>, page: Page) -> impl Iterator<Item = Ranked<T
         .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
         .take(usize::try_from(page.limit).unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(base_url: Option<&str>, model: Option<&str>) -> Settings {
+        let mut settings = Settings::defaults();
+        settings.embeddings_base_url = base_url.map(str::to_string);
+        settings.embeddings_model = model.map(str::to_string);
+        settings
+    }
+
+    fn http() -> reqwest::Client {
+        crate::outbound::Outbound::system()
+            .http_client()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn settings_pick_lexical_or_hybrid_and_refuse_half_a_configuration() {
+        assert!(
+            Retrieval::from_settings(&settings(None, None), http())
+                .unwrap()
+                .semantic
+                .is_none()
+        );
+        let hybrid =
+            Retrieval::from_settings(&settings(Some("http://127.0.0.1:9/v1"), Some("m")), http())
+                .unwrap();
+        let semantic = hybrid.semantic.unwrap();
+        assert_eq!(semantic.embedder.url(), "http://127.0.0.1:9/v1/embeddings");
+        assert_eq!(semantic.query_timeout, Duration::from_millis(1_500));
+        for (base, model) in [
+            (Some("http://127.0.0.1:9/v1"), None),
+            (Some("http://127.0.0.1:9/v1"), Some(" ")),
+            (Some("ftp://127.0.0.1/v1"), Some("m")),
+        ] {
+            assert!(Retrieval::from_settings(&settings(base, model), http()).is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_logged_once_and_the_endpoint_rested() {
+        let retrieval = Retrieval::from_settings(
+            // Nothing listens on the discard port of the loopback address.
+            &settings(Some("http://127.0.0.1:9/v1"), Some("m")),
+            http(),
+        )
+        .unwrap();
+        let semantic = retrieval.semantic.as_ref().unwrap();
+        for _ in 0..3 {
+            assert!(semantic.query_vector("peanuts").await.is_none());
+        }
+        assert_eq!(semantic.fallbacks_logged(), 1);
+        assert!(semantic.health.lock().retry_at.is_some());
+        // Another kind of failure is news, and is logged.
+        semantic.health.lock().retry_at = None;
+        semantic.failed(&EmbedError::WrongDimension {
+            expected: 2,
+            got: 3,
+        });
+        assert_eq!(semantic.fallbacks_logged(), 2);
+    }
+
+    #[test]
+    fn pages_are_cut_from_the_fused_ranking() {
+        let ranked: Vec<Ranked<u8>> = (0..5)
+            .map(|n| (n.to_string(), Some(n), 1.0 - f64::from(n) / 10.0))
+            .collect();
+        let page: Vec<String> = paged(
+            ranked,
+            Page {
+                limit: 2,
+                offset: 1,
+            },
+        )
+        .map(|(id, _, _)| id)
+        .collect();
+        assert_eq!(page, ["1", "2"]);
+        assert_eq!(
+            depth(Page {
+                limit: 100,
+                offset: 20
+            }),
+            120
+        );
+        assert_eq!(
+            depth(Page {
+                limit: 10,
+                offset: 0
+            }),
+            FUSION_DEPTH
+        );
+    }
+}
