@@ -197,6 +197,11 @@ pub async fn serve_with_metrics(
         state.settings.tombstone_days,
         stopping.clone(),
     );
+    let inbox_pruner = crate::service::ingest::retention::spawn_pruner(
+        store.clone(),
+        state.settings.ingest_inbox_days,
+        stopping.clone(),
+    );
     let app = router(state);
     tracing::info!(address = %listener.local_addr()?, "listening");
     let served = axum::serve(
@@ -221,6 +226,7 @@ pub async fn serve_with_metrics(
     }
     pruner.await?;
     embedding.await?;
+    inbox_pruner.await?;
     served?;
     store.close().await?;
     tracing::info!("stopped");

@@ -332,6 +332,18 @@ pub struct Settings {
         global = true
     )]
     pub ingest_max_body_bytes: usize,
+
+    /// How many days a processed webhook delivery's dedupe key (its `Idempotency-Key` or content
+    /// digest) is kept, so that the app's retries of it are recognised; then it is removed.
+    /// Failed and pending deliveries are kept until handled.
+    #[arg(
+        long,
+        env = "OMI_INGEST_INBOX_DAYS",
+        default_value_t = 7,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub ingest_inbox_days: u32,
     /// Deliver outbound webhooks from this process (`true`/`false`). Every replica may: each
     /// delivery is claimed by one of them.
     #[arg(
@@ -400,6 +412,17 @@ pub struct Settings {
         global = true
     )]
     pub webhook_retry_delays: String,
+
+    /// A subscription whose deliveries have failed for this many seconds without a single
+    /// success is switched off, with the reason (default 72 hours).
+    #[arg(
+        long,
+        env = "OMI_WEBHOOK_DISABLE_AFTER_SECONDS",
+        default_value_t = 72 * 3600,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub webhook_disable_after_seconds: u64,
 
     /// How often an idle webhook worker looks for due deliveries, in milliseconds.
     #[arg(

@@ -2593,7 +2593,61 @@ async fn an_import_page_commits_its_objects_with_its_checkpoint(store: Arc<dyn S
     );
 }
 
+/// Processed inbox rows go by processing time, a bounded batch at a time, oldest first; pending
+/// and failed rows stay whatever their age, and a pruned row's dedupe key is free again.
+async fn processed_inbox_rows_age_out(store: Arc<dyn Store>) {
+    use omi_server::store::ingest::NewDelivery;
+    let user = store.create_user(new_user("inbox")).await.unwrap();
+    let start = time::now();
+    let accept = |key: &str| {
+        store.accept_delivery(NewDelivery {
+            user_id: user.id.clone(),
+            kind: "conversation".into(),
+            dedupe_key: key.into(),
+            body: b"{}".to_vec(),
+            params: "{}".into(),
+            received_at: start,
+        })
+    };
+    for key in ["a", "b", "c", "failed", "pending"] {
+        assert!(accept(key).await.unwrap());
+    }
+    let claimed = store
+        .claim_inbox_deliveries(start, start + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 5);
+    // a, b and c processed a day apart; "failed" given up on; "pending" to be retried.
+    for (day, delivery) in claimed[..3].iter().enumerate() {
+        store
+            .finish_delivery(delivery.seq, start + Duration::days(day as i64))
+            .await
+            .unwrap();
+    }
+    store
+        .fail_delivery(claimed[3].seq, "broken", None)
+        .await
+        .unwrap();
+    store
+        .fail_delivery(claimed[4].seq, "busy", Some(start + Duration::days(30)))
+        .await
+        .unwrap();
+
+    assert_eq!(store.prune_inbox(start, 100).await.unwrap(), 0);
+    let before_c = start + Duration::days(2);
+    assert_eq!(store.prune_inbox(before_c, 1).await.unwrap(), 1);
+    assert!(!accept("b").await.unwrap(), "b is still held");
+    assert!(accept("a").await.unwrap(), "a went first: its key is free");
+    assert_eq!(store.prune_inbox(before_c, 100).await.unwrap(), 1);
+    let far = start + Duration::days(365);
+    assert_eq!(store.prune_inbox(far, 100).await.unwrap(), 1);
+    let inbox = store.inbox_summary(10).await.unwrap();
+    // The new "a", "failed" and "pending" remain.
+    assert_eq!((inbox.pending, inbox.done, inbox.failed), (2, 0, 1));
+}
+
 conformance!(
+    processed_inbox_rows_age_out,
     users_are_created_found_listed_and_counted,
     a_user_name_is_unique,
     an_id_match_wins_over_a_name_match,

@@ -29,7 +29,7 @@ pub const MAX_URL_CHARS: usize = 2048;
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// How long request bodies of finished deliveries are kept.
 pub const BODY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Failures over this long disable the endpoint.
+/// Failures over this long disable the endpoint (`OMI_WEBHOOK_DISABLE_AFTER_SECONDS`).
 pub const DISABLE_AFTER: Duration = Duration::from_secs(72 * 3600);
 /// A delivery is retried for at most this long after its event.
 pub const RETRY_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -605,6 +605,17 @@ pub fn next_attempt(
     (at <= deadline).then_some(crate::domain::time::truncate_to_micros(at))
 }
 
+/// Why a subscription was switched off after failing for `window` without a success.
+pub fn disabled_reason(window: Duration, last_error: &str) -> String {
+    let seconds = window.as_secs();
+    let span = match seconds {
+        s if s >= 3600 && s.is_multiple_of(3600) => format!("{} hours", s / 3600),
+        s if s >= 60 && s.is_multiple_of(60) => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    };
+    format!("deliveries failed for {span}; last error: {last_error}")
+}
+
 /// A delivery as the log shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Delivery {
@@ -719,6 +730,18 @@ mod tests {
                 start
             ),
             None
+        );
+    }
+
+    #[test]
+    fn the_disabled_reason_names_the_window_and_the_last_error() {
+        assert_eq!(
+            disabled_reason(DISABLE_AFTER, "HTTP 500"),
+            "deliveries failed for 72 hours; last error: HTTP 500"
+        );
+        assert_eq!(
+            disabled_reason(Duration::from_secs(1), "timed out"),
+            "deliveries failed for 1 seconds; last error: timed out"
         );
     }
 

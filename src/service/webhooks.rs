@@ -196,6 +196,8 @@ pub struct WorkerOptions {
     pub schedule: Vec<Duration>,
     pub poll: Duration,
     pub lease: Duration,
+    /// Failing this long without a success switches a subscription off.
+    pub disable_after: Duration,
 }
 
 impl WorkerOptions {
@@ -214,6 +216,7 @@ impl WorkerOptions {
             poll: Duration::from_millis(settings.webhook_poll_ms.max(1)),
             // Long enough for a delivery that waits for its endpoint's turn, then times out.
             lease: (total * 8).max(Duration::from_secs(120)),
+            disable_after: Duration::from_secs(settings.webhook_disable_after_seconds.max(1)),
         })
     }
 }
@@ -238,6 +241,16 @@ pub fn parse_schedule(text: &str) -> anyhow::Result<Vec<Duration>> {
             Ok(Duration::from_secs_f64(seconds))
         })
         .collect()
+}
+
+/// Drops the bodies of events recorded more than [`BODY_RETENTION`] before `now` once none of
+/// their deliveries is pending (the log rows stay); how many. The workers run it hourly.
+///
+/// [`BODY_RETENTION`]: crate::domain::webhooks::BODY_RETENTION
+pub async fn purge_old_bodies(store: &dyn Store, now: Timestamp) -> Result<u64, StoreError> {
+    let retention =
+        chrono::TimeDelta::from_std(crate::domain::webhooks::BODY_RETENTION).unwrap_or_default();
+    store.purge_webhook_bodies(now - retention).await
 }
 
 /// Starts the delivery loop; it ends when `stop` is cancelled, after the attempts in flight.
@@ -293,10 +306,7 @@ impl Worker {
             }
             if last_purge.elapsed() >= PURGE {
                 last_purge = Instant::now();
-                let before = time::now()
-                    - chrono::TimeDelta::from_std(crate::domain::webhooks::BODY_RETENTION)
-                        .unwrap_or_default();
-                if let Err(error) = self.store.purge_webhook_bodies(before).await {
+                if let Err(error) = purge_old_bodies(&*self.store, time::now()).await {
                     tracing::warn!(error = %error, "dropping old webhook bodies failed");
                 }
             }
@@ -400,6 +410,7 @@ impl Worker {
                     error: Some(format!("refused: {reason}")),
                     next: NextStep::Failed,
                     at,
+                    disable_after: self.options.disable_after,
                 };
             }
             Sent::Failed(reason) => (None, None, Some(reason)),
@@ -425,6 +436,7 @@ impl Worker {
             error,
             next,
             at,
+            disable_after: self.options.disable_after,
         }
     }
 

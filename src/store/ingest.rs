@@ -151,6 +151,10 @@ pub trait IngestStore: Send + Sync {
         retry_at: Option<Timestamp>,
     ) -> StoreResult<()>;
 
+    /// Removes up to `limit` processed deliveries, and with them their dedupe keys, processed
+    /// before `before`; how many went. Pending and failed deliveries are never removed.
+    async fn prune_inbox(&self, before: Timestamp, limit: i64) -> StoreResult<u64>;
+
     /// Counts by state and the deliveries that failed, at most `limit` of them.
     async fn inbox_summary(&self, limit: i64) -> StoreResult<InboxSummary>;
 

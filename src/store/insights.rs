@@ -73,8 +73,10 @@ pub trait InsightStore: Send + Sync {
     async fn get_daily_summary(&self, user_id: &str, id: &str)
     -> StoreResult<Option<DailySummary>>;
     async fn has_daily_summary(&self, user_id: &str, date: NaiveDate) -> StoreResult<bool>;
-    /// Stores the summary of its date. A generated one is stored only if the date has none
-    /// (`false` otherwise); a received one replaces whatever the date has.
+    /// Stores the summary of its date and announces it to webhook subscribers (`day_summary`).
+    /// A generated one is stored only if the date has none (`false` otherwise); a received one
+    /// replaces whatever the date has, unless it is the same summary received again (`false`,
+    /// nothing announced).
     async fn save_daily_summary(
         &self,
         user_id: &str,

@@ -67,6 +67,9 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     pub next: NextStep,
     pub at: Timestamp,
+    /// A failure run of the subscription this long (no success since its first failure)
+    /// switches the subscription off.
+    pub disable_after: Duration,
 }
 
 /// The queue at one instant, for the metrics.
@@ -75,9 +78,6 @@ pub struct QueueStats {
     pub pending: u64,
     pub oldest_pending: Option<Timestamp>,
 }
-
-/// Failures for this long in a row switch a subscription off.
-pub const DISABLE_AFTER: Duration = crate::domain::webhooks::DISABLE_AFTER;
 
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
@@ -147,9 +147,9 @@ pub trait WebhookStore: Send + Sync {
         limit: usize,
         lease_token: &str,
     ) -> StoreResult<Vec<ClaimedDelivery>>;
-    /// Records an attempt of a leased delivery and the subscription's failure run; a failure
-    /// run of [`DISABLE_AFTER`] switches the subscription off with the reason. Ignored when the
-    /// lease was lost.
+    /// Records an attempt of a leased delivery and the subscription's failure run; a failed
+    /// attempt at `record.at` when the run started at least `record.disable_after` before
+    /// switches the subscription off with the reason. Ignored when the lease was lost.
     async fn record_attempt(
         &self,
         delivery: &ClaimedDelivery,

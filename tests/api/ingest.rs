@@ -247,6 +247,230 @@ async fn a_discarded_conversation_is_stored_as_discarded(backend: Backend) {
     worker(&server).drain().await.unwrap();
     let stored = conversation(&server, &user, body["id"].as_str().unwrap()).await;
     assert_eq!(stored["discarded"], true);
+    // Hidden from the default list, and nothing is learned from it.
+    assert!(
+        server
+            .get("/v1/dev/user/conversations", &user.key)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let memories = server.get("/v1/dev/user/memories", &user.key).await.body;
+    assert_eq!(
+        memories,
+        json!([]),
+        "no memory from a discarded conversation"
+    );
+}
+
+/// `OMI_INGEST_EXTRACT_MEMORIES=false`: the conversation and its action items are stored, no
+/// memory is extracted from it.
+async fn memory_extraction_can_be_switched_off(backend: Backend) {
+    let server = start(backend).await;
+    let user = server.user("alex").await;
+    let key = ingest_key(&server, &user).await;
+    let body = fixture("memory_created");
+    assert_eq!(
+        deliver(&server, CONVERSATIONS, &key, &body, None)
+            .await
+            .status,
+        200
+    );
+    let mut quiet = worker(&server);
+    quiet.settings.extract_memories = false;
+    quiet.drain().await.unwrap();
+    let stored = conversation(&server, &user, body["id"].as_str().unwrap()).await;
+    assert_eq!(stored["structured"]["title"], body["structured"]["title"]);
+    let items = server
+        .get("/v1/dev/user/action-items?limit=100", &user.key)
+        .await
+        .body;
+    assert_eq!(items.as_array().unwrap().len(), 2, "{items}");
+    let memories = server.get("/v1/dev/user/memories", &user.key).await.body;
+    assert_eq!(memories, json!([]), "extraction is off");
+    // The same delivery with extraction on (the a_delivered_... test) yields memories, so the
+    // setting is what made the difference.
+    let mut edited = body.clone();
+    edited["structured"]["title"] = json!("Edited in the app");
+    deliver(&server, CONVERSATIONS, &key, &edited, None).await;
+    worker(&server).drain().await.unwrap();
+    let memories = server.get("/v1/dev/user/memories", &user.key).await.body;
+    assert!(!memories.as_array().unwrap().is_empty(), "{memories}");
+}
+
+/// A processed delivery's dedupe key is kept for `OMI_INGEST_INBOX_DAYS` (7): a retry within it
+/// is recognised; after it the row is removed (a retry would be stored again). Failed and
+/// pending deliveries are never removed.
+async fn processed_deliveries_are_forgotten_after_the_retention(backend: Backend) {
+    use omi_server::service::ingest::retention;
+    assert_eq!(
+        omi_server::config::Settings::defaults().ingest_inbox_days,
+        7
+    );
+    let server = start(backend).await;
+    let user = server.user("alex").await;
+    let key = ingest_key(&server, &user).await;
+    let store = &*server.state.store;
+    let body = fixture("memory_created");
+    deliver(&server, CONVERSATIONS, &key, &body, Some("retry-me")).await;
+    store
+        .accept_delivery(omi_server::store::ingest::NewDelivery {
+            user_id: user.id.clone(),
+            kind: "conversation".into(),
+            dedupe_key: "broken".into(),
+            body: b"{\"id\": 1}".to_vec(),
+            params: "{}".into(),
+            received_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    worker(&server).drain().await.unwrap();
+    // Accepted after the worker ran: still pending.
+    deliver(&server, TRANSCRIPT, &key, &fixture("realtime_1"), None).await;
+    let counts = |s: omi_server::store::ingest::InboxSummary| (s.pending, s.done, s.failed);
+    assert_eq!(counts(store.inbox_summary(10).await.unwrap()), (1, 1, 1));
+
+    // Six days later the processed one is still held, so the app's retry is a duplicate.
+    let six_days = Utc::now() + chrono::Duration::days(6);
+    assert_eq!(retention::prune(store, 7, six_days).await.unwrap(), 0);
+    deliver(&server, CONVERSATIONS, &key, &body, Some("retry-me")).await;
+    assert_eq!(counts(store.inbox_summary(10).await.unwrap()), (1, 1, 1));
+
+    // Past seven days it goes; the failed and the pending one stay.
+    let later = Utc::now() + chrono::Duration::days(7) + chrono::Duration::minutes(1);
+    assert_eq!(retention::prune(store, 7, later).await.unwrap(), 1);
+    let inbox = store.inbox_summary(10).await.unwrap();
+    assert_eq!(counts(inbox.clone()), (1, 0, 1));
+    assert_eq!(inbox.stuck[0].kind, "conversation", "{inbox:?}");
+    assert_eq!(retention::prune(store, 7, later).await.unwrap(), 0);
+
+    // A retry this late is stored again, and processing it changes nothing more.
+    deliver(&server, CONVERSATIONS, &key, &body, Some("retry-me")).await;
+    assert_eq!(counts(store.inbox_summary(10).await.unwrap()), (2, 0, 1));
+    worker(&server).drain().await.unwrap();
+    let all = conversations(&server, &user).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+}
+
+/// Malformed bodies of every kind, on every receiver: a 4xx each (never a 5xx), and whatever
+/// is accepted can be processed (nothing ends up failed).
+async fn malformed_payloads_never_get_a_500(backend: Backend) {
+    let server = start(backend).await;
+    let user = server.user("alex").await;
+    let key = ingest_key(&server, &user).await;
+    let when = "\"created_at\": \"2026-12-07T14:02:10+00:00\"";
+    let deep = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
+    let long_id = format!("{{\"id\": \"{}\", {when}}}", "x".repeat(20_000));
+    let bodies: Vec<Vec<u8>> = [
+        "",
+        " ",
+        "null",
+        "true",
+        "1",
+        "\"text\"",
+        "[]",
+        "{}",
+        "[null]",
+        "[1, \"a\", {}]",
+        "{\"id\": null}",
+        "{\"id\": 5}",
+        "{\"id\": \"\"}",
+        "{\"id\": {}}",
+        "{\"id\": \"x\", \"created_at\": 5}",
+        "{\"id\": \"x\", \"created_at\": \"not a date\"}",
+        "{\"id\": \"x\", \"created_at\": \"9999-99-99T99:99:99Z\"}",
+        "{\"id\": \"x\", \"created_at\": \"2026-12-07T14:02:10+00:00\", \"finished_at\": \"1970-01-01T00:00:00Z\"}",
+        "{\"id\": \"x\", \"created_at\": \"2026-12-07T14:02:10+00:00\", \"transcript_segments\": \"nope\"}",
+        "{\"id\": \"x\", \"created_at\": \"2026-12-07T14:02:10+00:00\", \"transcript_segments\": [{\"text\": 5}, null]}",
+        "{\"id\": \"x\", \"created_at\": \"2026-12-07T14:02:10+00:00\", \"structured\": []}",
+        "{\"id\": \"x\", \"created_at\": \"2026-12-07T14:02:10+00:00\", \"structured\": {\"title\": 7, \"category\": []}}",
+        "{\"id\": \"x\", \"created_at\": \"2026-12-07T14:02:10+00:00\", \"structured\": {\"action_items\": [1, {\"description\": 5}, {\"description\": \"ok\", \"due_at\": \"never\"}]}}",
+        "{\"id\": \"x\", \"created_at\": \"2026-12-07T14:02:10+00:00\", \"geolocation\": {\"latitude\": \"north\"}}",
+        "{\"id\": \"x\", \"created_at\": \"2026-12-07T14:02:10+00:00\", \"geolocation\": {\"latitude\": 500, \"longitude\": -900}}",
+        "{\"id\": \"x\", \"created_at\": \"2026-12-07T14:02:10+00:00\", \"folder_name\": 3, \"discarded\": \"yes\"}",
+        "{\"segments\": 1}",
+        "{\"segments\": [{\"text\": 5}]}",
+        "{\"segments\": [{\"text\": \"a\", \"start\": \"zero\"}]}",
+        "{\"segments\": [{\"text\": \"a\", \"start\": 1e400}]}",
+        "{\"segments\": [{\"text\": \"a\", \"speaker_id\": 1.5}]}",
+        "{\"segments\": [{\"id\": 3, \"text\": \"a\"}]}",
+        "{\"summary_json\": {}}",
+        "{\"summary_json\": []}",
+        "{\"summary_json\": {\"date\": \"yesterday\"}}",
+        "{\"summary_json\": {\"id\": \"s\", \"date\": \"2026-02-30\", \"created_at\": \"2026-12-06T22:00:04\"}}",
+        "{\"button_event\": 5}",
+        "{\"button_event\": null}",
+        "{\"a\": 1, \"a\": 2}",
+        "{\"id\": \"\\ud800\"}",
+    ]
+    .into_iter()
+    .map(|b| b.as_bytes().to_vec())
+    .chain([deep.into_bytes(), long_id.into_bytes(), vec![0xff, 0xfe, b'{', b'}']])
+    .collect();
+    for path in [
+        CONVERSATIONS,
+        TRANSCRIPT,
+        "/v1/ingest/omi/day-summary",
+        "/v1/ingest/omi/button",
+    ] {
+        for body in &bodies {
+            let reply = Reply::from(
+                server
+                    .client
+                    .post(server.url(&format!("{path}?key={key}&uid=u")))
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert!(
+                reply.status == 200 || (400..500).contains(&reply.status),
+                "{path} {:?}: {reply:?}",
+                String::from_utf8_lossy(body)
+            );
+            if reply.status != 200 {
+                assert!(
+                    !reply.detail().is_empty(),
+                    "{path}: a 4xx says why: {reply:?}"
+                );
+            }
+        }
+    }
+    let audio = |query: &str, body: Vec<u8>| {
+        let url = server.url(&format!("/v1/ingest/omi/audio?key={key}{query}"));
+        let client = server.client.clone();
+        async move {
+            Reply::from(
+                client
+                    .post(url)
+                    .header("content-type", "application/octet-stream")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    for (query, body) in [
+        ("", vec![0, 0]),
+        ("&sample_rate=abc", vec![0, 0]),
+        ("&sample_rate=-16000", vec![0, 0]),
+        ("&sample_rate=99999999999999999999999", vec![0, 0]),
+        ("&sample_rate=16000", vec![]),
+        ("&sample_rate=16000", vec![0, 0, 0]),
+    ] {
+        let reply = audio(query, body).await;
+        assert_eq!(reply.status, 422, "{query}: {reply:?}");
+    }
+    worker(&server).drain().await.unwrap();
+    let inbox = server.state.store.inbox_summary(100).await.unwrap();
+    assert_eq!(inbox.failed, 0, "accepted but not processable: {inbox:?}");
+    assert_eq!(inbox.pending, 0, "{inbox:?}");
 }
 
 async fn a_live_transcript_closes_after_the_gap_and_merges_with_the_finished_conversation(
@@ -791,11 +1015,59 @@ async fn delivered_conversations_are_announced_to_webhook_subscribers(backend: B
     );
 }
 
+/// `/metrics` counts deliveries by outcome: accepted, a retry recognised as a duplicate,
+/// processed, and one that can never be processed (failed).
+async fn delivery_outcomes_are_counted_in_metrics(backend: Backend) {
+    let server = TestServer::start_on_with(backend, |s| {
+        s.ingest_worker = false;
+        s.daily_summaries = false;
+        s.webhooks = false;
+        s.metrics_listen = omi_server::config::MetricsListen::At("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let user = server.user("alex").await;
+    let key = ingest_key(&server, &user).await;
+    let body = fixture("memory_created");
+    for _ in 0..2 {
+        deliver(&server, CONVERSATIONS, &key, &body, Some("once")).await;
+    }
+    server
+        .state
+        .store
+        .accept_delivery(omi_server::store::ingest::NewDelivery {
+            user_id: user.id.clone(),
+            kind: "conversation".into(),
+            dedupe_key: "broken".into(),
+            body: b"{\"id\": 1}".to_vec(),
+            params: "{}".into(),
+            received_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    worker(&server).drain().await.unwrap();
+    let url = format!("{}/metrics", server.metrics_url.as_ref().unwrap());
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    for (outcome, count) in [
+        ("accepted", 1),
+        ("duplicate", 1),
+        ("processed", 1),
+        ("retried", 0),
+        ("failed", 1),
+    ] {
+        let line = format!("omi_ingest_deliveries_total{{outcome=\"{outcome}\"}} {count}");
+        assert!(text.lines().any(|l| l == line), "missing `{line}`:\n{text}");
+    }
+}
+
 backend_tests!(
+    delivery_outcomes_are_counted_in_metrics,
     delivered_conversations_are_announced_to_webhook_subscribers,
     delivered_objects_appear_on_the_change_feed,
     a_delivered_conversation_is_stored_faithfully_and_redelivery_updates_it,
     a_discarded_conversation_is_stored_as_discarded,
+    memory_extraction_can_be_switched_off,
+    processed_deliveries_are_forgotten_after_the_retention,
+    malformed_payloads_never_get_a_500,
     a_live_transcript_closes_after_the_gap_and_merges_with_the_finished_conversation,
     a_finished_conversation_takes_the_place_of_a_session_still_open,
     open_sessions_and_accepted_deliveries_survive_a_restart,

@@ -25,6 +25,7 @@ mod search;
 mod service;
 mod sync;
 mod webhooks;
+mod webhooks_rules;
 
 #[path = "../support/webhook_receiver.rs"]
 mod webhook_receiver;

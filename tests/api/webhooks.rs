@@ -13,7 +13,7 @@ use crate::backend_tests;
 use crate::common::{Backend, TestServer, TestUser};
 use crate::webhook_receiver::{Answer, Receiver, assert_signed};
 
-const HOOKS: &str = "/v1/dev/user/webhooks";
+pub(crate) const HOOKS: &str = "/v1/dev/user/webhooks";
 
 const ALL_EVENTS: [&str; 11] = [
     "conversation.created",
@@ -30,7 +30,7 @@ const ALL_EVENTS: [&str; 11] = [
 ];
 
 /// Quick retries, short timeouts and polls, receivers on 127.0.0.1 allowed.
-fn fast(settings: &mut Settings) {
+pub(crate) fn fast(settings: &mut Settings) {
     settings.webhook_allow_private = true;
     settings.webhook_retry_delays = vec!["0.05"; 20].join(",");
     settings.webhook_timeout_ms = 700;
@@ -39,7 +39,12 @@ fn fast(settings: &mut Settings) {
     settings.daily_summaries = false;
 }
 
-async fn subscribe(server: &TestServer, user: &TestUser, url: &str, events: &[&str]) -> Value {
+pub(crate) async fn subscribe(
+    server: &TestServer,
+    user: &TestUser,
+    url: &str,
+    events: &[&str],
+) -> Value {
     let reply = server
         .post(HOOKS, &user.key, json!({"url": url, "events": events}))
         .await;
@@ -47,7 +52,7 @@ async fn subscribe(server: &TestServer, user: &TestUser, url: &str, events: &[&s
     reply.body
 }
 
-async fn deliveries(server: &TestServer, user: &TestUser, hook: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(server: &TestServer, user: &TestUser, hook: &str) -> Vec<Value> {
     let reply = server
         .get(&format!("{HOOKS}/{hook}/deliveries?limit=200"), &user.key)
         .await;
@@ -56,7 +61,12 @@ async fn deliveries(server: &TestServer, user: &TestUser, hook: &str) -> Vec<Val
 }
 
 /// Waits (bounded) until the log has at least `count` deliveries and none is pending.
-async fn settled(server: &TestServer, user: &TestUser, hook: &str, count: usize) -> Vec<Value> {
+pub(crate) async fn settled(
+    server: &TestServer,
+    user: &TestUser,
+    hook: &str,
+    count: usize,
+) -> Vec<Value> {
     for _ in 0..600 {
         let log = deliveries(server, user, hook).await;
         if log.len() >= count && log.iter().all(|d| d["status"] != "pending") {

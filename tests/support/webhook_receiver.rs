@@ -1,13 +1,16 @@
 //! A webhook receiver on 127.0.0.1 whose answers a test scripts (fail, hang, 410, 429,
-//! redirect, succeed), recording every request it gets, and signature verification by an
+//! redirect, answer slowly, send an endless body, succeed), recording every request it gets
+//! with its arrival time and how many requests were in flight per path at once, and
+//! signature verification by an
 //! independent verifier: the official `standardwebhooks` Python package when the virtual
 //! environment `.ci/run` prepares exists (target/pyenv), else a from-specification check
 //! written here (not the server's code).
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,6 +26,8 @@ pub struct Hit {
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub answered: u16,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 impl Hit {
@@ -53,6 +58,10 @@ pub enum Answer {
     Hang,
     /// `302` to the location.
     Redirect(String),
+    /// The status after a pause (the request counts as in flight meanwhile).
+    Slow(u16, Duration),
+    /// `200` with a body that keeps coming (for a minute) until the client goes away.
+    Endless,
 }
 
 type Script = Box<dyn Fn(usize, &Hit) -> Answer + Send + Sync>;
@@ -61,6 +70,35 @@ pub struct Receiver {
     pub url: String,
     hits: Mutex<Vec<Hit>>,
     script: Script,
+    /// Per request path: requests in flight now, and the most there ever were at once.
+    in_flight: Mutex<HashMap<String, (usize, usize)>>,
+}
+
+/// Counts a request as in flight until it is answered or its client goes away.
+struct InFlight {
+    receiver: Arc<Receiver>,
+    path: String,
+}
+
+impl InFlight {
+    fn enter(receiver: &Arc<Receiver>, path: &str) -> Self {
+        let mut counts = receiver.in_flight.lock();
+        let entry = counts.entry(path.to_string()).or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(entry.0);
+        InFlight {
+            receiver: receiver.clone(),
+            path: path.to_string(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(entry) = self.receiver.in_flight.lock().get_mut(&self.path) {
+            entry.0 -= 1;
+        }
+    }
 }
 
 impl Receiver {
@@ -74,6 +112,7 @@ impl Receiver {
             url,
             hits: Mutex::new(Vec::new()),
             script: Box::new(script),
+            in_flight: Mutex::new(HashMap::new()),
         });
         let app = axum::Router::new()
             .fallback(receive)
@@ -89,6 +128,11 @@ impl Receiver {
 
     pub fn hits(&self) -> Vec<Hit> {
         self.hits.lock().clone()
+    }
+
+    /// The most requests to `path` that were in flight at once.
+    pub fn max_in_flight(&self, path: &str) -> usize {
+        self.in_flight.lock().get(path).map_or(0, |c| c.1)
     }
 
     /// The requests answered with a 2xx, in arrival order.
@@ -128,13 +172,17 @@ async fn receive(
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
         answered: 0,
+        at: Instant::now(),
     };
+    let _in_flight = InFlight::enter(&receiver, uri.path());
     let number = receiver.hits.lock().len();
     let answer = (receiver.script)(number, &hit);
     hit.answered = match &answer {
         Answer::Status(status) | Answer::RetryAfter(status, _) => *status,
         Answer::Hang => 0,
         Answer::Redirect(_) => 302,
+        Answer::Slow(status, _) => *status,
+        Answer::Endless => 200,
     };
     receiver.hits.lock().push(hit);
     match answer {
@@ -149,6 +197,24 @@ async fn receive(
             StatusCode::OK.into_response()
         }
         Answer::Redirect(location) => (StatusCode::FOUND, [("location", location)]).into_response(),
+        Answer::Slow(status, pause) => {
+            tokio::time::sleep(pause).await;
+            StatusCode::from_u16(status).unwrap().into_response()
+        }
+        Answer::Endless => {
+            // 64 KiB every 10 ms, for a minute at most: reading it all takes longer than any
+            // timeout a test sets, whatever the machine's speed.
+            let chunks = futures::stream::unfold(0u32, |sent| async move {
+                if sent > 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                (sent < 6_000).then(|| {
+                    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+                    (Ok::<_, std::io::Error>(chunk), sent + 1)
+                })
+            });
+            axum::body::Body::from_stream(chunks).into_response()
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! conversation that overlaps a live session becomes one conversation with it.
 
 pub mod payloads;
+pub mod retention;
 pub mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering};

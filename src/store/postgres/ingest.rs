@@ -290,6 +290,21 @@ impl IngestStore for PgStore {
     }
 
     #[instrument(skip_all)]
+    async fn prune_inbox(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
+        with_connection!(self, |client| {
+            execute(
+                client,
+                "DELETE FROM ingest_inbox WHERE seq IN
+                     (SELECT seq FROM ingest_inbox
+                      WHERE state = 'done' AND processed_at < $1
+                      ORDER BY processed_at LIMIT $2)",
+                &[&before, &limit],
+            )
+            .await
+        })
+    }
+
+    #[instrument(skip_all)]
     async fn inbox_summary(&self, limit: i64) -> StoreResult<InboxSummary> {
         with_connection!(self, |client| {
             let mut summary = InboxSummary::default();

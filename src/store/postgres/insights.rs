@@ -222,6 +222,20 @@ impl InsightStore for PgStore {
         let body = serde_json::to_value(summary).map_err(|e| StoreError::Internal(e.into()))?;
         in_transaction!(self, |tx| {
             if origin == SummaryOrigin::Received {
+                // The same summary received again (a retry the inbox could not recognise, or a
+                // delivery processed again after a crash) changes nothing and is not announced.
+                let held = query_opt(
+                    tx,
+                    "SELECT origin, body FROM daily_summaries WHERE user_id = $1 AND date = $2",
+                    &[&user_id, &summary.date],
+                )
+                .await?;
+                if let Some(row) = held
+                    && row.try_get::<_, String>(0)? == origin.as_str()
+                    && row.try_get::<_, serde_json::Value>(1)? == body
+                {
+                    return Ok(false);
+                }
                 execute(
                     tx,
                     "DELETE FROM daily_summaries WHERE user_id = $1 AND date = $2",
@@ -244,8 +258,8 @@ impl InsightStore for PgStore {
                 ],
             )
             .await?;
-            // A generated summary is announced; one received from an import is not new.
-            if inserted > 0 && origin != SummaryOrigin::Received {
+            // Announced whether made here or received from the Omi app.
+            if inserted > 0 {
                 let change = Change::DaySummary(Box::new(summary.clone()));
                 super::webhooks::record(tx, user_id, &[change]).await?;
             }

@@ -114,6 +114,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "search_vectors",
         include_str!("../../../migrations/postgres/0090_search_vectors.sql"),
     ),
+    (
+        110,
+        "ingest_inbox_retention",
+        include_str!("../../../migrations/postgres/0110_ingest_inbox_retention.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations: the bytes of "omi-migr".

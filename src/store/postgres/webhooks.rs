@@ -15,11 +15,11 @@ use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
 use crate::domain::time::{Timestamp, now};
 use crate::domain::webhooks::{
-    Change, Delivery, EventType, Subscription, SubscriptionFilters, ping_body,
+    Change, Delivery, EventType, Subscription, SubscriptionFilters, disabled_reason, ping_body,
 };
 use crate::store::webhooks::{
-    AttemptRecord, ClaimedDelivery, DISABLE_AFTER, NewSubscription, NextStep, QueueStats,
-    SubscriptionChanges, WebhookStore,
+    AttemptRecord, ClaimedDelivery, NewSubscription, NextStep, QueueStats, SubscriptionChanges,
+    WebhookStore,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -544,11 +544,15 @@ impl WebhookStore for PgStore {
         };
         let response_status = record.response_status.map(i32::from);
         let latency = record.latency_ms.min(i32::MAX as u64) as i32;
-        let reason = record
-            .error
-            .clone()
-            .unwrap_or_else(|| format!("HTTP {}", record.response_status.unwrap_or_default()));
-        let disable_before = at - chrono::TimeDelta::from_std(DISABLE_AFTER).unwrap_or_default();
+        let reason = disabled_reason(
+            record.disable_after,
+            &record
+                .error
+                .clone()
+                .unwrap_or_else(|| format!("HTTP {}", record.response_status.unwrap_or_default())),
+        );
+        let disable_before =
+            at - chrono::TimeDelta::from_std(record.disable_after).unwrap_or_default();
         in_transaction!(self, |tx| {
             let changed = execute(
                 tx,
@@ -589,8 +593,7 @@ impl WebhookStore for PgStore {
                      SET failing_since = COALESCE(failing_since, $2),
                          active = CASE WHEN failing_since <= $3 THEN FALSE ELSE active END,
                          disabled_reason = CASE WHEN failing_since <= $3
-                             THEN 'deliveries failed for 72 hours; last error: ' || $4
-                             ELSE disabled_reason END,
+                             THEN $4 ELSE disabled_reason END,
                          updated_at = CASE WHEN failing_since <= $3 THEN $2 ELSE updated_at END
                      WHERE id = $1",
                     &[&delivery.subscription_id, &at, &disable_before, &reason],

@@ -287,6 +287,23 @@ impl IngestStore for SqliteStore {
     }
 
     #[instrument(skip_all)]
+    async fn prune_inbox(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
+        let before = to_micros(before);
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM ingest_inbox WHERE seq IN
+                     (SELECT seq FROM ingest_inbox
+                      WHERE state = 'done' AND processed_at < ?1
+                      ORDER BY processed_at LIMIT ?2)",
+            )
+            .and_then(|mut s| s.execute(params![before, limit]))
+            .map(|pruned| pruned as u64)
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    #[instrument(skip_all)]
     async fn inbox_summary(&self, limit: i64) -> StoreResult<InboxSummary> {
         self.read(|c| {
             let mut summary = InboxSummary::default();

@@ -208,6 +208,23 @@ impl InsightStore for SqliteStore {
         );
         self.write(move |tx| {
             if origin == SummaryOrigin::Received {
+                // The same summary received again (a retry the inbox could not recognise, or a
+                // delivery processed again after a crash) changes nothing and is not announced.
+                let held: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT origin, body FROM daily_summaries WHERE user_id = ?1 AND date = ?2",
+                        params![user_id, date],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(map_error)?;
+                if let Some((held_origin, held_body)) = held
+                    && held_origin == origin.as_str()
+                    && serde_json::from_str::<serde_json::Value>(&held_body).ok()
+                        == serde_json::from_str::<serde_json::Value>(&body).ok()
+                {
+                    return Ok(false);
+                }
                 tx.execute(
                     "DELETE FROM daily_summaries WHERE user_id = ?1 AND date = ?2",
                     params![user_id, date],
@@ -222,8 +239,8 @@ impl InsightStore for SqliteStore {
                     params![id, user_id, date, created_at, origin.as_str(), body],
                 )
                 .map_err(map_error)?;
-            // A generated summary is announced; one received from an import is not new.
-            if inserted > 0 && origin != SummaryOrigin::Received {
+            // Announced whether made here or received from the Omi app.
+            if inserted > 0 {
                 let change = Change::DaySummary(Box::new(summary));
                 super::webhooks::record(tx, &user_id, &[change]).map_err(map_error)?;
             }

@@ -106,6 +106,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "search_vectors",
         include_str!("../../../migrations/sqlite/0090_search_vectors.sql"),
     ),
+    (
+        110,
+        "ingest_inbox_retention",
+        include_str!("../../../migrations/sqlite/0110_ingest_inbox_retention.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

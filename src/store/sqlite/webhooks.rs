@@ -13,11 +13,11 @@ use crate::domain::ids::new_id;
 use crate::domain::paging::Page;
 use crate::domain::time::{Timestamp, from_micros, now, to_micros};
 use crate::domain::webhooks::{
-    Change, Delivery, EventType, Subscription, SubscriptionFilters, ping_body,
+    Change, Delivery, EventType, Subscription, SubscriptionFilters, disabled_reason, ping_body,
 };
 use crate::store::webhooks::{
-    AttemptRecord, ClaimedDelivery, DISABLE_AFTER, NewSubscription, NextStep, QueueStats,
-    SubscriptionChanges, WebhookStore,
+    AttemptRecord, ClaimedDelivery, NewSubscription, NextStep, QueueStats, SubscriptionChanges,
+    WebhookStore,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -578,14 +578,13 @@ impl WebhookStore for SqliteStore {
                 .execute([&delivery.subscription_id])
                 .map_err(map_error)?;
             } else {
-                let disable_before = at - DISABLE_AFTER.as_micros() as i64;
+                let disable_before = at - record.disable_after.as_micros() as i64;
                 tx.prepare_cached(
                     "UPDATE webhook_subscriptions
                      SET failing_since = COALESCE(failing_since, ?2),
                          active = CASE WHEN failing_since <= ?3 THEN 0 ELSE active END,
                          disabled_reason = CASE WHEN failing_since <= ?3
-                             THEN 'deliveries failed for 72 hours; last error: ' || ?4
-                             ELSE disabled_reason END,
+                             THEN ?4 ELSE disabled_reason END,
                          updated_at = CASE WHEN failing_since <= ?3 THEN ?2 ELSE updated_at END
                      WHERE id = ?1",
                 )
@@ -594,10 +593,13 @@ impl WebhookStore for SqliteStore {
                     delivery.subscription_id,
                     at,
                     disable_before,
-                    record.error.clone().unwrap_or_else(|| format!(
-                        "HTTP {}",
-                        record.response_status.unwrap_or_default()
-                    ))
+                    disabled_reason(
+                        record.disable_after,
+                        &record.error.clone().unwrap_or_else(|| format!(
+                            "HTTP {}",
+                            record.response_status.unwrap_or_default()
+                        ))
+                    )
                 ])
                 .map_err(map_error)?;
             }
