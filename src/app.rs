@@ -23,7 +23,11 @@ use crate::{console, mcp, openapi, routes, telemetry};
 pub fn router(state: AppState) -> Router {
     let rest = rest_routes(&state);
     let mcp = mcp::routes(&state, with_app_layers(rest.clone(), &state));
-    with_app_layers(rest.merge(mcp).merge(console::router(&state)), &state)
+    let oauth = routes::oauth::router(&state);
+    with_app_layers(
+        rest.merge(mcp).merge(oauth).merge(console::router(&state)),
+        &state,
+    )
 }
 
 /// The REST application alone, with the standard layers: what MCP tool calls go through.

@@ -170,6 +170,21 @@ pub struct Settings {
     )]
     pub mcp_allowed_hosts: Vec<String>,
 
+    /// The server's public base URL (e.g. https://omi.example.com), used in the OAuth metadata
+    /// documents and `WWW-Authenticate` challenges; unset, it is taken from each request's
+    /// `Host` (and a trusted proxy's `X-Forwarded-Proto` / `X-Forwarded-Host`).
+    #[arg(long, env = "OMI_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Lifetime of an OAuth access token, in seconds (refresh tokens rotate and live 30 days).
+    #[arg(
+        long,
+        env = "OMI_OAUTH_ACCESS_TOKEN_SECONDS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub oauth_access_token_seconds: u64,
+
     /// OpenAI-compatible chat-completions endpoint for conversation processing, up to `/v1`
     /// (e.g. http://127.0.0.1:11434/v1); unset processes offline only.
     #[arg(long, env = "OMI_LLM_BASE_URL", global = true)]
@@ -774,6 +789,8 @@ mod tests {
         assert_eq!(settings.sqlite_synchronous, SqliteSynchronous::Full);
         assert_eq!(settings.pg_pool_size, 16);
         assert_eq!(settings.pg_timeout_ms, 5_000);
+        assert_eq!(settings.oauth_access_token_seconds, 3600);
+        assert_eq!(settings.public_url, None);
         assert_eq!(
             settings.mcp_allowed_hosts,
             ["localhost", "127.0.0.1", "[::1]"]

@@ -215,7 +215,17 @@ async fn a_missing_or_invalid_key_is_refused_before_a_session_starts() {
         401,
         "Missing or invalid Authorization header. Must be 'Bearer API_KEY'",
     );
-    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    // The challenge names the OAuth metadata, so that a client can sign the user in.
+    assert_eq!(
+        missing.header("www-authenticate"),
+        Some(
+            format!(
+                "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/v1/mcp\"",
+                server.base_url
+            )
+            .as_str()
+        )
+    );
     assert_eq!(missing.header("mcp-session-id"), None);
 
     let invalid = raw_initialize(&server)
@@ -226,6 +236,12 @@ async fn a_missing_or_invalid_key_is_refused_before_a_session_starts() {
     let invalid = common::Reply::from(invalid).await;
     invalid.assert_error(401, "Invalid API key");
     assert!(invalid.header("x-request-id").is_some());
+    assert!(
+        invalid
+            .header("www-authenticate")
+            .is_some_and(|challenge| challenge.contains("error=\"invalid_token\"")),
+        "{invalid:?}"
+    );
 }
 
 #[tokio::test]

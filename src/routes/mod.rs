@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod insights;
 pub mod keys;
 pub mod memories;
+pub mod oauth;
 pub mod params;
 pub mod service;
 pub mod webhooks;

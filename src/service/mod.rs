@@ -11,6 +11,7 @@ pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod keys;
+pub mod oauth;
 pub mod people;
 pub mod search;
 pub mod tombstones;

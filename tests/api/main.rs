@@ -19,6 +19,7 @@ mod keys;
 mod llm;
 mod memories;
 mod metrics;
+mod oauth;
 mod outage;
 mod rate_limits;
 mod search;

@@ -115,6 +115,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0090_search_vectors.sql"),
     ),
     (
+        100,
+        "oauth",
+        include_str!("../../../migrations/postgres/0100_oauth.sql"),
+    ),
+    (
         110,
         "ingest_inbox_retention",
         include_str!("../../../migrations/postgres/0110_ingest_inbox_retention.sql"),

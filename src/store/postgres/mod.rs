@@ -88,6 +88,7 @@ mod ingest;
 mod insights;
 mod memories;
 mod migrations;
+mod oauth;
 pub mod rows;
 mod search;
 pub mod tls;

@@ -107,6 +107,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0090_search_vectors.sql"),
     ),
     (
+        100,
+        "oauth",
+        include_str!("../../../migrations/sqlite/0100_oauth.sql"),
+    ),
+    (
         110,
         "ingest_inbox_retention",
         include_str!("../../../migrations/sqlite/0110_ingest_inbox_retention.sql"),

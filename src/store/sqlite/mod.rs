@@ -23,6 +23,7 @@ mod ingest;
 mod insights;
 pub mod memories;
 mod migrations;
+mod oauth;
 mod pool;
 pub mod rows;
 mod search;
