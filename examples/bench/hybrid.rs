@@ -63,6 +63,7 @@ async fn search_p95(
         path: format!("/v1/dev/user/memories/search?query={QUERY}"),
         authorization: Some(format!("Bearer {key}")),
         body: None,
+        idempotency_keys: false,
     };
     let outcome = load::run(&[server.address], &target, CONNECTIONS, budget).await;
     if outcome.succeeded == 0 {
