@@ -187,6 +187,15 @@ pub async fn serve_with_metrics(
     } else {
         None
     };
+    let embedding = match &state.retrieval.semantic {
+        Some(semantic) => crate::service::embedding::spawn(
+            store.clone(),
+            semantic.embedder.clone(),
+            semantic.queue_prepared.clone(),
+            stopping.clone(),
+        ),
+        None => crate::service::embedding::spawn_queue_trimmer(store.clone(), stopping.clone()),
+    };
     let pruner = crate::service::tombstones::spawn_pruner(
         store.clone(),
         state.settings.tombstone_days,
@@ -220,6 +229,7 @@ pub async fn serve_with_metrics(
         task.await?;
     }
     pruner.await?;
+    embedding.await?;
     inbox_pruner.await?;
     served?;
     store.close().await?;

@@ -219,6 +219,45 @@ pub struct Settings {
     )]
     pub llm_max_concurrency: u32,
 
+    /// OpenAI-compatible embeddings endpoint for semantic search, up to `/v1` (e.g.
+    /// http://127.0.0.1:11434/v1; `POST {base}/embeddings`); unset searches by words only.
+    #[arg(long, env = "OMI_EMBEDDINGS_BASE_URL", global = true)]
+    pub embeddings_base_url: Option<String>,
+
+    /// Model name sent to the embeddings endpoint (required with `OMI_EMBEDDINGS_BASE_URL`);
+    /// stored with every vector, so a new name re-embeds everything.
+    #[arg(long, env = "OMI_EMBEDDINGS_MODEL", global = true)]
+    pub embeddings_model: Option<String>,
+
+    /// Bearer key for the embeddings endpoint, when it needs one.
+    #[arg(
+        long,
+        env = "OMI_EMBEDDINGS_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub embeddings_api_key: Option<Secret>,
+
+    /// Time a search waits for its query's vector before it answers by words alone.
+    #[arg(
+        long,
+        env = "OMI_EMBEDDINGS_TIMEOUT_MS",
+        default_value_t = 1_500,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub embeddings_timeout_ms: u64,
+
+    /// Cosine similarity a memory, conversation or action item needs to count as a semantic
+    /// match (depends on the model; unrelated texts score about 0.1-0.3 on common ones).
+    #[arg(
+        long,
+        env = "OMI_EMBEDDINGS_MIN_SIMILARITY",
+        default_value_t = 0.35,
+        global = true
+    )]
+    pub embeddings_min_similarity: f64,
+
     /// PEM file of extra certificate authorities trusted for outgoing TLS (HTTPS model
     /// endpoints, `rediss://`, PostgreSQL without `sslrootcert`), besides the system's; read at
     /// start.

@@ -4,6 +4,7 @@
 //! `cargo run --release --example bench -- --deployments` (SQLite, PostgreSQL, two replicas)
 //! `cargo run --release --example bench -- --import [--quick]` (`omi-server import omi`)
 //! `cargo run --release --example bench -- --ingest [--quick]` (Omi app webhooks received)
+//! `cargo run --release --example bench -- --hybrid [--quick]` (memory search, lexical and hybrid)
 //!
 //! Builds and starts the release `omi-server serve` on a fresh SQLite file in a temporary folder
 //! (rate limits off), creates a user and key with the command line, seeds data through the API
@@ -15,6 +16,7 @@
 
 mod deployments;
 mod feed;
+mod hybrid;
 mod import;
 mod ingest;
 mod load;
@@ -68,6 +70,10 @@ struct Args {
     /// processor's own speed.
     #[arg(long)]
     ingest: bool,
+    /// Instead of the table: memory search p95 at 16 connections over 100,000 memories, lexical
+    /// and hybrid (embeddings from an in-process fake server that answers at once).
+    #[arg(long)]
+    hybrid: bool,
     /// The PostgreSQL server `--deployments` creates its (temporary) databases on.
     #[arg(
         long,
@@ -300,6 +306,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.ingest {
         return ingest::run(&binary, args.quick).await;
+    }
+    if args.hybrid {
+        return hybrid::run(&binary, args.quick).await;
     }
     if args.deployments {
         return deployments::compare(&binary, &args.postgres_url, scenarios(), &server_env, &plan)

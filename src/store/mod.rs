@@ -13,6 +13,7 @@ pub mod insights;
 pub mod oauth;
 pub mod postgres;
 pub mod sqlite;
+pub mod vectors;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use import::ImportStore;
 pub use ingest::IngestStore;
 pub use insights::InsightStore;
 pub use oauth::OAuthStore;
+pub use vectors::VectorStore;
 pub use webhooks::WebhookStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +272,7 @@ pub trait Store:
     + IdempotencyStore
     + InsightStore
     + SearchStore
+    + VectorStore
     + ImportStore
     + IngestStore
     + WebhookStore

@@ -92,6 +92,7 @@ mod oauth;
 pub mod rows;
 mod search;
 pub mod tls;
+mod vectors;
 mod webhooks;
 
 use std::time::Duration;

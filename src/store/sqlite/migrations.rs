@@ -102,6 +102,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0080_console_sessions.sql"),
     ),
     (
+        90,
+        "search_vectors",
+        include_str!("../../../migrations/sqlite/0090_search_vectors.sql"),
+    ),
+    (
         100,
         "oauth",
         include_str!("../../../migrations/sqlite/0100_oauth.sql"),

@@ -27,6 +27,7 @@ mod oauth;
 mod pool;
 pub mod rows;
 mod search;
+mod vectors;
 mod webhooks;
 mod writer;
 
