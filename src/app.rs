@@ -23,7 +23,11 @@ use crate::{console, mcp, openapi, routes, telemetry};
 pub fn router(state: AppState) -> Router {
     let rest = rest_routes(&state);
     let mcp = mcp::routes(&state, with_app_layers(rest.clone(), &state));
-    with_app_layers(rest.merge(mcp).merge(console::router(&state)), &state)
+    let oauth = routes::oauth::router(&state);
+    with_app_layers(
+        rest.merge(mcp).merge(oauth).merge(console::router(&state)),
+        &state,
+    )
 }
 
 /// The REST application alone, with the standard layers: what MCP tool calls go through.
@@ -183,6 +187,15 @@ pub async fn serve_with_metrics(
     } else {
         None
     };
+    let embedding = match &state.retrieval.semantic {
+        Some(semantic) => crate::service::embedding::spawn(
+            store.clone(),
+            semantic.embedder.clone(),
+            semantic.queue_prepared.clone(),
+            stopping.clone(),
+        ),
+        None => crate::service::embedding::spawn_queue_trimmer(store.clone(), stopping.clone()),
+    };
     let pruner = crate::service::tombstones::spawn_pruner(
         store.clone(),
         state.settings.tombstone_days,
@@ -216,6 +229,7 @@ pub async fn serve_with_metrics(
         task.await?;
     }
     pruner.await?;
+    embedding.await?;
     inbox_pruner.await?;
     served?;
     store.close().await?;

@@ -170,6 +170,21 @@ pub struct Settings {
     )]
     pub mcp_allowed_hosts: Vec<String>,
 
+    /// The server's public base URL (e.g. https://omi.example.com), used in the OAuth metadata
+    /// documents and `WWW-Authenticate` challenges; unset, it is taken from each request's
+    /// `Host` (and a trusted proxy's `X-Forwarded-Proto` / `X-Forwarded-Host`).
+    #[arg(long, env = "OMI_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Lifetime of an OAuth access token, in seconds (refresh tokens rotate and live 30 days).
+    #[arg(
+        long,
+        env = "OMI_OAUTH_ACCESS_TOKEN_SECONDS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub oauth_access_token_seconds: u64,
+
     /// OpenAI-compatible chat-completions endpoint for conversation processing, up to `/v1`
     /// (e.g. http://127.0.0.1:11434/v1); unset processes offline only.
     #[arg(long, env = "OMI_LLM_BASE_URL", global = true)]
@@ -203,6 +218,45 @@ pub struct Settings {
         global = true
     )]
     pub llm_max_concurrency: u32,
+
+    /// OpenAI-compatible embeddings endpoint for semantic search, up to `/v1` (e.g.
+    /// http://127.0.0.1:11434/v1; `POST {base}/embeddings`); unset searches by words only.
+    #[arg(long, env = "OMI_EMBEDDINGS_BASE_URL", global = true)]
+    pub embeddings_base_url: Option<String>,
+
+    /// Model name sent to the embeddings endpoint (required with `OMI_EMBEDDINGS_BASE_URL`);
+    /// stored with every vector, so a new name re-embeds everything.
+    #[arg(long, env = "OMI_EMBEDDINGS_MODEL", global = true)]
+    pub embeddings_model: Option<String>,
+
+    /// Bearer key for the embeddings endpoint, when it needs one.
+    #[arg(
+        long,
+        env = "OMI_EMBEDDINGS_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub embeddings_api_key: Option<Secret>,
+
+    /// Time a search waits for its query's vector before it answers by words alone.
+    #[arg(
+        long,
+        env = "OMI_EMBEDDINGS_TIMEOUT_MS",
+        default_value_t = 1_500,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub embeddings_timeout_ms: u64,
+
+    /// Cosine similarity a memory, conversation or action item needs to count as a semantic
+    /// match (depends on the model; unrelated texts score about 0.1-0.3 on common ones).
+    #[arg(
+        long,
+        env = "OMI_EMBEDDINGS_MIN_SIMILARITY",
+        default_value_t = 0.35,
+        global = true
+    )]
+    pub embeddings_min_similarity: f64,
 
     /// PEM file of extra certificate authorities trusted for outgoing TLS (HTTPS model
     /// endpoints, `rediss://`, PostgreSQL without `sslrootcert`), besides the system's; read at
@@ -735,6 +789,8 @@ mod tests {
         assert_eq!(settings.sqlite_synchronous, SqliteSynchronous::Full);
         assert_eq!(settings.pg_pool_size, 16);
         assert_eq!(settings.pg_timeout_ms, 5_000);
+        assert_eq!(settings.oauth_access_token_seconds, 3600);
+        assert_eq!(settings.public_url, None);
         assert_eq!(
             settings.mcp_allowed_hosts,
             ["localhost", "127.0.0.1", "[::1]"]

@@ -14,6 +14,7 @@ use crate::processing::{OfflineProcessor, Processor};
 use crate::ratelimit::{InMemoryLimiter, Limiter, Limits, RedisLimiter};
 use crate::service::ask;
 use crate::service::ingest::IngestCounters;
+use crate::service::search::Retrieval;
 use crate::service::usage::KeyUsage;
 use crate::store::Store;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     /// What the metrics listener exports; `None` when `OMI_METRICS_LISTEN` is off, and then
     /// nothing is recorded.
     pub metrics: Option<Arc<Metrics>>,
+    /// Search: lexical, or hybrid with the embeddings endpoint (`OMI_EMBEDDINGS_*`).
+    pub retrieval: Arc<Retrieval>,
     /// The model that writes `ask` answers; `None` answers extractively.
     pub ask_writer: Option<Arc<ask::Writer>>,
     /// What the webhook inbox counted, for `/metrics`.
@@ -56,6 +59,7 @@ impl AppState {
             processor: Arc::new(OfflineProcessor),
             shutdown: CancellationToken::new(),
             metrics,
+            retrieval: Arc::new(Retrieval::lexical()),
             ask_writer: None,
             ingest_counters,
             ingest_wake: Arc::new(tokio::sync::Notify::new()),
@@ -78,8 +82,14 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let processor = processor(&settings, &outbound)?;
     let store = crate::store::open_with(&settings, &outbound).await?;
     let limiter = open_limiter(&settings, &outbound).await?;
+    let http = outbound
+        .http_client()
+        .build()
+        .map_err(|error| anyhow::anyhow!("building the HTTP client: {error}"))?;
+    let retrieval = Retrieval::from_settings(&settings, http)?;
     let mut state = AppState::new(settings, store, limiter);
     state.processor = processor;
+    state.retrieval = Arc::new(retrieval);
     state.ask_writer = outbound
         .http_client()
         .build()

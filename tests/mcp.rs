@@ -23,7 +23,8 @@ const READ_SCOPES: [&str; 4] = [
     "goals:read",
 ];
 
-const READ_TOOLS: [&str; 12] = [
+const READ_TOOLS: [&str; 13] = [
+    "ask",
     "get_action_items",
     "get_conversation_by_id",
     "get_conversations",
@@ -38,7 +39,8 @@ const READ_TOOLS: [&str; 12] = [
     "search_memories",
 ];
 
-const ALL_TOOLS: [&str; 22] = [
+const ALL_TOOLS: [&str; 23] = [
+    "ask",
     "complete_action_item",
     "create_action_item",
     "create_conversation",
@@ -213,7 +215,17 @@ async fn a_missing_or_invalid_key_is_refused_before_a_session_starts() {
         401,
         "Missing or invalid Authorization header. Must be 'Bearer API_KEY'",
     );
-    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    // The challenge names the OAuth metadata, so that a client can sign the user in.
+    assert_eq!(
+        missing.header("www-authenticate"),
+        Some(
+            format!(
+                "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/v1/mcp\"",
+                server.base_url
+            )
+            .as_str()
+        )
+    );
     assert_eq!(missing.header("mcp-session-id"), None);
 
     let invalid = raw_initialize(&server)
@@ -224,6 +236,12 @@ async fn a_missing_or_invalid_key_is_refused_before_a_session_starts() {
     let invalid = common::Reply::from(invalid).await;
     invalid.assert_error(401, "Invalid API key");
     assert!(invalid.header("x-request-id").is_some());
+    assert!(
+        invalid
+            .header("www-authenticate")
+            .is_some_and(|challenge| challenge.contains("error=\"invalid_token\"")),
+        "{invalid:?}"
+    );
 }
 
 #[tokio::test]
@@ -1587,4 +1605,64 @@ async fn list_tools_follow_the_change_feed_with_updated_since_and_cursor() {
         "invalid_arguments",
         "Validation error: updated_since must be an RFC 3339 date-time",
     );
+}
+
+#[tokio::test]
+async fn the_ask_tool_answers_like_the_rest_route_and_needs_conversations_read() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let created = server
+        .post(
+            "/v1/dev/user/conversations",
+            &alice.key,
+            json!({"text": "We agreed to raise prices by ten percent in January.", "started_at": "2026-07-20T10:00:00Z"}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{created:?}");
+    let client = connect(&server, &alice.key).await;
+    let answer = success(
+        &call(
+            &client,
+            "ask",
+            json!({"question": "What did we decide about prices?", "limit": 3, "timezone": "Europe/Paris"}),
+        )
+        .await,
+    );
+    let rest = server
+        .post(
+            "/v1/dev/user/ask",
+            &alice.key,
+            json!({"question": "What did we decide about prices?", "limit": 3, "timezone": "Europe/Paris"}),
+        )
+        .await;
+    assert_eq!(rest.status, 200, "{rest:?}");
+    assert_eq!(answer, rest.body);
+    assert_eq!(answer["sources"][0]["id"], created.body["id"]);
+    assert!(answer["answer"].as_str().unwrap().contains("[1]"));
+
+    let result = call(&client, "ask", json!({"question": "x", "limit": 11})).await;
+    assert_tool_error(
+        &result,
+        "invalid_arguments",
+        "limit must be an integer between 1 and 10",
+    );
+    let result = call(&client, "ask", json!({"question": "  "})).await;
+    assert_tool_error(&result, "invalid_arguments", "question cannot be empty");
+
+    // Listed only for keys that may read conversations.
+    let memories_only = server.key_with(&alice, &["memories:read"]).await;
+    let client = connect(&server, &memories_only).await;
+    assert!(!tool_names(&client).await.contains(&"ask".to_string()));
+    let error = client
+        .call_tool(
+            CallToolRequestParams::new("ask".to_string())
+                .with_arguments(json!({"question": "prices?"}).as_object().cloned().unwrap()),
+        )
+        .await
+        .unwrap_err();
+    let rmcp::ServiceError::McpError(error) = error else {
+        panic!("{error}")
+    };
+    assert_eq!(error.code.0, -32003);
+    assert_eq!(error.message, "Insufficient scope: conversations:read");
 }

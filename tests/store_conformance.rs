@@ -19,6 +19,7 @@ use omi_server::domain::goals::{
 };
 use omi_server::domain::ids::new_id;
 use omi_server::domain::memories::{MemoryCategory, MemoryChanges, NewMemory, Visibility};
+use omi_server::domain::oauth;
 use omi_server::domain::paging::Page;
 use omi_server::domain::patch::Patch;
 use omi_server::domain::scope::{Scope, ScopeSet};
@@ -33,6 +34,9 @@ use omi_server::store::conversations::{
 use omi_server::store::import::{
     FolderRef, ImportKey, ImportOutcome, ImportRecord, ImportedConversation, ImportedFolder,
     PageCheckpoint,
+};
+use omi_server::store::oauth::{
+    CodeRedemption, NewAuthorizationCode, NewTokens, OAuthClient, Redeemed, Refreshed,
 };
 use omi_server::store::{ConversationSearchFilter, NewApiKey, NewUser, Store, StoreError};
 use pg_support::{TestDatabase, skip_notice};
@@ -103,6 +107,341 @@ macro_rules! conformance {
             )+
         }
     };
+}
+
+/// A registered OAuth client with one redirect URI.
+async fn oauth_client(store: &Arc<dyn Store>, name: &str) -> OAuthClient {
+    let client = OAuthClient {
+        id: oauth::new_client_id(),
+        name: name.to_string(),
+        redirect_uris: vec!["https://client.example/cb".to_string()],
+        created_at: time::now(),
+    };
+    assert!(
+        store
+            .register_oauth_client(client.clone(), time::now() - Duration::days(1), 100)
+            .await
+            .unwrap()
+    );
+    client
+}
+
+fn oauth_tokens(now: Timestamp, access_lifetime: Duration) -> (NewTokens, String, String) {
+    let access = oauth::issue_access_token();
+    let refresh = oauth::issue_refresh_token();
+    (
+        NewTokens {
+            access_hash: access.hash.clone(),
+            access_expires_at: now + access_lifetime,
+            refresh_hash: refresh.hash.clone(),
+            refresh_expires_at: now + Duration::days(30),
+        },
+        access.hash,
+        refresh.hash,
+    )
+}
+
+/// Stores a code for `client` and `user`, and answers what redeeming it needs.
+async fn oauth_code(
+    store: &Arc<dyn Store>,
+    client: &OAuthClient,
+    user_id: &str,
+    scopes: ScopeSet,
+) -> (String, String) {
+    let code = oauth::issue_code();
+    let challenge = oauth::s256_challenge(&"v".repeat(43)).unwrap();
+    let now = time::now();
+    store
+        .create_authorization_code(
+            NewAuthorizationCode {
+                code_hash: code.hash.clone(),
+                client_id: client.id.clone(),
+                user_id: user_id.to_string(),
+                redirect_uri: client.redirect_uris[0].clone(),
+                scopes,
+                code_challenge: challenge.clone(),
+                created_at: now,
+                expires_at: now + Duration::seconds(60),
+            },
+            now - Duration::days(1),
+        )
+        .await
+        .unwrap();
+    (code.hash, challenge)
+}
+
+fn redemption(
+    client: &OAuthClient,
+    code_hash: &str,
+    challenge: &str,
+    tokens: NewTokens,
+) -> CodeRedemption {
+    CodeRedemption {
+        code_hash: code_hash.to_string(),
+        client_id: client.id.clone(),
+        redirect_uri: client.redirect_uris[0].clone(),
+        code_challenge: challenge.to_string(),
+        now: time::now(),
+        grant_id: new_id(),
+        tokens,
+    }
+}
+
+async fn oauth_codes_redeem_once_and_a_replay_revokes_the_grant(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("oauth-a")).await.unwrap();
+    let client = oauth_client(&store, "Connector").await;
+    let scopes: ScopeSet = [Scope::MemoriesRead, Scope::GoalsRead]
+        .into_iter()
+        .collect();
+    let (code, challenge) = oauth_code(&store, &client, &user.id, scopes).await;
+
+    // A wrong verifier spends the code.
+    let (tokens, _, _) = oauth_tokens(time::now(), Duration::hours(1));
+    let wrong = redemption(&client, &code, "not-the-challenge", tokens);
+    assert_eq!(
+        store.redeem_authorization_code(wrong).await.unwrap(),
+        Redeemed::Mismatch
+    );
+    let (tokens, _, _) = oauth_tokens(time::now(), Duration::hours(1));
+    assert_eq!(
+        store
+            .redeem_authorization_code(redemption(&client, &code, &challenge, tokens))
+            .await
+            .unwrap(),
+        Redeemed::Reused
+    );
+
+    let (code, challenge) = oauth_code(&store, &client, &user.id, scopes).await;
+    let (tokens, access, _) = oauth_tokens(time::now(), Duration::hours(1));
+    assert_eq!(
+        store
+            .redeem_authorization_code(redemption(&client, &code, &challenge, tokens))
+            .await
+            .unwrap(),
+        Redeemed::Granted { scopes }
+    );
+    let found = store
+        .find_access_token(&access, time::now())
+        .await
+        .unwrap()
+        .expect("the access token authenticates");
+    assert_eq!(found.user_id, user.id);
+    assert_eq!(found.key.scopes, scopes);
+    assert_eq!(found.key.name, "Connector");
+    // Past its lifetime it does not.
+    assert!(
+        store
+            .find_access_token(&access, time::now() + Duration::hours(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Use is recorded on the grant.
+    let now = time::now();
+    store
+        .touch_key(&found.key.id, now, now - Duration::seconds(60))
+        .await
+        .unwrap();
+    let grants = store.list_oauth_grants(&user.id).await.unwrap();
+    assert!(grants[0].last_used_at.is_some());
+
+    // Replaying the code revokes what it obtained.
+    let (tokens, _, _) = oauth_tokens(time::now(), Duration::hours(1));
+    assert_eq!(
+        store
+            .redeem_authorization_code(redemption(&client, &code, &challenge, tokens))
+            .await
+            .unwrap(),
+        Redeemed::Reused
+    );
+    assert!(
+        store
+            .find_access_token(&access, time::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (tokens, _, _) = oauth_tokens(time::now(), Duration::hours(1));
+    assert_eq!(
+        store
+            .redeem_authorization_code(redemption(
+                &client,
+                "0".repeat(64).as_str(),
+                &challenge,
+                tokens
+            ))
+            .await
+            .unwrap(),
+        Redeemed::Unknown
+    );
+}
+
+async fn oauth_refresh_tokens_rotate_and_reuse_revokes(store: Arc<dyn Store>) {
+    let user = store.create_user(new_user("oauth-b")).await.unwrap();
+    let client = oauth_client(&store, "Connector").await;
+    let other = oauth_client(&store, "Other").await;
+    let scopes = ScopeSet::EMPTY.with(Scope::GoalsRead);
+    let (code, challenge) = oauth_code(&store, &client, &user.id, scopes).await;
+    let (tokens, access, refresh) = oauth_tokens(time::now(), Duration::hours(1));
+    store
+        .redeem_authorization_code(redemption(&client, &code, &challenge, tokens))
+        .await
+        .unwrap();
+
+    // Another client cannot use (or revoke) it.
+    let (tokens, _, _) = oauth_tokens(time::now(), Duration::hours(1));
+    assert_eq!(
+        store
+            .rotate_refresh_token(&refresh, &other.id, time::now(), tokens)
+            .await
+            .unwrap(),
+        Refreshed::Invalid
+    );
+    store.revoke_oauth_token(&refresh, &other.id).await.unwrap();
+
+    let (tokens, new_access, new_refresh) = oauth_tokens(time::now(), Duration::hours(1));
+    assert_eq!(
+        store
+            .rotate_refresh_token(&refresh, &client.id, time::now(), tokens)
+            .await
+            .unwrap(),
+        Refreshed::Rotated { scopes }
+    );
+    for token in [&access, &new_access] {
+        assert!(
+            store
+                .find_access_token(token, time::now())
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    // Revoking an access token ends only that token.
+    store.revoke_oauth_token(&access, &client.id).await.unwrap();
+    assert!(
+        store
+            .find_access_token(&access, time::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_access_token(&new_access, time::now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // The spent refresh token again: the whole grant goes.
+    let (tokens, _, _) = oauth_tokens(time::now(), Duration::hours(1));
+    assert_eq!(
+        store
+            .rotate_refresh_token(&refresh, &client.id, time::now(), tokens)
+            .await
+            .unwrap(),
+        Refreshed::Reused
+    );
+    assert!(
+        store
+            .find_access_token(&new_access, time::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (tokens, _, _) = oauth_tokens(time::now(), Duration::hours(1));
+    assert_eq!(
+        store
+            .rotate_refresh_token(&new_refresh, &client.id, time::now(), tokens)
+            .await
+            .unwrap(),
+        Refreshed::Invalid
+    );
+    assert!(store.list_oauth_grants(&user.id).await.unwrap().is_empty());
+}
+
+async fn oauth_clients_are_bounded_and_grants_listed_per_user(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("oauth-c")).await.unwrap();
+    let bob = store.create_user(new_user("oauth-d")).await.unwrap();
+    let client = oauth_client(&store, "Connector").await;
+    let found = store.find_oauth_client(&client.id).await.unwrap().unwrap();
+    assert_eq!(found.redirect_uris, client.redirect_uris);
+    assert!(store.find_oauth_client("nope").await.unwrap().is_none());
+
+    let scopes = ScopeSet::EMPTY.with(Scope::MemoriesRead);
+    let (code, challenge) = oauth_code(&store, &client, &alice.id, scopes).await;
+    let (tokens, access, _) = oauth_tokens(time::now(), Duration::hours(1));
+    store
+        .redeem_authorization_code(redemption(&client, &code, &challenge, tokens))
+        .await
+        .unwrap();
+    let grants = store.list_oauth_grants(&alice.id).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].client_name, "Connector");
+    assert_eq!(grants[0].scopes, ["memories:read"]);
+    assert!(store.list_oauth_grants(&bob.id).await.unwrap().is_empty());
+    assert!(
+        !store
+            .delete_oauth_grant(&bob.id, &grants[0].id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .find_access_token(&access, time::now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .delete_oauth_grant(&alice.id, &grants[0].id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .find_access_token(&access, time::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Registration is bounded; old clients without a grant are forgotten to make room.
+    let unused = OAuthClient {
+        id: oauth::new_client_id(),
+        name: "Old".into(),
+        redirect_uris: vec!["https://old.example/cb".into()],
+        created_at: time::now() - Duration::days(2),
+    };
+    let cutoff = time::now() - Duration::days(1);
+    assert!(
+        store
+            .register_oauth_client(unused.clone(), cutoff, 100)
+            .await
+            .unwrap()
+    );
+    // `client` and `unused` are the two clients of this database.
+    let max = 2;
+    let full = OAuthClient {
+        id: oauth::new_client_id(),
+        ..unused.clone()
+    };
+    assert!(
+        !store
+            .register_oauth_client(full.clone(), time::now() - Duration::days(3), max)
+            .await
+            .unwrap(),
+        "full"
+    );
+    assert!(
+        store
+            .register_oauth_client(full, cutoff, max)
+            .await
+            .unwrap(),
+        "room made by forgetting the unused old client"
+    );
+    assert!(store.find_oauth_client(&unused.id).await.unwrap().is_none());
 }
 
 fn new_user(name: &str) -> NewUser {
@@ -2687,6 +3026,9 @@ conformance!(
     concurrent_writers_of_one_user_get_distinct_change_times,
     every_list_has_a_feed_with_its_filters,
     deletions_leave_tombstones_that_age_out,
+    oauth_codes_redeem_once_and_a_replay_revokes_the_grant,
+    oauth_refresh_tokens_rotate_and_reuse_revokes,
+    oauth_clients_are_bounded_and_grants_listed_per_user,
 );
 
 /// The migrations before goals v2, as released.

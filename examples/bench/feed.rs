@@ -55,6 +55,7 @@ pub async fn scale_check(binary: &Path, plan: &Plan) -> anyhow::Result<Check> {
             path: format!("/v1/dev/user/memories?updated_since={since}&limit={PAGE}"),
             authorization: Some(format!("Bearer {}", user.key)),
             body: None,
+            idempotency_keys: false,
         };
         let mut outcomes = Vec::new();
         for _ in 0..plan.runs {

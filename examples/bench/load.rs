@@ -27,6 +27,8 @@ pub struct Target {
     pub authorization: Option<String>,
     /// A JSON body per request; none for reads.
     pub body: Option<BodyFn>,
+    /// Sends a fresh `Idempotency-Key` with every request (what a careful client does).
+    pub idempotency_keys: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -209,6 +211,12 @@ impl Connection {
             }
             None => Bytes::new(),
         };
+        if self.target.idempotency_keys {
+            // One counter for the whole process: keys never repeat across runs against one database.
+            static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
+            let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+            builder = builder.header("idempotency-key", format!("bench-{key}"));
+        }
         builder.body(Full::new(body)).expect("a valid request")
     }
 }

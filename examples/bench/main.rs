@@ -4,6 +4,7 @@
 //! `cargo run --release --example bench -- --deployments` (SQLite, PostgreSQL, two replicas)
 //! `cargo run --release --example bench -- --import [--quick]` (`omi-server import omi`)
 //! `cargo run --release --example bench -- --ingest [--quick]` (Omi app webhooks received)
+//! `cargo run --release --example bench -- --hybrid [--quick]` (memory search, lexical and hybrid)
 //!
 //! Builds and starts the release `omi-server serve` on a fresh SQLite file in a temporary folder
 //! (rate limits off), creates a user and key with the command line, seeds data through the API
@@ -15,6 +16,7 @@
 
 mod deployments;
 mod feed;
+mod hybrid;
 mod import;
 mod ingest;
 mod load;
@@ -68,6 +70,10 @@ struct Args {
     /// processor's own speed.
     #[arg(long)]
     ingest: bool,
+    /// Instead of the table: memory search p95 at 16 connections over 100,000 memories, lexical
+    /// and hybrid (embeddings from an in-process fake server that answers at once).
+    #[arg(long)]
+    hybrid: bool,
     /// The PostgreSQL server `--deployments` creates its (temporary) databases on.
     #[arg(
         long,
@@ -115,6 +121,8 @@ struct Scenario {
     seed: Option<Seed>,
     synchronous: Synchronous,
     body: Option<fn(u64) -> load::BodyFn>,
+    /// Every request carries its own `Idempotency-Key` (stored and checked by the server).
+    idempotency_keys: bool,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -127,6 +135,7 @@ fn scenarios() -> Vec<Scenario> {
         seed,
         synchronous: Synchronous::Full,
         body: None,
+        idempotency_keys: false,
     };
     // The load for search: 16 connections.
     let search = |name, path, documented_path, seed| Scenario {
@@ -142,6 +151,7 @@ fn scenarios() -> Vec<Scenario> {
         seed: Some(seed),
         synchronous,
         body: Some(body),
+        idempotency_keys: false,
     };
     vec![
         read("healthz", "/healthz", "/healthz", None),
@@ -183,6 +193,18 @@ fn scenarios() -> Vec<Scenario> {
             Synchronous::Full,
             seed::single_memory_bodies,
         ),
+        Scenario {
+            name: "memories-create-idempotent",
+            idempotency_keys: true,
+            ..write(
+                "memories-create-idempotent",
+                "/v1/dev/user/memories",
+                Seed::Memories,
+                Synchronous::Full,
+                // Other contents than the plain create's, so neither meets the other's memories.
+                |run| seed::single_memory_bodies(run + 100),
+            )
+        },
         write(
             "action-items-batch",
             "/v1/dev/user/action-items/batch",
@@ -216,6 +238,9 @@ impl Scenario {
         if self.name == "conversations-create" {
             label.push_str(&format!(" (~{} words)", seed::CONVERSATION_WORDS));
         }
+        if self.idempotency_keys {
+            label.push_str(" with Idempotency-Key");
+        }
         if self.synchronous == Synchronous::Normal {
             label.push_str(" synchronous=NORMAL");
         }
@@ -231,6 +256,7 @@ impl Scenario {
             path: self.path.to_string(),
             authorization: (self.name != "healthz").then(|| format!("Bearer {key}")),
             body: self.body.map(|make| make(run)),
+            idempotency_keys: self.idempotency_keys,
         }
     }
 }
@@ -280,6 +306,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.ingest {
         return ingest::run(&binary, args.quick).await;
+    }
+    if args.hybrid {
+        return hybrid::run(&binary, args.quick).await;
     }
     if args.deployments {
         return deployments::compare(&binary, &args.postgres_url, scenarios(), &server_env, &plan)
@@ -333,6 +362,7 @@ async fn main() -> anyhow::Result<()> {
     let fsync_ms = report::fsync_latency_ms(folder.path())?;
     report::print_table(&rows, &plan_text(&plan), fsync_ms);
     checks.push(report::rss_check(&rows));
+    checks.extend(report::idempotency_check(&rows));
 
     if selected(&args.only, "scale") {
         checks.extend(scale_check(&binary, &plan).await?);
@@ -392,6 +422,7 @@ async fn documented_paths(server: &ServerProcess) -> anyhow::Result<Vec<String>>
         path: "/v1/openapi.json".into(),
         authorization: None,
         body: None,
+        idempotency_keys: false,
     };
     let (status, body) = load::once(server.address, &target).await?;
     anyhow::ensure!(status == 200, "GET /v1/openapi.json answered {status}");
@@ -517,6 +548,7 @@ async fn scale_check(binary: &Path, plan: &Plan) -> anyhow::Result<Option<Check>
             path: "/v1/dev/user/memories?limit=25".into(),
             authorization: Some(format!("Bearer {}", user.key)),
             body: None,
+            idempotency_keys: false,
         };
         let mut outcomes = Vec::new();
         for _ in 0..plan.runs {

@@ -155,6 +155,24 @@ pub fn checks_for(name: &str, row: &Row) -> Vec<Check> {
     checks
 }
 
+/// An `Idempotency-Key` on a single POST costs under 10% of its throughput (same run).
+pub fn idempotency_check(rows: &[Row]) -> Option<Check> {
+    let rate = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map(|r| r.requests_per_second)
+    };
+    let plain = rate("memories-create")?;
+    let keyed = rate("memories-create-idempotent")?;
+    let ratio = keyed / plain;
+    Some(Check {
+        what: "POST memories with Idempotency-Key vs without".into(),
+        target: ">= 0.90x".into(),
+        measured: format!("{ratio:.2}x ({keyed:.0} vs {plain:.0} req/s)"),
+        met: ratio >= 0.9,
+    })
+}
+
 pub fn rss_check(rows: &[Row]) -> Check {
     let peak = rows.iter().filter_map(|r| r.peak_rss_kb).max().unwrap_or(0);
     Check {

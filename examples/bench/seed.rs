@@ -155,6 +155,7 @@ pub async fn through_api(
         path: path.to_string(),
         authorization: Some(format!("Bearer {key}")),
         body: Some(body),
+        idempotency_keys: false,
     };
     let outcome = load::run(
         &[address],

@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::client_addr::client_address;
 use crate::auth::{AccountCaller, Caller};
 use crate::domain::credentials::{Credential, classify, hash_secret};
+use crate::domain::oauth::access_token_hash;
 use crate::domain::scope::{Scope, ScopeSet};
+use crate::domain::time;
 use crate::error::{ApiError, details};
 use crate::metrics::{DecisionKind, DecisionOutcome};
 use crate::ratelimit::{
@@ -152,10 +154,14 @@ async fn authenticate_token(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Result<AuthenticatedKey, Response> {
-    // Only a well-formed developer key is worth a lookup.
+    // Only a well-formed developer key or OAuth access token is worth a lookup. An access
+    // token authenticates as a key with the grant's scopes (same limits, same scope checks).
     let found = match classify(token) {
         Credential::DevKey(secret) => state.store.find_key_by_hash(&hash_secret(secret)).await,
-        _ => Ok(None),
+        _ => match access_token_hash(token) {
+            Some(hash) => state.store.find_access_token(&hash, time::now()).await,
+            None => Ok(None),
+        },
     };
     match found {
         Ok(Some(found)) => Ok(found),

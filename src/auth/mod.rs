@@ -4,5 +4,6 @@
 pub mod caller;
 pub mod client_addr;
 pub mod middleware;
+pub mod origin;
 
 pub use caller::{AccountCaller, Authorized, Caller, scopes};

@@ -51,6 +51,10 @@ pub fn router(state: &AppState) -> Router {
             get(pages::conversations::show),
         )
         .route(
+            "/console/conversations/{id}/audio",
+            get(pages::conversations::audio),
+        )
+        .route(
             "/console/conversations/{id}/star",
             post(pages::conversations::star),
         )
@@ -68,6 +72,40 @@ pub fn router(state: &AppState) -> Router {
             post(pages::action_items::update),
         )
         .route("/console/goals", get(pages::goals::list))
+        .route(
+            "/console/webhooks",
+            get(pages::webhooks::list).post(pages::webhooks::create),
+        )
+        .route("/console/webhooks/{id}", get(pages::webhooks::show))
+        .route(
+            "/console/webhooks/{id}/active",
+            post(pages::webhooks::set_active),
+        )
+        .route(
+            "/console/webhooks/{id}/rotate",
+            post(pages::webhooks::rotate),
+        )
+        .route(
+            "/console/webhooks/{id}/delete",
+            post(pages::webhooks::delete),
+        )
+        .route(
+            "/console/webhooks/{id}/test",
+            post(pages::webhooks::send_test),
+        )
+        .route(
+            "/console/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(pages::webhooks::redeliver),
+        )
+        .route("/console/apps", get(pages::apps::list))
+        .route(
+            "/console/apps/{id}/disconnect",
+            post(pages::apps::disconnect),
+        )
+        .route(
+            "/console/oauth/authorize",
+            get(pages::oauth::consent).post(pages::oauth::decide),
+        )
         // The console's own 404 page (not the API's JSON) for any other console path; a
         // fallback here would replace the API's when the routers merge.
         .route(

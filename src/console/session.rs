@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::auth::client_addr::client_address;
+use crate::auth::origin::over_https;
 use crate::console::view::ConsoleError;
 use crate::domain::console::{
     SESSION_ABSOLUTE, SESSION_IDLE, SESSION_TOUCH_INTERVAL, csrf_token_for, is_plausible_session_id,
@@ -110,22 +111,10 @@ impl FromRequestParts<AppState> for Origin {
     ) -> Result<Self, Self::Rejection> {
         let peer = peer(&parts.extensions);
         Ok(Origin {
-            secure: over_https(&parts.headers, peer, state),
+            secure: over_https(&parts.headers, peer, &state.settings),
             client: client_address(peer, &parts.headers, &state.settings.trusted_proxies),
         })
     }
-}
-
-/// Whether the browser reached us over https: only a trusted proxy's `X-Forwarded-Proto` is
-/// believed, as the server itself speaks plain HTTP.
-fn over_https(parts_headers: &HeaderMap, peer: Option<SocketAddr>, state: &AppState) -> bool {
-    let Some(peer) = peer else { return false };
-    state.settings.trusted_proxies.contains(&peer.ip())
-        && parts_headers
-            .get("x-forwarded-proto")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(',').next())
-            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 fn peer(parts_extensions: &axum::http::Extensions) -> Option<SocketAddr> {

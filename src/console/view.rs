@@ -32,6 +32,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/action_items.html"),
     ),
     ("goals.html", include_str!("templates/goals.html")),
+    ("consent.html", include_str!("templates/consent.html")),
+    ("apps.html", include_str!("templates/apps.html")),
+    ("webhooks.html", include_str!("templates/webhooks.html")),
+    ("webhook.html", include_str!("templates/webhook.html")),
 ];
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {

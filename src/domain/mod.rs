@@ -1,6 +1,7 @@
 //! Plain types and their validating constructors. No I/O lives here.
 
 pub mod action_items;
+pub mod audio;
 pub mod categories;
 pub mod console;
 pub mod conversations;
@@ -14,6 +15,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod memories;
+pub mod oauth;
 pub mod paging;
 pub mod patch;
 pub mod people;

@@ -25,8 +25,10 @@ use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-use crate::auth::middleware::{authenticate_dev_key, peer_of};
+use crate::auth::middleware::{authenticate_dev_key, bearer_token, peer_of};
+use crate::auth::origin::{PublicOrigin, public_origin};
 use crate::domain::credentials::Secret;
+use crate::domain::oauth::resource_metadata_path;
 use crate::error::{ApiError, details};
 use crate::state::AppState;
 use hosts::AllowedHosts;
@@ -80,7 +82,16 @@ async fn check_host_and_key(State(gate): State<Gate>, request: Request, next: Ne
         return ApiError::new(StatusCode::FORBIDDEN, refusal.detail()).into_response();
     }
     let peer = peer_of(&request);
-    if let Err(rejection) = authenticate_dev_key(&gate.state, request.headers(), peer).await {
+    if let Err(mut rejection) = authenticate_dev_key(&gate.state, request.headers(), peer).await {
+        if rejection.status() == StatusCode::UNAUTHORIZED {
+            let origin = public_origin(request.headers(), peer, &gate.state.settings);
+            let presented = bearer_token(request.headers()).is_some();
+            if let Ok(value) = challenge(&origin, request.uri().path(), presented).parse() {
+                rejection
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, value);
+            }
+        }
         return rejection;
     }
     if request.method() != Method::POST {
@@ -99,6 +110,25 @@ async fn check_host_and_key(State(gate): State<Gate>, request: Request, next: Ne
     // The length changed with the body; the library reads the body itself.
     request.headers_mut().remove(CONTENT_LENGTH);
     next.run(request).await
+}
+
+/// The `WWW-Authenticate` challenge of a 401 (RFC 9728 §5.1): where to find the OAuth
+/// metadata for this resource, and `invalid_token` when a token was presented (RFC 6750 §3.1).
+fn challenge(origin: &PublicOrigin, path: &str, presented: bool) -> String {
+    let resource = if path == SSE_ALIAS_PATH {
+        SSE_ALIAS_PATH
+    } else {
+        PATH
+    };
+    let metadata = origin.url(&resource_metadata_path(resource));
+    if presented {
+        format!(
+            "Bearer resource_metadata=\"{metadata}\", error=\"invalid_token\", \
+             error_description=\"The access token is missing, invalid, revoked or expired\""
+        )
+    } else {
+        format!("Bearer resource_metadata=\"{metadata}\"")
+    }
 }
 
 /// Serves MCP on stdin/stdout with `key` until the client closes the stream; `api` is the REST

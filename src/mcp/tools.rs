@@ -58,6 +58,7 @@ const PAGING_100: &[IntArg] = &[
     IntArg::new("limit", 1, 100),
     IntArg::new("offset", 0, MAX_OFFSET),
 ];
+const ASK_BOUNDS: &[IntArg] = &[IntArg::new("limit", 1, 10)];
 const BY_IDS_BOUNDS: &[IntArg] = &[
     IntArg::new("max_segments", 1, 500),
     IntArg::new("max_chars", 1, 100_000),
@@ -263,6 +264,7 @@ pub const MEMORIES_PATH: &str = MEMORIES;
 const MEMORY_SEARCH: &str = "/v1/dev/user/memories/search";
 const CONVERSATION_SEARCH: &str = "/v1/dev/user/conversations/search";
 const ACTION_ITEM_SEARCH: &str = "/v1/dev/user/action-items/search";
+const ASK: &str = "/v1/dev/user/ask";
 
 static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
     vec![
@@ -425,6 +427,22 @@ static TOOLS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             list: None,
             schema: schema::<args::SearchConversations>,
             reshape: Reshape::SearchConversations,
+        },
+        ToolSpec {
+            name: "ask",
+            title: "Ask",
+            int_args: ASK_BOUNDS,
+            handler: Handler::Rest,
+            description: "Answer a question from the user's own conversations, with [n] citations of the returned sources (relative dates such as \"last week\" are read in the given time zone).",
+            scope: Scope::ConversationsRead,
+            effect: Effect::Reads,
+            method: Method::POST,
+            path: ASK,
+            id_argument: None,
+            carry: Carry::Body,
+            list: None,
+            schema: schema::<args::Ask>,
+            reshape: Reshape::AsIs,
         },
         ToolSpec {
             name: "get_conversations_by_ids",
@@ -942,6 +960,16 @@ mod args {
     }
 
     #[derive(JsonSchema)]
+    pub struct Ask {
+        /// The question (1..1000 characters).
+        pub question: String,
+        /// How many of the most relevant conversations to ground the answer on (1..10, default 5).
+        pub limit: Option<i64>,
+        /// The IANA time zone relative dates in the question are read in (default `UTC`).
+        pub timezone: Option<String>,
+    }
+
+    #[derive(JsonSchema)]
     pub struct SearchMemories {
         /// What to look for (words; "quoted words" must appear as written).
         pub query: String,
@@ -1140,9 +1168,9 @@ mod tests {
     }
 
     #[test]
-    fn there_are_twenty_two_tools_with_unique_names_and_object_schemas() {
+    fn there_are_twenty_three_tools_with_unique_names_and_object_schemas() {
         let names: std::collections::HashSet<_> = all().iter().map(|spec| spec.name).collect();
-        assert_eq!(names.len(), 22);
+        assert_eq!(names.len(), 23);
         for spec in all() {
             let tool = spec.tool();
             assert_eq!(

@@ -24,7 +24,7 @@ use crate::routes::feed;
 use crate::routes::params::QueryBool;
 use crate::routes::params::{self, QueryInt};
 use crate::routes::{
-    ApiRouter, Guards, SuccessResponse, cannot_be_null, created_between, lexical_mode, search_query,
+    ApiRouter, Guards, SuccessResponse, cannot_be_null, created_between, search_mode, search_query,
 };
 use crate::state::AppState;
 
@@ -234,21 +234,29 @@ pub async fn search_action_items(
     auth: Authorized<scopes::ActionItemsRead>,
     ApiQuery(query): ApiQuery<SearchActionItemsQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let lexical = search_query(query.query.as_deref())?;
+    let (text, lexical) = search_query(query.query.as_deref())?;
     let page = params::page(query.limit, None, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT);
     let completed = query.completed.map(|QueryBool(value)| value);
-    let hits = state
-        .store
-        .search_action_items(&auth.user_id, &lexical, completed, page)
+    let found = state
+        .retrieval
+        .action_items(
+            &*state.store,
+            &auth.user_id,
+            &text,
+            &lexical,
+            completed,
+            page,
+        )
         .await?;
-    let hits: Vec<ActionItemSearchHit> = hits
+    let hits: Vec<ActionItemSearchHit> = found
+        .hits
         .into_iter()
         .map(|hit| ActionItemSearchHit {
             action_item: hit.item,
             score: hit.score,
         })
         .collect();
-    Ok((lexical_mode(), Json(hits)))
+    Ok((search_mode(found.mode), Json(hits)))
 }
 
 /// List action items: open first, then completed; within each, items with a due date by due

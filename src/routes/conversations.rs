@@ -28,7 +28,7 @@ use crate::routes::feed;
 use crate::routes::params::{self, QueryInt};
 use crate::routes::params::{QueryBool, parse_bool};
 use crate::routes::{
-    ApiRouter, Guards, SuccessResponse, created_between, lexical_mode, search_query,
+    ApiRouter, Guards, SuccessResponse, created_between, search_mode, search_query,
 };
 use crate::service::ask as ask_service;
 use crate::service::conversations::{self as pipeline, ConversationError, Created, Draft};
@@ -421,13 +421,15 @@ pub async fn search_conversations(
     auth: Authorized<scopes::ConversationsRead>,
     ApiQuery(query): ApiQuery<SearchConversationsQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let lexical = search_query(query.query.as_deref())?;
+    let (text, lexical) = search_query(query.query.as_deref())?;
     let filter = search_window(query.start_date.as_deref(), query.end_date.as_deref())?;
     let page = params::page(query.limit, None, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT);
-    let hits = state
-        .store
-        .search_conversations(
+    let found = state
+        .retrieval
+        .conversations(
+            &*state.store,
             &auth.user_id,
+            &text,
             &lexical,
             filter,
             page,
@@ -436,14 +438,15 @@ pub async fn search_conversations(
                 .is_some_and(|QueryBool(value)| value),
         )
         .await?;
-    let hits: Vec<ConversationSearchHit> = hits
+    let hits: Vec<ConversationSearchHit> = found
+        .hits
         .into_iter()
         .map(|hit| ConversationSearchHit {
             conversation: hit.item,
             score: hit.score,
         })
         .collect();
-    Ok((lexical_mode(), Json(hits)))
+    Ok((search_mode(found.mode), Json(hits)))
 }
 
 /// A question about the user's conversations.
@@ -520,6 +523,7 @@ impl AskRequest {
             headers(
                 ("X-Omi-Answer-Mode" = String, description = "`llm` (written by the configured model) or `extractive`"),
                 ("Cache-Control" = String, description = "`no-store`"),
+                ("X-Search-Mode" = String, description = "How the sources were found: `lexical` (full-text ranking) or `hybrid` (full-text fused with semantic similarity)"),
             )),
         (status = 422, description = "question cannot be empty; Validation error: question must be at most 1000 characters; Validation error: limit must be between 1 and 10; Validation error: timezone must be an IANA time zone name", body = ErrorResponse),
         (status = 429, description = "Rate limit exceeded. Try again in <n>s. (also `OMI_ASK_RATE_LIMIT_PER_HOUR` per key)", body = ErrorResponse),
@@ -533,6 +537,7 @@ pub async fn ask(
     check_ask_limit(&state, &auth).await?;
     let answer = ask_service::ask(
         state.store.as_ref(),
+        &state.retrieval,
         state.ask_writer.as_deref(),
         &auth.user_id,
         &question,
@@ -547,6 +552,10 @@ pub async fn ask(
         (
             axum::http::header::CACHE_CONTROL,
             axum::http::HeaderValue::from_static("no-store"),
+        ),
+        (
+            axum::http::HeaderName::from_static(super::SEARCH_MODE_HEADER),
+            axum::http::HeaderValue::from_static(answer.search_mode.as_str()),
         ),
     ];
     Ok((

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use super::{ApiRouter, Guards, idempotency};
 use crate::auth::middleware::URL_KEY_PARAMETER;
 use crate::auth::{Authorized, scopes};
+use crate::domain::audio::wav;
 use crate::domain::time;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiBody, content_type_essence, is_json_content_type};
@@ -269,26 +270,6 @@ pub async fn get_conversation_audio(
 }
 
 /// A RIFF/WAVE file around PCM16 mono samples.
-fn wav(pcm: &[u8], sample_rate: i64) -> Vec<u8> {
-    let rate = u32::try_from(sample_rate).unwrap_or(16_000);
-    let data_len = u32::try_from(pcm.len()).unwrap_or(u32::MAX - 44);
-    let mut out = Vec::with_capacity(44 + pcm.len());
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes()); // bytes per second
-    out.extend_from_slice(&2u16.to_le_bytes()); // block align
-    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    out.extend_from_slice(pcm);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

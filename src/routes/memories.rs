@@ -27,7 +27,7 @@ use crate::extract::{ApiJson, ApiQuery, parse_json_element};
 use crate::routes::feed;
 use crate::routes::params::{self, QueryInt};
 use crate::routes::{
-    ApiRouter, Guards, SuccessResponse, cannot_be_null, lexical_mode, search_query,
+    ApiRouter, Guards, SuccessResponse, cannot_be_null, search_mode, search_query,
 };
 use crate::state::AppState;
 
@@ -255,7 +255,7 @@ pub async fn search_memories(
     auth: Authorized<scopes::MemoriesRead>,
     ApiQuery(query): ApiQuery<SearchMemoriesQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let lexical = search_query(query.query.as_deref())?;
+    let (text, lexical) = search_query(query.query.as_deref())?;
     let categories = categories_filter(query.categories.as_deref())?;
     let page = params::page(
         query.limit,
@@ -263,23 +263,31 @@ pub async fn search_memories(
         SEARCH_DEFAULT_LIMIT,
         SEARCH_MAX_LIMIT,
     );
-    let hits = state
-        .store
-        .search_memories(&auth.user_id, &lexical, &categories, page)
+    let found = state
+        .retrieval
+        .memories(
+            &*state.store,
+            &auth.user_id,
+            &text,
+            &lexical,
+            &categories,
+            page,
+        )
         .await?;
-    let hits: Vec<MemorySearchHit> = hits
+    let hits: Vec<MemorySearchHit> = found
+        .hits
         .into_iter()
         .map(|hit| MemorySearchHit {
             memory: hit.item,
             score: hit.score,
         })
         .collect();
-    Ok((lexical_mode(), Json(hits)))
+    Ok((search_mode(found.mode), Json(hits)))
 }
 
-/// Search the user's memories by meaning (upstream's vector route). Without an embeddings
-/// model configured it ranks by full text, like `/memories/search`, and says so in
-/// `X-Search-Mode`.
+/// Search the user's memories by meaning (upstream's vector route): the same hybrid ranking as
+/// `/memories/search`, by full text alone (and said so in `X-Search-Mode`) while no embeddings
+/// endpoint is configured or answering.
 #[utoipa::path(get, path = "/v1/dev/user/memories/vector/search", tag = "Memories",
     security(("bearerAuth" = ["memories:read"])),
     params(VectorSearchMemoriesQuery),
@@ -294,13 +302,14 @@ pub async fn vector_search_memories(
     auth: Authorized<scopes::MemoriesRead>,
     ApiQuery(query): ApiQuery<VectorSearchMemoriesQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let lexical = search_query(query.query.as_deref())?;
+    let (text, lexical) = search_query(query.query.as_deref())?;
     let page = params::page(query.limit, None, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT);
-    let hits = state
-        .store
-        .search_memories(&auth.user_id, &lexical, &[], page)
+    let found = state
+        .retrieval
+        .memories(&*state.store, &auth.user_id, &text, &lexical, &[], page)
         .await?;
-    let items: Vec<VectorSearchItem> = hits
+    let items: Vec<VectorSearchItem> = found
+        .hits
         .into_iter()
         .map(|hit| VectorSearchItem {
             memory: hit.item,
@@ -308,7 +317,7 @@ pub async fn vector_search_memories(
         })
         .collect();
     Ok((
-        lexical_mode(),
+        search_mode(found.mode),
         Json(VectorSearchResponse {
             returned_count: items.len(),
             items,

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod insights;
 pub mod keys;
 pub mod memories;
+pub mod oauth;
 pub mod params;
 pub mod service;
 pub mod webhooks;
@@ -32,6 +33,7 @@ use crate::domain::time::{Timestamp, parse_end_bound_exclusive, parse_start_boun
 use crate::error::ApiError;
 use crate::search::LexicalQuery;
 use crate::search::query::{SearchTextError, search_text};
+use crate::service::search::Mode;
 use crate::state::AppState;
 
 pub type ApiRouter = OpenApiRouter<AppState>;
@@ -141,19 +143,20 @@ pub fn created_between(
 /// or `hybrid` (full-text fused with semantic similarity).
 pub const SEARCH_MODE_HEADER: &str = "x-search-mode";
 
-/// Semantic search is not built in: every search is lexical, and says so.
-pub fn lexical_mode() -> [(axum::http::HeaderName, axum::http::HeaderValue); 1] {
+/// The `X-Search-Mode` header of a search's answer.
+pub fn search_mode(mode: Mode) -> [(axum::http::HeaderName, axum::http::HeaderValue); 1] {
     [(
         axum::http::HeaderName::from_static(SEARCH_MODE_HEADER),
-        axum::http::HeaderValue::from_static("lexical"),
+        axum::http::HeaderValue::from_static(mode.as_str()),
     )]
 }
 
-/// The `query` parameter of the search routes (API.md §13.A.0), read into a lexical query.
-pub fn search_query(raw: Option<&str>) -> Result<LexicalQuery, ApiError> {
+/// The `query` parameter of the search routes (API.md §13.A.0): the trimmed text (what the
+/// embeddings endpoint reads) and its lexical reading.
+pub fn search_query(raw: Option<&str>) -> Result<(String, LexicalQuery), ApiError> {
     let raw = raw.ok_or_else(|| ApiError::validation("query is required"))?;
     match search_text(raw) {
-        Ok(text) => Ok(LexicalQuery::parse(text)),
+        Ok(text) => Ok((text.to_string(), LexicalQuery::parse(text))),
         Err(SearchTextError::Empty) => Err(ApiError::unprocessable("query cannot be empty")),
         Err(error @ SearchTextError::TooLong) => Err(ApiError::validation(error)),
     }

@@ -1,7 +1,8 @@
 //! `ask` (API.md §13.B): answers a question from the user's own conversations, with `[n]`
 //! citations that point at the returned sources.
 //!
-//! Retrieval is the conversation search with the question as the query; a relative date in the
+//! Retrieval is the conversation search (hybrid when an embeddings endpoint answers) with the
+//! question as the query; a relative date in the
 //! question ("yesterday", "last week") becomes a window on `created_at` in the asker's time zone,
 //! and when its words match nothing in that window the window's newest conversations are used.
 //! With a model configured, the model writes the answer from the sources and the user's
@@ -21,6 +22,7 @@ use crate::processing::llm::client::{ChatClient, ChatRequest};
 use crate::search::LexicalQuery;
 use crate::search::answer::{self, SourceText};
 use crate::search::when;
+use crate::service::search::{Mode, Retrieval};
 use crate::store::conversations::{ConversationBody, ConversationFilter};
 use crate::store::{ConversationSearchFilter, Store, StoreResult};
 
@@ -66,6 +68,8 @@ pub struct Answer {
     pub answer: String,
     pub sources: Vec<Source>,
     pub mode: AnswerMode,
+    /// How the sources were ranked.
+    pub search_mode: Mode,
 }
 
 /// The model that writes answers, when one is configured (`OMI_LLM_BASE_URL`, `OMI_LLM_MODEL`).
@@ -142,27 +146,28 @@ async fn transcript(store: &dyn Store, user_id: &str, id: &str) -> StoreResult<S
     })
 }
 
-/// The conversations to ground an answer on, most relevant first.
+/// The conversations to ground an answer on, most relevant first, and how they were ranked.
 async fn retrieve(
     store: &dyn Store,
+    retrieval: &Retrieval,
     user_id: &str,
-    query: &LexicalQuery,
+    text: &str,
     window: Option<&when::DateWindow>,
     limit: i64,
-) -> StoreResult<Vec<Conversation>> {
+) -> StoreResult<(Vec<Conversation>, Mode)> {
+    let query = LexicalQuery::parse(text);
     let filter = ConversationSearchFilter {
         created_from: window.map(|w| w.from),
         created_before: window.map(|w| w.before),
     };
     let page = Page { limit, offset: 0 };
-    let found: Vec<Conversation> = store
-        .search_conversations(user_id, query, filter, page, false)
-        .await?
-        .into_iter()
-        .map(|hit| hit.item)
-        .collect();
+    let found = retrieval
+        .conversations(store, user_id, text, &query, filter, page, false)
+        .await?;
+    let mode = found.mode;
+    let found: Vec<Conversation> = found.hits.into_iter().map(|hit| hit.item).collect();
     if !found.is_empty() || window.is_none() {
-        return Ok(found);
+        return Ok((found, mode));
     }
     // "What did I do yesterday?": the window is the question.
     let list = ConversationFilter {
@@ -170,40 +175,58 @@ async fn retrieve(
         created_before: filter.created_before,
         ..Default::default()
     };
-    store.list_conversations(user_id, &list, page, false).await
+    Ok((
+        store
+            .list_conversations(user_id, &list, page, false)
+            .await?,
+        mode,
+    ))
 }
 
 /// The conversations `ask` grounds an answer on for `question` (its relative dates resolved at
-/// `now` in `zone`), most relevant first: the retrieval half of `ask`, also used to measure it.
+/// `now` in `zone`), most relevant first, and how they were ranked: the retrieval half of
+/// `ask`, also used to measure it.
 pub async fn retrieve_for_question(
     store: &dyn Store,
+    retrieval: &Retrieval,
     user_id: &str,
     question: &str,
     now: Timestamp,
     zone: Tz,
     limit: i64,
-) -> StoreResult<Vec<Conversation>> {
+) -> StoreResult<(Vec<Conversation>, Mode)> {
     let window = when::resolve(question, now, zone);
-    let query = LexicalQuery::parse(&when::without_window(question, window.as_ref()));
-    retrieve(store, user_id, &query, window.as_ref(), limit).await
+    let text = when::without_window(question, window.as_ref());
+    retrieve(store, retrieval, user_id, &text, window.as_ref(), limit).await
 }
 
 /// Answers `question` for `user_id` as of `now`, with the model when `writer` is given.
 pub async fn ask(
     store: &dyn Store,
+    retrieval: &Retrieval,
     writer: Option<&Writer>,
     user_id: &str,
     question: &Question,
     now: Timestamp,
 ) -> StoreResult<Answer> {
     let window = when::resolve(&question.text, now, question.zone);
-    let query = LexicalQuery::parse(&when::without_window(&question.text, window.as_ref()));
-    let conversations = retrieve(store, user_id, &query, window.as_ref(), question.limit).await?;
+    let text = when::without_window(&question.text, window.as_ref());
+    let query = LexicalQuery::parse(&text);
+    let (conversations, search_mode) = retrieve(
+        store,
+        retrieval,
+        user_id,
+        &text,
+        window.as_ref(),
+        question.limit,
+    )
+    .await?;
     if conversations.is_empty() {
         return Ok(Answer {
             answer: answer::NOTHING_FOUND.to_string(),
             sources: Vec::new(),
             mode: AnswerMode::Extractive,
+            search_mode,
         });
     }
     let mut texts = Vec::with_capacity(conversations.len());
@@ -223,9 +246,11 @@ pub async fn ask(
         })
         .collect();
     if let Some(writer) = writer {
-        let memories: Vec<String> = store
-            .search_memories(
+        let memories: Vec<String> = retrieval
+            .memories(
+                store,
                 user_id,
+                &text,
                 &query,
                 &[],
                 Page {
@@ -234,6 +259,7 @@ pub async fn ask(
                 },
             )
             .await?
+            .hits
             .into_iter()
             .map(|hit| hit.item.content)
             .collect();
@@ -257,6 +283,7 @@ pub async fn ask(
                         answer,
                         sources,
                         mode: AnswerMode::Llm,
+                        search_mode,
                     });
                 }
                 tracing::warn!(
@@ -272,6 +299,7 @@ pub async fn ask(
         answer: answer::extractive(&texts, &query.words()),
         sources,
         mode: AnswerMode::Extractive,
+        search_mode,
     })
 }
 

@@ -6,11 +6,15 @@
 pub mod ask;
 pub mod conversations;
 pub mod daily_summaries;
+pub mod embedding;
 pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod keys;
+pub mod oauth;
 pub mod people;
+pub mod pruning;
+pub mod search;
 pub mod tombstones;
 pub mod usage;
 pub mod webhooks;

@@ -1,32 +1,18 @@
 //! Forgetting old deletions: tombstones older than `OMI_TOMBSTONE_DAYS` are removed in the
-//! background, a bounded batch at a time so no transaction grows with the backlog. Any replica
-//! may do it; two doing it at once delete disjoint or already-deleted rows.
+//! background, a bounded batch at a time (`service::pruning`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::pruning;
 use crate::domain::time;
 use crate::store::{Store, StoreResult};
-
-const EVERY: Duration = Duration::from_secs(3600);
-const BATCH: i64 = 10_000;
-/// Bounds one run, so a huge backlog is worked off over several runs.
-const MAX_BATCHES_PER_RUN: usize = 100;
 
 /// Removes tombstones older than `days`; how many went.
 pub async fn prune(store: &dyn Store, days: u32) -> StoreResult<u64> {
     let before = time::now() - chrono::Duration::days(i64::from(days));
-    let mut pruned = 0;
-    for _ in 0..MAX_BATCHES_PER_RUN {
-        let batch = store.prune_tombstones(before, BATCH).await?;
-        pruned += batch;
-        if batch < BATCH as u64 {
-            break;
-        }
-    }
-    Ok(pruned)
+    pruning::in_batches(|batch| store.prune_tombstones(before, batch)).await
 }
 
 pub fn spawn_pruner(
@@ -34,21 +20,8 @@ pub fn spawn_pruner(
     days: u32,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        // Not at start: a fresh process has nothing urgent to prune, and its first requests get
-        // every pooled connection.
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            match prune(&*store, days).await {
-                Ok(0) => {}
-                Ok(pruned) => tracing::info!(pruned, "old tombstones removed"),
-                Err(error) => tracing::warn!(error = %error, "removing old tombstones failed"),
-            }
-        }
+    pruning::spawn_hourly("tombstones", stop, move || {
+        let store = store.clone();
+        async move { prune(&*store, days).await }
     })
 }

@@ -220,6 +220,14 @@ pub trait IngestStore: Send + Sync {
         user_id: &str,
         conversation_id: &str,
     ) -> StoreResult<Option<SessionAudio>>;
+
+    /// Whether [`conversation_audio`](Self::conversation_audio) would find audio, without
+    /// reading it.
+    async fn has_conversation_audio(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+    ) -> StoreResult<bool>;
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@ pub mod idempotency;
 pub mod import;
 pub mod ingest;
 pub mod insights;
+pub mod oauth;
 pub mod postgres;
 pub mod sqlite;
+pub mod vectors;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub use idempotency::IdempotencyStore;
 pub use import::ImportStore;
 pub use ingest::IngestStore;
 pub use insights::InsightStore;
+pub use oauth::OAuthStore;
+pub use vectors::VectorStore;
 pub use webhooks::WebhookStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +116,8 @@ pub trait IdentityStore: Send + Sync {
     ) -> StoreResult<Option<DevApiKey>>;
     /// `false` when the user has no such key.
     async fn delete_key(&self, user_id: &str, key_id: &str) -> StoreResult<bool>;
-    /// Records use unless the stored value is newer than `stale_before`.
+    /// Records use of a key, or of an OAuth grant (which authenticates as a key with the
+    /// grant's id), unless the stored value is newer than `stale_before`.
     async fn touch_key(
         &self,
         key_id: &str,
@@ -267,10 +272,12 @@ pub trait Store:
     + IdempotencyStore
     + InsightStore
     + SearchStore
+    + VectorStore
     + ImportStore
     + IngestStore
     + WebhookStore
     + ConsoleStore
+    + OAuthStore
     + FeedStore
     + ExportStore
     + Send

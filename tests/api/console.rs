@@ -13,24 +13,24 @@ use serde_json::json;
 use crate::common::{Backend, TestServer, TestUser};
 
 /// A browser without JavaScript: keeps the console's cookies, follows no redirect by itself.
-struct Browser {
-    client: reqwest::Client,
+pub(crate) struct Browser {
+    pub(crate) client: reqwest::Client,
     base: String,
     cookies: HashMap<String, String>,
 }
 
 #[derive(Debug)]
-struct Page {
-    status: u16,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    headers: HeaderMap,
-    html: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) set_cookies: Vec<String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) html: String,
 }
 
 impl Page {
     /// The CSRF token of the page's first form.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let pattern = regex::Regex::new(r#"name="csrf" value="([0-9a-f]+)""#).unwrap();
         pattern
             .captures(&self.html)
@@ -47,7 +47,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(server: &TestServer) -> Self {
+    pub(crate) fn new(server: &TestServer) -> Self {
         Browser {
             client: omi_server::outbound::Outbound::system()
                 .http_client()
@@ -59,7 +59,16 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+    /// The `Cookie` header this browser sends.
+    pub(crate) fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub(crate) async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
         let cookie_header: Vec<String> = self
             .cookies
             .iter()
@@ -98,17 +107,17 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.client.get(format!("{}{path}", self.base));
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let request = form_body(self.client.post(format!("{}{path}", self.base)), form);
         self.send(request).await
     }
 
-    async fn sign_in(&mut self, token: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, token: &str) -> Page {
         let form = self.get("/console/login").await;
         assert_eq!(form.status, 200, "{form:?}");
         let csrf = form.csrf();
@@ -117,7 +126,7 @@ impl Browser {
     }
 
     /// Signs in and answers the CSRF token of the session.
-    async fn signed_in(server: &TestServer, user: &TestUser) -> (Browser, String) {
+    pub(crate) async fn signed_in(server: &TestServer, user: &TestUser) -> (Browser, String) {
         let mut browser = Browser::new(server);
         let signed_in = browser.sign_in(&user.account_token).await;
         assert_eq!(signed_in.status, 303, "{signed_in:?}");
@@ -707,7 +716,142 @@ async fn the_overview_shows_this_minute_and_today_against_the_limits(backend: Ba
     }
 }
 
+/// The webhooks page: create (secret shown once), pause and resume, send a test, redeliver,
+/// rotate, delete, all visible through the API; another user's ids answer 404.
+async fn the_webhooks_page_manages_subscriptions(backend: Backend) {
+    // No delivery worker: the log keeps what was queued.
+    let server = TestServer::start_on_with(backend, |settings| settings.webhooks = false).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let (mut browser, csrf) = Browser::signed_in(&server, &alice).await;
+
+    let page = browser.get("/console/webhooks").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.html.contains(r#"value="memory.created""#),
+        "{}",
+        page.html
+    );
+    let none = browser
+        .post(
+            "/console/webhooks",
+            &[("csrf", &csrf), ("url", "https://hooks.example/omi")],
+        )
+        .await;
+    assert_eq!(none.status, 422, "no event ticked: {none:?}");
+    let created = browser
+        .post(
+            "/console/webhooks",
+            &[
+                ("csrf", &csrf),
+                ("url", "https://hooks.example/omi"),
+                ("event", "memory.created"),
+                ("event", "conversation.created"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{created:?}");
+    let secret = regex::Regex::new(r#"id="new-secret" data-copy>(whsec_[^<]+)<"#)
+        .unwrap()
+        .captures(&created.html)
+        .expect("the secret is shown")[1]
+        .to_string();
+    let listed = server.get("/v1/dev/user/webhooks", &alice.key).await;
+    let id = listed.body[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        listed.body[0]["events"],
+        json!(["memory.created", "conversation.created"])
+    );
+    let list_page = browser.get("/console/webhooks").await;
+    assert!(
+        list_page.html.contains("hooks.example"),
+        "{}",
+        list_page.html
+    );
+    assert!(
+        !list_page.html.contains(&secret),
+        "the secret is shown once"
+    );
+
+    let webhook = |path: &str| format!("/console/webhooks/{id}{path}");
+    let paused = browser
+        .post(&webhook("/active"), &[("csrf", &csrf), ("active", "false")])
+        .await;
+    assert_eq!(paused.status, 303);
+    let api = server
+        .get(&format!("/v1/dev/user/webhooks/{id}"), &alice.key)
+        .await;
+    assert_eq!(api.body["active"], false);
+    browser
+        .post(&webhook("/active"), &[("csrf", &csrf), ("active", "true")])
+        .await;
+    let api = server
+        .get(&format!("/v1/dev/user/webhooks/{id}"), &alice.key)
+        .await;
+    assert_eq!(api.body["active"], true);
+
+    let tested = browser.post(&webhook("/test"), &[("csrf", &csrf)]).await;
+    assert_eq!(tested.status, 303);
+    let log = browser.get(&webhook("")).await;
+    assert_eq!(log.status, 200);
+    assert!(log.html.contains(">ping<"), "{}", log.html);
+    let deliveries = server
+        .get(
+            &format!("/v1/dev/user/webhooks/{id}/deliveries"),
+            &alice.key,
+        )
+        .await;
+    let delivery = deliveries.body[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        log.html
+            .contains(&format!("/deliveries/{delivery}/redeliver"))
+    );
+    let again = browser
+        .post(
+            &webhook(&format!("/deliveries/{delivery}/redeliver")),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, 303, "{again:?}");
+
+    let rotated = browser.post(&webhook("/rotate"), &[("csrf", &csrf)]).await;
+    assert_eq!(rotated.status, 200);
+    assert!(rotated.html.contains("whsec_"));
+    assert!(!rotated.html.contains(&secret), "a new secret");
+
+    // Bob sees none of it and can change none of it.
+    let (mut intruder, bob_csrf) = Browser::signed_in(&server, &bob).await;
+    assert_eq!(intruder.get(&webhook("")).await.status, 404);
+    for path in [
+        webhook("/active"),
+        webhook("/test"),
+        webhook("/rotate"),
+        webhook("/delete"),
+        webhook(&format!("/deliveries/{delivery}/redeliver")),
+    ] {
+        let answer = intruder
+            .post(&path, &[("csrf", &bob_csrf), ("active", "false")])
+            .await;
+        assert_eq!(answer.status, 404, "{path}: {answer:?}");
+    }
+    let bobs_list = intruder.get("/console/webhooks").await;
+    assert!(!bobs_list.html.contains("hooks.example"));
+    let api = server
+        .get(&format!("/v1/dev/user/webhooks/{id}"), &alice.key)
+        .await;
+    assert_eq!(api.body["active"], true, "bob paused nothing");
+
+    let deleted = browser.post(&webhook("/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(deleted.status, 303);
+    server
+        .get(&format!("/v1/dev/user/webhooks/{id}"), &alice.key)
+        .await
+        .assert_error(404, "Webhook not found");
+    let _ = bob;
+}
+
 crate::backend_tests!(
+    the_webhooks_page_manages_subscriptions,
     the_overview_shows_this_minute_and_today_against_the_limits,
     signing_in_sets_a_strict_http_only_session_cookie,
     behind_a_trusted_https_proxy_the_cookie_is_secure,

@@ -319,6 +319,40 @@ async fn walk_through(driver: &Driver, javascript: bool) {
     css(&browser, "h1").await;
     screenshot(&browser, &format!("{run}-07-goals")).await;
 
+    // Webhooks: add one with two events; its secret is shown once.
+    browser
+        .goto(&server.url("/console/webhooks"))
+        .await
+        .unwrap();
+    css(&browser, "#webhook-url")
+        .await
+        .send_keys("https://hooks.example/omi")
+        .await
+        .unwrap();
+    for event in ["memory.created", "conversation.created"] {
+        css(&browser, &format!("input[name=event][value='{event}']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    css(
+        &browser,
+        "form[action='/console/webhooks'] button[type=submit]",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    let secret = css(&browser, "#new-secret").await.text().await.unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    screenshot(&browser, &format!("{run}-09-webhook-created")).await;
+    let hooks = server.get("/v1/dev/user/webhooks", &alice.key).await;
+    assert_eq!(hooks.body[0]["url"], "https://hooks.example/omi");
+
+    // An MCP client connects with OAuth: the consent screen, narrowed, then approved.
+    approve_a_connector(&browser, &server, &alice, run).await;
+
     // Phone width.
     browser.set_window_size(390, 844).await.unwrap();
     browser.goto(&server.url("/console/keys")).await.unwrap();
@@ -338,6 +372,117 @@ async fn walk_through(driver: &Driver, javascript: bool) {
     assert_eq!(path_of(&browser).await, "/console/login");
 
     browser.close().await.unwrap();
+}
+
+/// Registers an OAuth client whose redirect URI is a listener of the test, opens the
+/// authorization URL the `oauth2` crate builds, unticks a scope on the consent screen, approves,
+/// and exchanges the code the browser brought back; then looks at Connected apps.
+async fn approve_a_connector(browser: &Client, server: &TestServer, user: &TestUser, run: &str) {
+    use oauth2::basic::BasicClient;
+    use oauth2::{
+        AuthUrl, AuthorizationCode, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
+        TokenResponse, TokenUrl,
+    };
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!("http://{}/callback", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(|| async { "Connected. You can close this window." }),
+    );
+    let receiver = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let registered: Value = reqwest_client()
+        .post(server.url("/oauth/register"))
+        .json(&json!({"client_name": "Browser Connector", "redirect_uris": [callback]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"].as_str().unwrap().to_string();
+    let client = BasicClient::new(ClientId::new(client_id))
+        .set_auth_uri(AuthUrl::new(server.url("/oauth/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(server.url("/oauth/token")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(callback.clone()).unwrap())
+        .set_auth_type(oauth2::AuthType::RequestBody);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("memories:read".into()))
+        .add_scope(Scope::new("goals:read".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    browser.goto(url.as_str()).await.unwrap();
+    css(browser, "#approve").await;
+    assert_eq!(path_of(browser).await, "/console/oauth/authorize");
+    let heading = css(browser, "#consent-heading").await.text().await.unwrap();
+    assert!(heading.contains("Browser Connector"), "{heading}");
+    css(browser, "input[name=scope][value='goals:read']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    screenshot(browser, &format!("{run}-10-oauth-consent")).await;
+    css(browser, "#approve").await.click().await.unwrap();
+    let mut landed = None;
+    for _ in 0..150 {
+        let current = browser.current_url().await.unwrap();
+        if current.path() == "/callback" {
+            landed = Some(current);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let landed = landed.expect("the browser returns to the client's redirect URI");
+    let param = |name: &str| {
+        landed
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    assert_eq!(param("state").as_deref(), Some(state.secret().as_str()));
+    let http = |request: oauth2::HttpRequest| async move {
+        let (parts, body) = request.into_parts();
+        let response = reqwest_client()
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await?;
+        let mut answer = oauth2::http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            answer = answer.header(name, value);
+        }
+        Ok::<_, reqwest::Error>(answer.body(response.bytes().await?.to_vec()).unwrap())
+    };
+    let token = client
+        .exchange_code(AuthorizationCode::new(param("code").expect("a code")))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("token exchange");
+    let granted: Vec<String> = token
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(granted, ["memories:read"], "goals:read was unticked");
+    let access = token.access_token().secret();
+    assert_eq!(
+        server.get("/v1/dev/user/memories", access).await.status,
+        200
+    );
+    assert_eq!(server.get("/v1/dev/user/goals", access).await.status, 403);
+    receiver.abort();
+
+    browser.goto(&server.url("/console/apps")).await.unwrap();
+    let apps = css(browser, "main table").await.text().await.unwrap();
+    assert!(apps.contains("Browser Connector"), "{apps}");
+    screenshot(browser, &format!("{run}-11-connected-apps")).await;
+    let _ = user;
 }
 
 #[tokio::test]

@@ -676,8 +676,30 @@ async fn a_day_summary_button_event_and_audio_are_kept(backend: Backend) {
     assert_eq!(wav.len(), 44 + 2 * pcm.len(), "both chunks, in order");
     assert_eq!(&wav[44..44 + pcm.len()], &pcm[..]);
 
+    // The console's conversation page plays it, through a route that checks the session.
+    let (mut browser, _) = crate::console::Browser::signed_in(&server, &user).await;
+    let page = browser.get(&format!("/console/conversations/{id}")).await;
+    let player =
+        format!(r#"<audio controls preload="none" src="/console/conversations/{id}/audio">"#);
+    assert!(page.html.contains(&player), "{}", page.html);
+    let played = browser
+        .client
+        .get(server.url(&format!("/console/conversations/{id}/audio")))
+        .header("cookie", browser.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(played.status(), 200);
+    assert_eq!(played.headers()["content-type"], "audio/wav");
+    assert_eq!(played.bytes().await.unwrap(), wav);
+
     // Another user cannot read it.
     let other = server.user("other").await;
+    let (mut intruder, _) = crate::console::Browser::signed_in(&server, &other).await;
+    let foreign = intruder
+        .get(&format!("/console/conversations/{id}/audio"))
+        .await;
+    assert_eq!(foreign.status, 404);
     server
         .get(
             &format!("/v1/dev/user/conversations/{id}/audio"),

@@ -11,6 +11,7 @@ mod errors;
 mod export;
 mod folders;
 mod goals;
+mod hybrid;
 mod idempotency;
 mod ingest;
 mod insights;
@@ -18,6 +19,7 @@ mod keys;
 mod llm;
 mod memories;
 mod metrics;
+mod oauth;
 mod outage;
 mod rate_limits;
 mod search;
@@ -31,6 +33,9 @@ mod webhook_receiver;
 
 #[path = "../support/fake_llm.rs"]
 mod fake_llm;
+
+#[path = "../support/fake_embeddings.rs"]
+mod fake_embeddings;
 
 /// How `llm` reaches its fake model here (tests/llm_https.rs runs it again over HTTPS).
 pub const LLM_TRANSPORT: fake_llm::Transport = fake_llm::Transport::Http;

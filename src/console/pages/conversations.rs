@@ -2,6 +2,7 @@
 //! star, move to a folder, delete.
 
 use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
 use minijinja::{Value, context};
 use serde::Deserialize;
 
@@ -108,12 +109,40 @@ pub async fn show(
             }
         })
         .collect();
+    let has_audio = state
+        .store
+        .has_conversation_audio(&session.user.id, &conversation_id)
+        .await?;
     page(
         &session,
         "conversations",
         "conversation.html",
-        context! { conversation, folders, notice => notice.text() },
+        context! { conversation, folders, has_audio, notice => notice.text() },
     )
+}
+
+/// The conversation's audio as WAV, for the page's player: only the signed-in user's.
+pub async fn audio(
+    State(state): State<AppState>,
+    session: Session,
+    Path(conversation_id): Path<String>,
+) -> PageResult {
+    if !is_plausible_id(&conversation_id) {
+        return Err(ConsoleError::NotFound);
+    }
+    let audio = state
+        .store
+        .conversation_audio(&session.user.id, &conversation_id)
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "audio/wav"),
+            (axum::http::header::CACHE_CONTROL, "private, no-store"),
+        ],
+        crate::domain::audio::wav(&audio.pcm, audio.sample_rate),
+    )
+        .into_response())
 }
 
 fn folder_key(folder: SystemFolder) -> &'static str {

@@ -1,7 +1,7 @@
 //! Signing in with the account token, and out.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -22,13 +22,47 @@ use crate::store::console::NewConsoleSession;
 /// The sign-in form lives for this long before it must be reloaded.
 const LOGIN_FORM_SECONDS: i64 = 3600;
 
-pub async fn form(origin: Origin) -> PageResult {
-    login_page(&origin, StatusCode::OK, None)
+/// `?next=`: the console page to return to after signing in.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Next {
+    pub next: Option<String>,
 }
 
-fn login_page(origin: &Origin, status: StatusCode, error: Option<&str>) -> PageResult {
+/// A console path to return to, or `None`: only same-site `/console/...` paths, so the
+/// sign-in form cannot be made to send anyone elsewhere.
+fn safe_next(next: Option<&str>) -> Option<&str> {
+    next.filter(|next| {
+        next.starts_with("/console/")
+            && !next.starts_with("//")
+            && !next.contains('\\')
+            && !next.chars().any(char::is_control)
+    })
+}
+
+/// Where a signed-out visitor of `path_and_query` is sent: the sign-in form, which brings them
+/// back afterwards.
+pub fn sign_in_then(path_and_query: &str) -> Response {
+    let next: String = form_urlencoded::byte_serialize(path_and_query.as_bytes()).collect();
+    Redirect::to(&format!("/console/login?next={next}")).into_response()
+}
+
+pub async fn form(origin: Origin, Query(next): Query<Next>) -> PageResult {
+    login_page(
+        &origin,
+        StatusCode::OK,
+        None,
+        safe_next(next.next.as_deref()),
+    )
+}
+
+fn login_page(
+    origin: &Origin,
+    status: StatusCode,
+    error: Option<&str>,
+    next: Option<&str>,
+) -> PageResult {
     let nonce = generate_login_nonce();
-    let body = public_page("login.html", context! { csrf => nonce, error })?;
+    let body = public_page("login.html", context! { csrf => nonce, error, next })?;
     let secure = origin.secure;
     let mut response = html_error(status, body);
     response.headers_mut().append(
@@ -67,6 +101,7 @@ pub async fn sign_in(
                 &origin,
                 StatusCode::UNAUTHORIZED,
                 Some("That is not a valid account token. It starts with omi_acct_."),
+                safe_next(form.get("next")),
             ),
             Err(_) => Err(ConsoleError::LimiterUnavailable),
         };
@@ -87,7 +122,8 @@ pub async fn sign_in(
         )
         .await?;
     let secure = origin.secure;
-    let mut response = Redirect::to("/console").into_response();
+    let back = safe_next(form.get("next")).unwrap_or("/console");
+    let mut response = Redirect::to(back).into_response();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
@@ -123,4 +159,26 @@ pub fn signed_out(origin: &Origin, mut response: Response) -> Response {
         set_cookie(COOKIE_NAME, None, 0, origin.secure),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_console_paths_are_returned_to() {
+        assert_eq!(
+            safe_next(Some("/console/oauth/authorize?a=b")),
+            Some("/console/oauth/authorize?a=b")
+        );
+        for next in [
+            "https://evil.example/",
+            "//evil.example",
+            "/v1/dev/keys",
+            "/console\\x",
+        ] {
+            assert_eq!(safe_next(Some(next)), None, "{next}");
+        }
+        assert_eq!(safe_next(None), None);
+    }
 }

@@ -48,14 +48,17 @@ pub async fn list(
     let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let mut memories = match search {
         Some(text) => state
-            .store
-            .search_memories(
+            .retrieval
+            .memories(
+                &*state.store,
                 &session.user.id,
+                text,
                 &LexicalQuery::parse(text),
                 &categories,
                 window,
             )
             .await?
+            .hits
             .into_iter()
             .map(|scored| scored.item)
             .collect(),

@@ -3,12 +3,15 @@
 //! simply not found.
 
 pub mod action_items;
+pub mod apps;
 pub mod conversations;
 pub mod goals;
 pub mod keys;
 pub mod login;
 pub mod memories;
+pub mod oauth;
 pub mod overview;
+pub mod webhooks;
 
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -38,6 +41,12 @@ impl Notice {
             "item-saved" => "Action item saved.",
             "conversation-saved" => "Conversation saved.",
             "conversation-deleted" => "Conversation deleted.",
+            "webhook-paused" => "Webhook paused: nothing is sent to it until you resume it.",
+            "webhook-resumed" => "Webhook resumed.",
+            "webhook-deleted" => "Webhook deleted with its delivery log.",
+            "webhook-test-queued" => "Test ping queued: its outcome shows in the log below.",
+            "webhook-redelivery-queued" => "Redelivery queued.",
+            "app-disconnected" => "App disconnected. Its tokens no longer work.",
             _ => return None,
         })
     }

@@ -244,14 +244,24 @@ impl IdentityStore for PgStore {
         stale_before: Timestamp,
     ) -> StoreResult<()> {
         with_connection!(self, |client| {
-            execute(
+            let touched = execute(
                 client,
                 "UPDATE api_keys SET last_used_at = $1
                  WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
                 &[&at, &key_id, &stale_before],
             )
-            .await
-            .map(|_| ())
+            .await?;
+            if touched == 0 {
+                // Not a key (or fresh): an OAuth grant authenticates under its own id.
+                execute(
+                    client,
+                    "UPDATE oauth_grants SET last_used_at = $1
+                     WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+                    &[&at, &key_id, &stale_before],
+                )
+                .await?;
+            }
+            Ok(())
         })
     }
 }

@@ -502,4 +502,22 @@ impl IngestStore for PgStore {
             .transpose()
         })
     }
+
+    #[instrument(skip_all)]
+    async fn has_conversation_audio(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+    ) -> StoreResult<bool> {
+        with_connection!(self, |client| {
+            let row = query_opt(
+                client,
+                "SELECT EXISTS (SELECT 1 FROM ingest_sessions
+                 WHERE user_id = $1 AND conversation_id = $2 AND audio IS NOT NULL)",
+                &[&user_id, &conversation_id],
+            )
+            .await?;
+            Ok(row.map(|row| row.try_get(0)).transpose()?.unwrap_or(false))
+        })
+    }
 }

@@ -110,6 +110,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0080_console_sessions.sql"),
     ),
     (
+        90,
+        "search_vectors",
+        include_str!("../../../migrations/postgres/0090_search_vectors.sql"),
+    ),
+    (
+        100,
+        "oauth",
+        include_str!("../../../migrations/postgres/0100_oauth.sql"),
+    ),
+    (
         110,
         "ingest_inbox_retention",
         include_str!("../../../migrations/postgres/0110_ingest_inbox_retention.sql"),

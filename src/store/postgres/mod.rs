@@ -88,9 +88,11 @@ mod ingest;
 mod insights;
 mod memories;
 mod migrations;
+mod oauth;
 pub mod rows;
 mod search;
 pub mod tls;
+mod vectors;
 mod webhooks;
 
 use std::time::Duration;

@@ -242,13 +242,23 @@ impl IdentityStore for SqliteStore {
     ) -> StoreResult<()> {
         let key_id = key_id.to_string();
         self.write(move |tx| {
-            tx.execute(
-                "UPDATE api_keys SET last_used_at = ?1
-                 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
-                params![to_micros(at), key_id, to_micros(stale_before)],
-            )
-            .map(|_| ())
-            .map_err(map_error)
+            let touched = tx
+                .execute(
+                    "UPDATE api_keys SET last_used_at = ?1
+                     WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
+                    params![to_micros(at), key_id, to_micros(stale_before)],
+                )
+                .map_err(map_error)?;
+            if touched == 0 {
+                // Not a key (or fresh): an OAuth grant authenticates under its own id.
+                tx.execute(
+                    "UPDATE oauth_grants SET last_used_at = ?1
+                     WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
+                    params![to_micros(at), key_id, to_micros(stale_before)],
+                )
+                .map_err(map_error)?;
+            }
+            Ok(())
         })
         .await
     }

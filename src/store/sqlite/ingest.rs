@@ -506,4 +506,19 @@ impl IngestStore for SqliteStore {
             .optional()
         })
     }
+
+    #[instrument(skip_all)]
+    async fn has_conversation_audio(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+    ) -> StoreResult<bool> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM ingest_sessions
+                 WHERE user_id = ?1 AND conversation_id = ?2 AND audio IS NOT NULL)",
+            )?
+            .query_row(params![user_id, conversation_id], |row| row.get(0))
+        })
+    }
 }

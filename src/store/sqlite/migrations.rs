@@ -102,6 +102,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0080_console_sessions.sql"),
     ),
     (
+        90,
+        "search_vectors",
+        include_str!("../../../migrations/sqlite/0090_search_vectors.sql"),
+    ),
+    (
+        100,
+        "oauth",
+        include_str!("../../../migrations/sqlite/0100_oauth.sql"),
+    ),
+    (
         110,
         "ingest_inbox_retention",
         include_str!("../../../migrations/sqlite/0110_ingest_inbox_retention.sql"),

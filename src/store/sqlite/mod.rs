@@ -23,9 +23,11 @@ mod ingest;
 mod insights;
 pub mod memories;
 mod migrations;
+mod oauth;
 mod pool;
 pub mod rows;
 mod search;
+mod vectors;
 mod webhooks;
 mod writer;
 

@@ -1,0 +1,292 @@
+//! Semantic search vectors on SQLite: little-endian f32 blobs, compared by exact cosine over a
+//! bounded set of candidates (the user's most recently embedded objects plus the lexical
+//! matches), read off `search_vectors_newest`. The queue is filled by the triggers of migration
+//! 0090.
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use tracing::instrument;
+
+use super::SqliteStore;
+use crate::domain::time::to_micros;
+use crate::search::embed::{cosine, from_bytes, to_bytes};
+use crate::store::StoreResult;
+use crate::store::vectors::{
+    NearestQuery, NewVector, PendingText, VectorFilter, VectorKind, VectorStore, best_matches,
+};
+
+/// The text each kind is embedded from: a memory's content, an action item's description, a
+/// conversation's title, overview and the start of its transcript.
+const PENDING: &str = "SELECT q.seq, q.kind, q.user_id, q.id,
+     CASE q.kind
+         WHEN 'memory' THEN
+             (SELECT m.content FROM memories m WHERE m.user_id = q.user_id AND m.id = q.id)
+         WHEN 'action_item' THEN
+             (SELECT a.description FROM action_items a WHERE a.user_id = q.user_id AND a.id = q.id)
+         WHEN 'conversation' THEN
+             (SELECT c.title || char(10) || c.overview || char(10) || substr(coalesce(c.text,
+                  (SELECT group_concat(s.text, char(10) ORDER BY s.position)
+                   FROM transcript_segments s WHERE s.conversation_id = c.id), ''), 1, 3000)
+              FROM conversations c WHERE c.user_id = q.user_id AND c.id = q.id)
+     END
+ FROM search_vector_queue q ORDER BY q.seq LIMIT ?1";
+
+/// The object table a kind's vectors join, with the condition that it exists.
+fn object_join(kind: VectorKind) -> &'static str {
+    match kind {
+        VectorKind::Memory => "JOIN memories o ON o.user_id = v.user_id AND o.id = v.id",
+        VectorKind::ActionItem => "JOIN action_items o ON o.user_id = v.user_id AND o.id = v.id",
+        VectorKind::Conversation => "JOIN conversations o ON o.user_id = v.user_id AND o.id = v.id",
+    }
+}
+
+/// The filter's conditions on `o`, binding their values after the first four parameters.
+fn filter_conditions(filter: &VectorFilter<'_>, values: &mut Vec<Value>) -> String {
+    let mut bind = |value: Value| {
+        values.push(value);
+        format!("?{}", values.len())
+    };
+    match filter {
+        VectorFilter::Memories { categories } if !categories.is_empty() => {
+            let names: Vec<String> = categories
+                .iter()
+                .map(|c| bind(Value::Text(c.as_str().to_string())))
+                .collect();
+            format!(" AND o.category IN ({})", names.join(", "))
+        }
+        VectorFilter::Memories { .. } => String::new(),
+        VectorFilter::ActionItems { completed } => match completed {
+            Some(completed) => format!(
+                " AND o.completed = {}",
+                bind(Value::Integer(i64::from(*completed)))
+            ),
+            None => String::new(),
+        },
+        VectorFilter::Conversations(window) => {
+            let mut conditions = String::from(" AND o.discarded = 0");
+            if let Some(from) = window.created_from {
+                conditions.push_str(&format!(
+                    " AND o.created_at >= {}",
+                    bind(Value::Integer(to_micros(from)))
+                ));
+            }
+            if let Some(before) = window.created_before {
+                conditions.push_str(&format!(
+                    " AND o.created_at < {}",
+                    bind(Value::Integer(to_micros(before)))
+                ));
+            }
+            conditions
+        }
+    }
+}
+
+/// Computes each candidate row's similarity to `target`.
+fn similarities(
+    connection: &Connection,
+    sql: &str,
+    values: &[Value],
+    target: &[f32],
+    into: &mut Vec<(String, f64)>,
+) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params_from_iter(values.iter()))?;
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let bytes = row.get_ref(1)?.as_blob()?;
+        if let Some(vector) = from_bytes(bytes) {
+            into.push((id, cosine(target, &vector)));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl VectorStore for SqliteStore {
+    #[instrument(skip_all)]
+    async fn queue_missing_vectors(&self, model: &str) -> StoreResult<u64> {
+        let model = model.to_string();
+        self.write(move |c| {
+            c.execute("DELETE FROM search_vector_queue", [])
+                .map_err(super::map_error)?;
+            let mut queued = 0;
+            for (kind, table) in [
+                (VectorKind::Memory, "memories"),
+                (VectorKind::ActionItem, "action_items"),
+                (VectorKind::Conversation, "conversations"),
+            ] {
+                let sql = format!(
+                    "INSERT INTO search_vector_queue (kind, user_id, id)
+                     SELECT ?1, o.user_id, o.id FROM {table} o
+                     WHERE NOT EXISTS (SELECT 1 FROM search_vectors v
+                         WHERE v.kind = ?1 AND v.user_id = o.user_id AND v.id = o.id
+                           AND v.model = ?2)
+                     ORDER BY o.created_at"
+                );
+                queued += c
+                    .execute(&sql, params![kind.as_str(), model])
+                    .map_err(super::map_error)? as u64;
+            }
+            Ok(queued)
+        })
+        .await
+    }
+
+    async fn clear_vector_queue(&self) -> StoreResult<()> {
+        self.write(|c| {
+            c.execute("DELETE FROM search_vector_queue", [])
+                .map_err(super::map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    #[instrument(skip_all)]
+    async fn pending_vector_texts(&self, limit: i64) -> StoreResult<Vec<PendingText>> {
+        self.read(|c| {
+            let mut statement = c.prepare_cached(PENDING)?;
+            let rows = statement.query_map([limit], |row| {
+                let kind: String = row.get(1)?;
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    kind,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                ))
+            })?;
+            let mut pending = Vec::new();
+            for row in rows {
+                let (seq, kind, user_id, id, text) = row?;
+                // A kind this version does not know (a newer server's) is dropped.
+                let (kind, text) = match VectorKind::parse(&kind) {
+                    Some(kind) => (kind, text),
+                    None => (VectorKind::Memory, None),
+                };
+                pending.push(PendingText {
+                    seq,
+                    kind,
+                    user_id,
+                    id,
+                    text,
+                });
+            }
+            Ok(pending)
+        })
+    }
+
+    #[instrument(skip_all)]
+    async fn save_vectors(
+        &self,
+        model: &str,
+        vectors: Vec<NewVector>,
+        done: Vec<i64>,
+    ) -> StoreResult<()> {
+        let model = model.to_string();
+        self.write(move |c| {
+            let inner =
+                || -> rusqlite::Result<()> {
+                    for vector in &vectors {
+                        // Deleted and inserted, not updated: the new row takes the highest `seq`,
+                        // so a re-embedded object counts as recent.
+                        c.prepare_cached(
+                        "DELETE FROM search_vectors WHERE kind = ?1 AND user_id = ?2 AND id = ?3",
+                    )?
+                    .execute(params![vector.kind.as_str(), vector.user_id, vector.id])?;
+                        let sql = format!(
+                        "INSERT INTO search_vectors (kind, user_id, id, model, dimension, vector)
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                         WHERE EXISTS (SELECT 1 FROM {} WHERE user_id = ?2 AND id = ?3)",
+                        match vector.kind {
+                            VectorKind::Memory => "memories",
+                            VectorKind::ActionItem => "action_items",
+                            VectorKind::Conversation => "conversations",
+                        }
+                    );
+                        c.prepare_cached(&sql)?.execute(params![
+                            vector.kind.as_str(),
+                            vector.user_id,
+                            vector.id,
+                            model,
+                            vector.vector.len() as i64,
+                            to_bytes(&vector.vector),
+                        ])?;
+                    }
+                    let mut delete =
+                        c.prepare_cached("DELETE FROM search_vector_queue WHERE seq = ?1")?;
+                    for seq in &done {
+                        delete.execute([seq])?;
+                    }
+                    Ok(())
+                };
+            inner().map_err(super::map_error)
+        })
+        .await
+    }
+
+    async fn vector_backlog(&self) -> StoreResult<i64> {
+        self.read(|c| c.query_row("SELECT count(*) FROM search_vector_queue", [], |r| r.get(0)))
+    }
+
+    async fn vector_dimension(&self, model: &str) -> StoreResult<Option<usize>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT dimension FROM search_vectors WHERE model = ?1 ORDER BY seq DESC LIMIT 1",
+                [model],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|d| d.map(|d| d as usize))
+        })
+    }
+
+    async fn vector_count(&self, user_id: &str, kind: VectorKind) -> StoreResult<i64> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT count(*) FROM search_vectors WHERE kind = ?1 AND user_id = ?2",
+                params![kind.as_str(), user_id],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    #[instrument(skip_all)]
+    async fn nearest(&self, query: NearestQuery<'_>) -> StoreResult<Vec<(String, f64)>> {
+        let kind = query.filter.kind();
+        let mut values = vec![
+            Value::Text(kind.as_str().to_string()),
+            Value::Text(query.user_id.to_string()),
+            Value::Text(query.model.to_string()),
+            Value::Integer(query.vector.len() as i64),
+        ];
+        let conditions = filter_conditions(&query.filter, &mut values);
+        let base = format!(
+            "SELECT v.id, v.vector FROM search_vectors v {}
+             WHERE v.kind = ?1 AND v.user_id = ?2 AND v.model = ?3 AND v.dimension = ?4{conditions}",
+            object_join(kind)
+        );
+        let mut newest_values = values.clone();
+        newest_values.push(Value::Integer(query.newest));
+        let newest = format!("{base} ORDER BY v.seq DESC LIMIT ?{}", newest_values.len());
+        let mut also_values = values;
+        let placeholders: Vec<String> = query
+            .also
+            .iter()
+            .map(|id| {
+                also_values.push(Value::Text(id.clone()));
+                format!("?{}", also_values.len())
+            })
+            .collect();
+        let also = format!("{base} AND v.id IN ({})", placeholders.join(", "));
+        let scored = self.read(|c| {
+            let mut scored = Vec::new();
+            similarities(c, &newest, &newest_values, query.vector, &mut scored)?;
+            if !query.also.is_empty() {
+                similarities(c, &also, &also_values, query.vector, &mut scored)?;
+            }
+            Ok(scored)
+        })?;
+        Ok(best_matches(scored, query.min_similarity, query.limit))
+    }
+}
