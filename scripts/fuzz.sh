@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Contract fuzzing with schemathesis (pinned, installed from PyPI into the project's .venv) against
-# a server on a temporary database, plus a cross-user isolation check. See scripts/fuzz.py.
+# Contract fuzzing with schemathesis (pinned, installed from PyPI into the project's .venv), every
+# check and the stateful phase, against a server on a temporary database, plus a cross-user
+# isolation check. See scripts/fuzz.py and scripts/schemathesis.toml.
 # FUZZ_SEED (fixed by default, so a failure reproduces) and FUZZ_MAX_EXAMPLES tune a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,6 +4,8 @@
 //! 415, 422, 429, 500, 503) are added here from what each operation declares (its security,
 //! body and parameters), so a route lists only what is particular to it.
 
+mod rules;
+
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::{InfoBuilder, OpenApi as Document};
@@ -69,6 +71,8 @@ pub fn complete(generated: Document) -> Value {
             }
         }
     }
+    rules::apply(&mut document);
+    rules::require_response_fields(&mut document);
     document
 }
 

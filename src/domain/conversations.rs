@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::domain::action_items::ActionItem;
 use crate::domain::ids::new_id;
-use crate::domain::time::{Timestamp, serde_rfc3339};
+use crate::domain::time::{Timestamp, is_rfc3339_year, serde_rfc3339};
 
 pub const MAX_TEXT_CHARS: usize = 100_000;
 pub const MAX_SEGMENTS: usize = 500;
@@ -291,7 +291,9 @@ pub fn resolve_times(
         (None, Some(finished)) => finished.checked_sub_signed(duration).map(|s| (s, finished)),
         (None, None) => now.checked_add_signed(duration).map(|f| (now, f)),
     }
-    // Segment times of billions of years do not fit a timestamp.
+    // Segment times of billions of years do not fit a timestamp, and a default reaching before
+    // year 0 or past 9999 could not be written in RFC 3339.
+    .filter(|(started, finished)| is_rfc3339_year(started) && is_rfc3339_year(finished))
     .ok_or(ConversationFieldError::TimesOutOfRange)?;
     let in_order = match rule {
         DurationRule::Text => finished_at >= started_at,

@@ -24,3 +24,4 @@ pub mod text;
 pub mod time;
 pub mod users;
 pub mod webhooks;
+pub mod wire;

@@ -29,8 +29,21 @@ pub fn format(ts: &Timestamp) -> String {
     ts.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// Parses an RFC 3339 date-time; one without an offset is taken as UTC.
+/// Whether `ts` can be written in RFC 3339, whose years are `0000`..`9999` (chrono would write
+/// `-0001-...` or `+10000-...` outside them).
+pub fn is_rfc3339_year(ts: &Timestamp) -> bool {
+    use chrono::Datelike;
+    (0..=9999).contains(&ts.year())
+}
+
+/// Parses an RFC 3339 date-time; one without an offset is taken as UTC. A time whose UTC year
+/// falls outside `0000`..`9999` (`0000-01-01T00:00:00+01:00`) is refused: it could not be
+/// written back.
 pub fn parse_datetime(text: &str) -> Option<Timestamp> {
+    parse_any_year(text).filter(is_rfc3339_year)
+}
+
+fn parse_any_year(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
         return Some(truncate_to_micros(ts.with_timezone(&Utc)));

@@ -113,7 +113,7 @@ pub struct CreateConversationRequest {
     /// 1..16 characters (default `en`).
     #[serde(default)]
     pub language: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::optional_object")]
     pub geolocation: Option<Geolocation>,
     /// Makes the creation idempotent: a repeat with the same id returns the first result.
     #[serde(default)]
@@ -127,7 +127,7 @@ pub struct SegmentRequest {
     #[serde(default)]
     pub speaker: Option<String>,
     /// Used when the label carries no number (default 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::optional_integer")]
     pub speaker_id: Option<i64>,
     /// Whether the user is speaking (default false).
     #[serde(default)]
@@ -143,6 +143,7 @@ pub struct SegmentRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateFromSegmentsRequest {
     /// 1..500 segments.
+    #[serde(deserialize_with = "crate::domain::wire::objects")]
     pub transcript_segments: Vec<SegmentRequest>,
     /// The recording device; unknown values are stored as `unknown` (default `phone`).
     #[serde(default)]
@@ -158,7 +159,7 @@ pub struct CreateFromSegmentsRequest {
     /// 1..16 characters (default `en`).
     #[serde(default)]
     pub language: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::optional_object")]
     pub geolocation: Option<Geolocation>,
     /// 1..200 characters. Makes the creation idempotent: a repeat with the same id returns the
     /// first result; 409 while the first is still being processed.
@@ -454,7 +455,7 @@ pub struct AskRequest {
     /// 1..1000 characters.
     pub question: String,
     /// How many of the most relevant conversations to ground the answer on, 1..10 (default 5).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::optional_integer")]
     pub limit: Option<i64>,
     /// The IANA time zone relative dates in the question are resolved in (default `UTC`).
     #[serde(default)]

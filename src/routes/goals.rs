@@ -151,7 +151,7 @@ pub struct CreateGoal {
     /// `user` (default), `ai_suggested` or `imported`.
     #[serde(default)]
     pub source: Option<GoalSource>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::optional_object")]
     pub metric: Option<MetricRequest>,
     /// `boolean`, `scale` (the default of a metric) or `numeric`.
     #[serde(default)]

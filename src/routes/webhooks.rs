@@ -95,7 +95,7 @@ pub struct CreateWebhookRequest {
     pub url: String,
     /// Event types, e.g. `["conversation.created", "memory.created"]`.
     pub events: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::optional_object")]
     pub filters: Option<FiltersRequest>,
     /// Default `true`.
     #[serde(default)]
@@ -111,7 +111,7 @@ pub struct UpdateWebhookRequest {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub events: crate::domain::patch::Patch<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::wire::optional_object")]
     pub filters: Option<FiltersRequest>,
     #[serde(default)]
     #[schema(value_type = Option<bool>)]

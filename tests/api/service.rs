@@ -115,3 +115,146 @@ async fn the_openapi_command_prints_the_served_document() {
     let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(printed, served);
 }
+
+fn matches(schema: &Value, text: &str) -> bool {
+    let pattern = schema["pattern"].as_str().expect("a pattern");
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 26)
+        .build()
+        .unwrap()
+        .is_match(text)
+}
+
+fn query_parameter<'a>(document: &'a Value, path: &str, name: &str) -> &'a Value {
+    document["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{path} has no parameter {name}"))
+}
+
+/// The request rules the server enforces are in the document (issue: a client generator, a
+/// gateway or a fuzzer must accept exactly what the server accepts).
+#[tokio::test]
+async fn the_document_states_the_rules_the_server_enforces() {
+    let server = TestServer::start().await;
+    let document = server
+        .call(Method::GET, "/v1/openapi.json", None, None)
+        .await
+        .body;
+    let schemas = &document["components"]["schemas"];
+
+    // Query integers: any integer is valid (clamped), on every route.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if ["limit", "offset", "days"].contains(&parameter["name"].as_str().unwrap())
+                    && parameter["in"] == "query"
+                {
+                    assert_eq!(
+                        parameter["schema"],
+                        serde_json::json!({"type": "integer"}),
+                        "{method} {path} {}",
+                        parameter["name"]
+                    );
+                }
+            }
+        }
+    }
+
+    // Texts: blank refused, the bound counted after trimming.
+    let content = &schemas["CreateMemoryRequest"]["properties"]["content"];
+    assert_eq!(content["minLength"], 1);
+    for (text, valid) in [
+        ("", false),
+        ("   ", false),
+        ("\u{3000}\t", false),
+        (" a ", true),
+        (&"x".repeat(500), true),
+        (&format!("  {}  ", "x".repeat(500)), true),
+        (&"x".repeat(501), false),
+    ] {
+        assert_eq!(matches(content, text), valid, "{text:?}");
+    }
+
+    // Category filters: comma lists of known categories only.
+    let categories = &query_parameter(&document, "/v1/dev/user/memories", "categories")["schema"];
+    assert!(matches(categories, "system, interesting,,"));
+    assert!(!matches(categories, "system,cooking"));
+    let categories =
+        &query_parameter(&document, "/v1/dev/user/conversations", "categories")["schema"];
+    assert!(matches(categories, "work,health"));
+    assert!(!matches(categories, "system"));
+
+    // Dates in queries: a bare date or a date-time; daily summaries take bare dates only.
+    let start = &query_parameter(&document, "/v1/dev/user/action-items", "start_date")["schema"];
+    let forms = start["anyOf"].as_array().unwrap();
+    assert!(forms.iter().any(|s| matches(s, "2025-12-10")));
+    assert!(
+        forms
+            .iter()
+            .any(|s| matches(s, "2025-12-10T17:00:00+02:00"))
+    );
+    assert!(!forms.iter().any(|s| matches(s, "")));
+    assert!(!forms.iter().any(|s| matches(s, "2025-02-30")));
+    let day = &query_parameter(&document, "/v1/dev/user/daily-summaries", "end_date")["schema"];
+    assert!(matches(day, "2025-12-10") && !matches(day, "2025-12-10T00:00:00Z"));
+
+    // Enums and batch sizes.
+    assert_eq!(
+        schemas["CreateKeyRequest"]["properties"]["scopes"]["items"]["enum"]
+            .as_array()
+            .unwrap()
+            .len(),
+        11
+    );
+    assert_eq!(
+        schemas["CreateMemoriesBatchRequest"]["properties"]["memories"]["maxItems"],
+        25
+    );
+    assert_eq!(
+        schemas["BatchCreateActionItems"]["properties"]["action_items"]["maxItems"],
+        50
+    );
+
+    // Nullability on PATCH (API.md §11.4): only clearable fields take null.
+    let update = &schemas["UpdateActionItem"]["properties"];
+    assert_eq!(update["completed"]["type"], "boolean");
+    assert_eq!(update["description"]["type"], "string");
+    assert!(
+        update["due_at"]["anyOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["type"] == "null")
+    );
+    assert_eq!(
+        schemas["UpdateConversationRequest"]["properties"]["title"]["type"],
+        "string"
+    );
+    // ... and at least one field.
+    let body = &document["paths"]["/v1/dev/user/action-items/{action_item_id}"]["patch"]["requestBody"]
+        ["content"]["application/json"]["schema"];
+    assert_eq!(
+        body["allOf"][0]["$ref"],
+        "#/components/schemas/UpdateActionItem"
+    );
+    assert_eq!(body["allOf"][1]["anyOf"].as_array().unwrap().len(), 3);
+
+    // Responses: every field is always sent.
+    let memory = &schemas["Memory"];
+    let mut properties: Vec<&String> = memory["properties"].as_object().unwrap().keys().collect();
+    let mut required: Vec<&str> = memory["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    properties.sort();
+    required.sort();
+    assert_eq!(
+        properties.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        required
+    );
+}

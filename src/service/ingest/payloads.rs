@@ -140,7 +140,11 @@ struct Segment {
     text: String,
     #[serde(default)]
     speaker: Option<String>,
-    #[serde(default, alias = "speakerId")]
+    #[serde(
+        default,
+        alias = "speakerId",
+        deserialize_with = "crate::domain::wire::optional_integer"
+    )]
     speaker_id: Option<i64>,
     #[serde(default)]
     is_user: bool,
@@ -171,6 +175,10 @@ pub fn transcript(body: &[u8]) -> Result<Vec<SessionSegment>, NotOmi> {
         .into_iter()
         .enumerate()
         .map(|(index, value)| {
+            // serde would also read a segment written as an array, by position.
+            if !value.is_object() {
+                return Err(NotOmi(format!("segments[{index}] must be an object")));
+            }
             let segment: Segment = serde_json::from_value(value)
                 .map_err(|error| NotOmi(format!("segments[{index}] {error}")))?;
             if !segment.start.is_finite() || !segment.end.is_finite() {
