@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 OPENAPI_PYTHON_CLIENT_VERSION=0.29.1
 MYPY_VERSION=1.19.1
 PYTHON_DATEUTIL_VERSION=2.9.0.post0
+TYPES_PYTHON_DATEUTIL_VERSION=2.9.0.20261122
 work=target/clients
 mkdir -p "$work"
 
@@ -19,7 +20,7 @@ if ! "$work/pyenv/bin/openapi-python-client" --version 2>/dev/null | grep -qF "$
   python3 -m venv "$work/pyenv"
   "$work/pyenv/bin/pip" install --quiet --disable-pip-version-check \
     "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION" "mypy==$MYPY_VERSION" \
-    "python-dateutil==$PYTHON_DATEUTIL_VERSION" "types-python-dateutil"
+    "python-dateutil==$PYTHON_DATEUTIL_VERSION" "types-python-dateutil==$TYPES_PYTHON_DATEUTIL_VERSION"
 fi
 mkdir -p "$work/ts"
 cp scripts/clients/typescript/package.json scripts/clients/typescript/package-lock.json \
