@@ -237,15 +237,10 @@ impl Retrieval {
             |m| &m.id,
         )
         .await?;
-        let mut hits = Vec::new();
-        for (id, item, score) in paged(ranked, page) {
-            let item = match item {
-                Some(item) => Some(item),
-                None => store.get_memory(user_id, &id).await?,
-            };
-            hits.extend(item.map(|item| Scored { item, score }));
-        }
-        Ok(hybrid(hits))
+        page_of(ranked, page, |id| async move {
+            store.get_memory(user_id, &id).await
+        })
+        .await
     }
 
     /// Action item descriptions.
@@ -280,15 +275,10 @@ impl Retrieval {
             |a| &a.id,
         )
         .await?;
-        let mut hits = Vec::new();
-        for (id, item, score) in paged(ranked, page) {
-            let item = match item {
-                Some(item) => Some(item),
-                None => store.get_action_item(user_id, &id).await?,
-            };
-            hits.extend(item.map(|item| Scored { item, score }));
-        }
-        Ok(hybrid(hits))
+        page_of(ranked, page, |id| async move {
+            store.get_action_item(user_id, &id).await
+        })
+        .await
     }
 
     /// Title, overview and transcript of kept conversations (the lexical search's arguments,
@@ -326,19 +316,12 @@ impl Retrieval {
             |c| &c.id,
         )
         .await?;
-        let mut hits = Vec::new();
-        for (id, item, score) in paged(ranked, page) {
-            let item = match item {
-                Some(item) => Some(item),
-                None => {
-                    store
-                        .get_conversation(user_id, &id, include_transcript)
-                        .await?
-                }
-            };
-            hits.extend(item.map(|item| Scored { item, score }));
-        }
-        Ok(hybrid(hits))
+        page_of(ranked, page, |id| async move {
+            store
+                .get_conversation(user_id, &id, include_transcript)
+                .await
+        })
+        .await
     }
 }
 
@@ -349,11 +332,25 @@ fn lexical<T>(hits: Vec<Scored<T>>) -> Found<T> {
     }
 }
 
-fn hybrid<T>(hits: Vec<Scored<T>>) -> Found<T> {
-    Found {
+/// The page's part of a fused ranking as a hybrid answer: the objects the lexical search
+/// already read are kept, the others loaded with `load` (one that went meanwhile is left out).
+async fn page_of<T, F, Fut>(ranked: Vec<Ranked<T>>, page: Page, load: F) -> StoreResult<Found<T>>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<Option<T>>>,
+{
+    let mut hits = Vec::new();
+    for (id, item, score) in paged(ranked, page) {
+        let item = match item {
+            Some(item) => Some(item),
+            None => load(id).await?,
+        };
+        hits.extend(item.map(|item| Scored { item, score }));
+    }
+    Ok(Found {
         hits,
         mode: Mode::Hybrid,
-    }
+    })
 }
 
 /// How deep each ranking is read: the fusion depth, or further for a deep page.
