@@ -7,6 +7,7 @@
 //! The memories are seeded through the API batches with the embeddings endpoint configured; the
 //! benchmark waits until the server's worker has embedded all of them, measures hybrid search,
 //! then restarts the server without the endpoint and measures lexical search on the same data.
+//! Last, what the search index and the embedding queue cost writes ([`write_cost`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -146,5 +147,212 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<()> {
             "missed"
         },
     );
-    Ok(())
+    write_cost::run(binary, quick)
+}
+
+/// What index maintenance costs a write, measured outside the server on the same SQLite file
+/// layout: the store's own row inserts, one memory per transaction (`POST memories`) and 50
+/// action items per transaction (the batch), `synchronous=FULL` like the server, with all the
+/// triggers of the schema and with the search index's or the embedding queue's insert triggers
+/// dropped. The variants take turns in short slices, so that the machine's changing speed
+/// weighs on all of them alike.
+pub mod write_cost {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use omi_server::domain::action_items::ActionItem;
+    use omi_server::domain::memories::{Memory, MemoryCategory, Visibility, scoring};
+    use omi_server::domain::text::normalize_for_dedup;
+    use omi_server::domain::time;
+    use omi_server::store::sqlite::rows::{insert_action_item, insert_memory};
+    use rusqlite::Connection;
+
+    use crate::server_process::{create_user, database_in, sqlite_url};
+
+    /// Memories and action items in every file before measuring, so that the indexes are not
+    /// trivially small.
+    const PRESEED_MEMORIES: u64 = 20_000;
+    const PRESEED_ACTION_ITEMS: u64 = 5_000;
+    const BATCH: u64 = 50;
+
+    struct Variant {
+        name: &'static str,
+        dropped: &'static [&'static str],
+        connection: Connection,
+        user_id: String,
+        singles: u64,
+        singles_time: Duration,
+        batches: u64,
+        batches_time: Duration,
+        next: u64,
+    }
+
+    const VARIANTS: [(&str, &[&str]); 4] = [
+        ("all triggers (as served)", &[]),
+        (
+            "without the search index",
+            &["memories_search_insert", "action_items_search_insert"],
+        ),
+        (
+            "without the embedding queue",
+            &["memories_vector_insert", "action_items_vector_insert"],
+        ),
+        (
+            "without either",
+            &[
+                "memories_search_insert",
+                "action_items_search_insert",
+                "memories_vector_insert",
+                "action_items_vector_insert",
+            ],
+        ),
+    ];
+
+    fn memory(n: u64) -> Memory {
+        let created_at = time::now();
+        let category = if n.is_multiple_of(3) {
+            MemoryCategory::Interesting
+        } else {
+            MemoryCategory::System
+        };
+        Memory {
+            id: format!("write-cost-memory-{n}"),
+            content: crate::seed::memory_content(n),
+            category,
+            visibility: Visibility::Private,
+            tags: vec!["bench".into()],
+            created_at,
+            updated_at: created_at,
+            manually_added: true,
+            scoring: scoring(true, category, created_at),
+            reviewed: false,
+            user_review: None,
+            edited: false,
+            conversation_id: None,
+        }
+    }
+
+    fn action_item(n: u64) -> ActionItem {
+        let now = time::now();
+        ActionItem {
+            id: format!("write-cost-item-{n}"),
+            description: format!("Review the pull request for the billing service (task {n})"),
+            completed: false,
+            created_at: now,
+            updated_at: now,
+            due_at: None,
+            completed_at: None,
+            conversation_id: None,
+        }
+    }
+
+    fn insert_batch(variant: &mut Variant, items: u64) -> rusqlite::Result<()> {
+        let transaction = variant.connection.transaction()?;
+        for _ in 0..items {
+            let item = action_item(variant.next);
+            variant.next += 1;
+            insert_action_item(
+                &transaction,
+                &variant.user_id,
+                &item,
+                &normalize_for_dedup(&item.description),
+            )?;
+        }
+        transaction.commit()
+    }
+
+    fn insert_single(variant: &mut Variant) -> rusqlite::Result<()> {
+        let transaction = variant.connection.transaction()?;
+        insert_memory(&transaction, &variant.user_id, &memory(variant.next))?;
+        variant.next += 1;
+        transaction.commit()
+    }
+
+    fn open(
+        binary: &Path,
+        folder: &Path,
+        dropped: &[&str],
+    ) -> anyhow::Result<(Connection, String)> {
+        std::fs::create_dir_all(folder)?;
+        let database = database_in(folder);
+        let user = create_user(binary, &sqlite_url(&database), "writes")?;
+        let connection = Connection::open(&database)?;
+        connection.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )?;
+        for trigger in dropped {
+            connection.execute_batch(&format!("DROP TRIGGER {trigger}"))?;
+        }
+        Ok((connection, user.id))
+    }
+
+    pub fn run(binary: &Path, quick: bool) -> anyhow::Result<()> {
+        let folder = tempfile::tempdir()?;
+        let mut variants = Vec::new();
+        for (index, (name, dropped)) in VARIANTS.into_iter().enumerate() {
+            let (connection, user_id) =
+                open(binary, &folder.path().join(index.to_string()), dropped)?;
+            let mut variant = Variant {
+                name,
+                dropped,
+                connection,
+                user_id,
+                singles: 0,
+                singles_time: Duration::ZERO,
+                batches: 0,
+                batches_time: Duration::ZERO,
+                next: 0,
+            };
+            // Pre-seeded in large transactions (fast); the measured writes follow.
+            let transaction = variant.connection.transaction()?;
+            for n in 0..PRESEED_MEMORIES {
+                insert_memory(&transaction, &variant.user_id, &memory(1_000_000 + n))?;
+            }
+            transaction.commit()?;
+            insert_batch(&mut variant, PRESEED_ACTION_ITEMS)?;
+            variants.push(variant);
+        }
+        let rounds = if quick { 4 } else { 12 };
+        let slice = Duration::from_millis(500);
+        for _ in 0..rounds {
+            for variant in &mut variants {
+                let started = Instant::now();
+                while started.elapsed() < slice {
+                    insert_single(variant)?;
+                    variant.singles += 1;
+                }
+                variant.singles_time += started.elapsed();
+                let started = Instant::now();
+                while started.elapsed() < slice {
+                    insert_batch(variant, BATCH)?;
+                    variant.batches += 1;
+                }
+                variant.batches_time += started.elapsed();
+            }
+        }
+        println!(
+            "write cost outside the server ({rounds} turns of {} ms per variant and kind, \
+             synchronous=FULL, {PRESEED_MEMORIES} memories and {PRESEED_ACTION_ITEMS} action items already stored):",
+            slice.as_millis()
+        );
+        let per_second = |count: u64, time: Duration| count as f64 / time.as_secs_f64();
+        let base_singles = per_second(variants[3].singles, variants[3].singles_time);
+        let base_batches = per_second(variants[3].batches, variants[3].batches_time);
+        for variant in &variants {
+            let singles = per_second(variant.singles, variant.singles_time);
+            let batches = per_second(variant.batches, variant.batches_time);
+            println!(
+                "  {:<28} memory inserts {singles:>7.0}/s ({:.2} of none), 50-item batches {batches:>6.0}/s ({:.2} of none){}",
+                variant.name,
+                singles / base_singles,
+                batches / base_batches,
+                if variant.dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [dropped: {}]", variant.dropped.join(", "))
+                }
+            );
+        }
+        Ok(())
+    }
 }

@@ -17,4 +17,4 @@ pub use score::{Scored, normalize_scores};
 /// Ranking costs per match and a common word matches a large share of a big collection, so an
 /// unbounded search grows with the collection; within this bound every match is ranked exactly,
 /// and beyond it the newest matches are the ones ranked (docs/DECISIONS.md, "Search").
-pub const CANDIDATES: i64 = 500;
+pub const CANDIDATES: i64 = 200;

@@ -261,7 +261,7 @@ impl LexicalQuery {
         if self.is_empty() {
             return None;
         }
-        let quote = |words: &[String]| format!("\"{}\"", words.join(" ").replace('"', "\"\""));
+        let quote = fts5_quote;
         let mut alternatives: Vec<String> = self
             .terms
             .iter()
@@ -283,6 +283,24 @@ impl LexicalQuery {
             required.push(format!("({})", alternatives.join(" OR ")));
         }
         Some(required.join(" AND "))
+    }
+
+    /// Each phrase of [`LexicalQuery::fts5_expression`] as an expression of its own, in the
+    /// order FTS5 numbers them (left to right): the quoted phrases, the terms, the whole text.
+    pub fn fts5_phrases(&self) -> Vec<String> {
+        let mut phrases: Vec<String> = self.phrases.iter().map(|words| fts5_quote(words)).collect();
+        for (index, term) in self.terms.iter().enumerate() {
+            let quoted = fts5_quote(std::slice::from_ref(term));
+            phrases.push(if self.term_is_prefix(index) {
+                format!("{quoted} *")
+            } else {
+                quoted
+            });
+        }
+        if !self.whole.is_empty() {
+            phrases.push(fts5_quote(&self.whole));
+        }
+        phrases
     }
 
     /// The PostgreSQL `to_tsquery` text that selects matching documents; `None` when there is
@@ -334,6 +352,11 @@ impl LexicalQuery {
     }
 }
 
+/// Words as one quoted FTS5 string (a phrase when there are several).
+fn fts5_quote(words: &[String]) -> String {
+    format!("\"{}\"", words.join(" ").replace('"', "\"\""))
+}
+
 fn ts_phrase(words: &[String]) -> String {
     words
         .iter()
@@ -367,6 +390,15 @@ mod tests {
             "('dentist' | 'appointment' | 'moved':*)"
         );
         assert_eq!(
+            query.fts5_phrases(),
+            [
+                r#""dentist""#,
+                r#""appointment""#,
+                r#""moved" *"#,
+                r#""dentist appointment moved""#
+            ]
+        );
+        assert_eq!(
             query.tsquery_whole().unwrap(),
             "'dentist' <-> 'appointment' <-> 'moved'"
         );
@@ -387,6 +419,10 @@ mod tests {
         assert_eq!(
             query.fts5_expression().unwrap(),
             r#""raise prices" AND ("january" *)"#
+        );
+        assert_eq!(
+            query.fts5_phrases(),
+            [r#""raise prices""#, r#""january" *"#]
         );
         assert_eq!(
             query.tsquery().unwrap(),

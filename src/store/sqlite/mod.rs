@@ -25,6 +25,7 @@ pub mod memories;
 mod migrations;
 mod oauth;
 mod pool;
+mod rank;
 pub mod rows;
 mod search;
 mod vectors;
@@ -102,6 +103,10 @@ pub fn path_from_url(url: &str) -> anyhow::Result<PathBuf> {
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReadPool>,
+    /// Decoded semantic search vectors (`vectors.rs`).
+    vectors: Arc<crate::store::vectors::VectorCache>,
+    /// Document counts of search phrases (`search.rs`).
+    phrase_counts: Arc<search::PhraseCounts>,
 }
 
 impl SqliteStore {
@@ -141,6 +146,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Writer::start(writer, commits).context("starting the SQLite writer thread")?,
             readers: Arc::new(ReadPool::new(readers)),
+            vectors: Arc::default(),
+            phrase_counts: Arc::default(),
         })
     }
 
@@ -195,6 +202,7 @@ fn open_connection(path: &Path, options: &SqliteOptions, role: Role) -> anyhow::
     connection.busy_timeout(options.busy_timeout)?;
     connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     connection.set_prepared_statement_cache_capacity(64);
+    rank::register(&connection).context("registering the search ranking function")?;
     connection.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {};

@@ -2,6 +2,12 @@
 //! bounded set of candidates (the user's most recently embedded objects plus the lexical
 //! matches), read off `search_vectors_newest`. The queue is filled by the triggers of migration
 //! 0090.
+//!
+//! A search reads only the row numbers of its candidates; their vectors come decoded from the
+//! store's [`VectorCache`], and only the rows it has not seen are read and decoded (reading and
+//! decoding 2,000 blobs was most of a hybrid search's cost).
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
@@ -10,10 +16,11 @@ use tracing::instrument;
 
 use super::SqliteStore;
 use crate::domain::time::to_micros;
-use crate::search::embed::{cosine, from_bytes, to_bytes};
+use crate::search::embed::{from_bytes, to_bytes};
 use crate::store::StoreResult;
 use crate::store::vectors::{
-    NearestQuery, NewVector, PendingText, VectorFilter, VectorKind, VectorStore, best_matches,
+    CachedVector, NearestQuery, NewVector, PendingText, VectorCache, VectorFilter, VectorKind,
+    VectorStore, best_matches, norm,
 };
 
 /// The text each kind is embedded from: a memory's content, an action item's description, a
@@ -82,24 +89,54 @@ fn filter_conditions(filter: &VectorFilter<'_>, values: &mut Vec<Value>) -> Stri
     }
 }
 
-/// Computes each candidate row's similarity to `target`.
-fn similarities(
+/// Appends the row numbers `sql` selects to `into`.
+fn candidate_rows(
     connection: &Connection,
     sql: &str,
     values: &[Value],
-    target: &[f32],
-    into: &mut Vec<(String, f64)>,
+    into: &mut Vec<i64>,
 ) -> rusqlite::Result<()> {
     let mut statement = connection.prepare_cached(sql)?;
     let mut rows = statement.query(params_from_iter(values.iter()))?;
     while let Some(row) = rows.next()? {
-        let id: String = row.get(0)?;
-        let bytes = row.get_ref(1)?.as_blob()?;
-        if let Some(vector) = from_bytes(bytes) {
-            into.push((id, cosine(target, &vector)));
-        }
+        into.push(row.get(0)?);
     }
     Ok(())
+}
+
+/// The vectors of rows `seqs`, from the cache or read (and then cached); a row that went
+/// meanwhile or holds no whole vector is left out. `epoch` is the cache's, read before `seqs`.
+fn vectors_of(
+    connection: &Connection,
+    cache: &VectorCache,
+    epoch: u64,
+    seqs: &[i64],
+) -> rusqlite::Result<Vec<Arc<CachedVector>>> {
+    let cached = cache.get(seqs);
+    let mut found = Vec::with_capacity(seqs.len());
+    let mut read = Vec::new();
+    for (seq, vector) in seqs.iter().zip(cached) {
+        if let Some(vector) = vector {
+            found.push(vector);
+            continue;
+        }
+        let row = connection
+            .prepare_cached("SELECT id, vector FROM search_vectors WHERE seq = ?1")?
+            .query_row([seq], |row| {
+                let id: String = row.get(0)?;
+                Ok(from_bytes(row.get_ref(1)?.as_blob()?).map(|vector| (id, vector)))
+            })
+            .optional()?;
+        if let Some(Some((id, vector))) = row {
+            let vector = Arc::new(CachedVector::new(id, vector));
+            read.push((*seq, vector.clone()));
+            found.push(vector);
+        }
+    }
+    if !read.is_empty() {
+        cache.insert(epoch, &read);
+    }
+    Ok(found)
 }
 
 #[async_trait]
@@ -184,27 +221,29 @@ impl VectorStore for SqliteStore {
         done: Vec<i64>,
     ) -> StoreResult<()> {
         let model = model.to_string();
-        self.write(move |c| {
-            let inner =
-                || -> rusqlite::Result<()> {
+        let written = self
+            .write(move |c| {
+                let inner = || -> rusqlite::Result<Vec<i64>> {
+                    let mut written = Vec::with_capacity(vectors.len());
                     for vector in &vectors {
-                        // Deleted and inserted, not updated: the new row takes the highest `seq`,
-                        // so a re-embedded object counts as recent.
+                        // Deleted and inserted, not updated: the new row takes the highest
+                        // `seq`, so a re-embedded object counts as recent.
                         c.prepare_cached(
-                        "DELETE FROM search_vectors WHERE kind = ?1 AND user_id = ?2 AND id = ?3",
-                    )?
-                    .execute(params![vector.kind.as_str(), vector.user_id, vector.id])?;
+                            "DELETE FROM search_vectors
+                             WHERE kind = ?1 AND user_id = ?2 AND id = ?3",
+                        )?
+                        .execute(params![vector.kind.as_str(), vector.user_id, vector.id])?;
                         let sql = format!(
-                        "INSERT INTO search_vectors (kind, user_id, id, model, dimension, vector)
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                         WHERE EXISTS (SELECT 1 FROM {} WHERE user_id = ?2 AND id = ?3)",
-                        match vector.kind {
-                            VectorKind::Memory => "memories",
-                            VectorKind::ActionItem => "action_items",
-                            VectorKind::Conversation => "conversations",
-                        }
-                    );
-                        c.prepare_cached(&sql)?.execute(params![
+                            "INSERT INTO search_vectors (kind, user_id, id, model, dimension, vector)
+                             SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                             WHERE EXISTS (SELECT 1 FROM {} WHERE user_id = ?2 AND id = ?3)",
+                            match vector.kind {
+                                VectorKind::Memory => "memories",
+                                VectorKind::ActionItem => "action_items",
+                                VectorKind::Conversation => "conversations",
+                            }
+                        );
+                        let inserted = c.prepare_cached(&sql)?.execute(params![
                             vector.kind.as_str(),
                             vector.user_id,
                             vector.id,
@@ -212,17 +251,24 @@ impl VectorStore for SqliteStore {
                             vector.vector.len() as i64,
                             to_bytes(&vector.vector),
                         ])?;
+                        if inserted > 0 {
+                            written.push(c.last_insert_rowid());
+                        }
                     }
                     let mut delete =
                         c.prepare_cached("DELETE FROM search_vector_queue WHERE seq = ?1")?;
                     for seq in &done {
                         delete.execute([seq])?;
                     }
-                    Ok(())
+                    Ok(written)
                 };
-            inner().map_err(super::map_error)
-        })
-        .await
+                inner().map_err(super::map_error)
+            })
+            .await?;
+        // SQLite gives a new row the number of the highest one deleted: what the cache holds
+        // under a number just written may be another vector.
+        self.vectors.forget(&written);
+        Ok(())
     }
 
     async fn vector_backlog(&self) -> StoreResult<i64> {
@@ -261,10 +307,17 @@ impl VectorStore for SqliteStore {
             Value::Integer(query.vector.len() as i64),
         ];
         let conditions = filter_conditions(&query.filter, &mut values);
-        let base = format!(
-            "SELECT v.id, v.vector FROM search_vectors v {}
-             WHERE v.kind = ?1 AND v.user_id = ?2 AND v.model = ?3 AND v.dimension = ?4{conditions}",
+        // Without conditions on the object, its existence need not be checked: the delete
+        // triggers drop an object's vector with it and `save_vectors` stores none for a
+        // missing object, so the row numbers come straight off `search_vectors_newest`.
+        let join = if conditions.is_empty() {
+            ""
+        } else {
             object_join(kind)
+        };
+        let base = format!(
+            "SELECT v.seq FROM search_vectors v {join}
+             WHERE v.kind = ?1 AND v.user_id = ?2 AND v.model = ?3 AND v.dimension = ?4{conditions}"
         );
         let mut newest_values = values.clone();
         newest_values.push(Value::Integer(query.newest));
@@ -279,14 +332,26 @@ impl VectorStore for SqliteStore {
             })
             .collect();
         let also = format!("{base} AND v.id IN ({})", placeholders.join(", "));
-        let scored = self.read(|c| {
-            let mut scored = Vec::new();
-            similarities(c, &newest, &newest_values, query.vector, &mut scored)?;
+        let cache = &self.vectors;
+        let epoch = cache.epoch();
+        let candidates = self.read(|c| {
+            let mut seqs = Vec::new();
+            candidate_rows(c, &newest, &newest_values, &mut seqs)?;
             if !query.also.is_empty() {
-                similarities(c, &also, &also_values, query.vector, &mut scored)?;
+                candidate_rows(c, &also, &also_values, &mut seqs)?;
             }
-            Ok(scored)
+            seqs.sort_unstable();
+            seqs.dedup();
+            vectors_of(c, cache, epoch, &seqs)
         })?;
+        let target_norm = norm(query.vector);
+        let scored = candidates
+            .iter()
+            .map(|candidate| {
+                let similarity = candidate.cosine(query.vector, target_norm);
+                (candidate.id.clone(), similarity)
+            })
+            .collect();
         Ok(best_matches(scored, query.min_similarity, query.limit))
     }
 }
