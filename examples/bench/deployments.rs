@@ -5,15 +5,19 @@
 //! Every deployment gets a fresh database (a temporary SQLite file, or a new database on the
 //! PostgreSQL server, dropped afterwards), the same seed, and the same load; with two replicas
 //! the load generator spreads its connections over both, as a round-robin load balancer would.
-//! All of it runs on this one machine, so replicas compete with each other, with PostgreSQL and
-//! with the load generator for the same cores: the comparison shows what a second replica costs
-//! or gains here, not what it gains on separate machines.
+//! All of it runs on this one machine. With enough CPUs (one for the load generator, one for
+//! PostgreSQL, one per replica) each part is pinned to CPUs of its own and PostgreSQL is a private
+//! instance started for the run, so a second replica shows what its own cores add; with fewer, the
+//! run says that pinning was skipped, and replicas compete with each other, with PostgreSQL and
+//! with the load generator for the same cores.
 
 use std::path::Path;
 
 use anyhow::Context;
 
+use crate::pinning::{self, CpuLayout};
 use crate::postgres::TestDatabase;
+use crate::private_postgres::PrivatePostgres;
 use crate::report::{self, Row};
 use crate::server_process::{ServerProcess, create_user, database_in, sqlite_url};
 use crate::{Plan, Scenario, measure, seed_for};
@@ -79,6 +83,24 @@ pub async fn compare(
         .into_iter()
         .filter(|s| SCENARIOS.contains(&s.name))
         .collect();
+    let most_replicas = DEPLOYMENTS.iter().map(|d| d.replicas).max().unwrap_or(1);
+    // One layout for every deployment: each replica keeps its CPUs from one to the next.
+    let layout = CpuLayout::split(&pinning::available_cpus(), most_replicas);
+    let pinning_note = match &layout {
+        Ok(layout) => layout.to_string(),
+        Err(skipped) => skipped.to_string(),
+    };
+    eprintln!("{pinning_note}");
+    let private_postgres = match &layout {
+        Ok(layout) => Some(PrivatePostgres::start(&layout.postgres).await?),
+        Err(_) => None,
+    };
+    let postgres_server_url = private_postgres
+        .as_ref()
+        .map_or(postgres_server_url, |server| server.url.as_str());
+    if let Ok(layout) = &layout {
+        pinning::pin_process(std::process::id(), &layout.load_generator)?;
+    }
     let mut results: Vec<(&'static str, Vec<Row>)> = Vec::new();
     for deployment in &DEPLOYMENTS {
         eprintln!("--- {}", deployment.name);
@@ -89,6 +111,11 @@ pub async fn compare(
             .map(|_| ServerProcess::start(binary, &url, server_env))
             .collect::<anyhow::Result<Vec<_>>>()
             .with_context(|| format!("starting {}", deployment.name))?;
+        if let Ok(layout) = &layout {
+            for (server, cpus) in servers.iter().zip(&layout.replicas) {
+                pinning::pin_process(server.pid(), cpus)?;
+            }
+        }
         seed_for(&scenarios, &servers[0], &user.key).await?;
         let mut rows = Vec::new();
         for scenario in &scenarios {
@@ -99,11 +126,11 @@ pub async fn compare(
         drop(servers);
         drop(database);
     }
-    print(&results);
+    print(&results, &pinning_note, layout.is_ok());
     Ok(())
 }
 
-fn print(results: &[(&'static str, Vec<Row>)]) {
+fn print(results: &[(&'static str, Vec<Row>)], pinning_note: &str, pinned: bool) {
     let baseline = &results[0].1;
     println!(
         "\n{:<24} {:<52} {:>5} {:>9} {:>8} {:>8} {:>9} {:>8} {:>6}",
@@ -133,8 +160,12 @@ fn print(results: &[(&'static str, Vec<Row>)]) {
             );
         }
     }
-    println!(
-        "\nOne machine: replicas, PostgreSQL and the load generator share its cores, so a second \
-         replica shows its coordination cost here, not the capacity it adds on its own machine."
-    );
+    println!("\n{pinning_note}.");
+    if !pinned {
+        println!(
+            "One machine: replicas, PostgreSQL and the load generator share its cores, so a \
+             second replica shows its coordination cost here, not the capacity it adds on its own \
+             machine."
+        );
+    }
 }

@@ -20,8 +20,10 @@ mod hybrid;
 mod import;
 mod ingest;
 mod load;
+mod pinning;
 #[path = "../../tests/support/postgres.rs"]
 mod postgres;
+mod private_postgres;
 mod report;
 mod seed;
 #[path = "../../tests/support/server_process.rs"]

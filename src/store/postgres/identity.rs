@@ -1,16 +1,21 @@
 //! Users and developer keys on PostgreSQL.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use tokio_postgres::Row;
 use tracing::instrument;
 
-use super::{PgStore, execute, lock_user, query, query_opt};
+use super::{PgStore, execute, lock_user, query, query_generic, query_opt};
 use crate::domain::keys::DevApiKey;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 use crate::store::columns::{KEY_COLUMNS, USER_COLUMNS};
 use crate::store::{AuthenticatedKey, IdentityStore, NewApiKey, NewUser, StoreError, StoreResult};
+
+static KEY_BY_HASH_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"));
 
 /// Reads `USER_COLUMNS`.
 fn user_from_row(row: &Row) -> StoreResult<User> {
@@ -175,10 +180,10 @@ impl IdentityStore for PgStore {
 
     #[instrument(skip_all)]
     async fn find_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<AuthenticatedKey>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1");
+        // Every request's first statement; `key_hash` is unique, so its index is the plan.
         with_connection!(self, |client| {
-            let row = query_opt(client, &sql, &[&key_hash]).await?;
-            row.as_ref().map(key_from_row).transpose()
+            let rows = query_generic(client, &KEY_BY_HASH_SQL, &[&key_hash]).await?;
+            rows.first().map(key_from_row).transpose()
         })
     }
 

@@ -7,7 +7,7 @@ use tracing::instrument;
 
 use super::feed::{change_stamp, leave_tombstone, lift_tombstones};
 use super::rows::{insert_memories, memory_from_row, rewrite_memories};
-use super::{PgStore, execute, lock_user, query, query_opt};
+use super::{PgStore, execute, lock_user, query, query_generic, query_opt};
 use crate::domain::feed::TombstoneType;
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
@@ -57,25 +57,36 @@ impl MemoryStore for PgStore {
         categories: &[MemoryCategory],
         page: Page,
     ) -> StoreResult<Vec<Memory>> {
+        use std::sync::LazyLock;
+        use tokio_postgres::types::ToSql;
+
+        const ORDER: &str = "ORDER BY scoring DESC, created_at DESC, id DESC";
+        static ALL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1 {ORDER} LIMIT $2 OFFSET $3"
+            )
+        });
+        static BY_CATEGORY: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1 AND category = ANY($2)
+                 {ORDER} LIMIT $3 OFFSET $4"
+            )
+        });
         let names: Vec<&str> = categories
             .iter()
             .map(|category| category.as_str())
             .collect();
-        let order = "ORDER BY scoring DESC, created_at DESC, id DESC";
         with_connection!(self, |client| {
             let rows = if names.is_empty() {
-                let sql = format!(
-                    "SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = $1
-                     {order} LIMIT $2 OFFSET $3"
-                );
-                query(client, &sql, &[&user_id, &page.limit, &page.offset]).await?
+                // The hot list: the user's rows read in `memories_list_order`'s order, the best
+                // plan whoever the user and whichever the page, so its generic plan is kept.
+                query_generic(client, &ALL, &[&user_id, &page.limit, &page.offset]).await?
             } else {
-                let sql = format!(
-                    "SELECT {MEMORY_COLUMNS} FROM memories
-                     WHERE user_id = $1 AND category = ANY($2)
-                     {order} LIMIT $3 OFFSET $4"
-                );
-                query(client, &sql, &[&user_id, &names, &page.limit, &page.offset]).await?
+                // Which index serves a category filter depends on the categories: planned each
+                // time.
+                let params: [&(dyn ToSql + Sync); 4] =
+                    [&user_id, &names, &page.limit, &page.offset];
+                query(client, &BY_CATEGORY, &params).await?
             };
             rows.iter().map(memory_from_row).collect()
         })

@@ -95,6 +95,7 @@ pub mod tls;
 mod vectors;
 mod webhooks;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -118,6 +119,14 @@ use self::tls::PgUrl;
 
 /// How many times an operation runs when PostgreSQL reports a serialization failure or deadlock.
 const MAX_ATTEMPTS: u32 = 5;
+
+/// Every pooled connection's plan mode: each execution planned for its values.
+const CUSTOM_PLANS: &str = "SET plan_cache_mode = force_custom_plan";
+/// The exception `query_generic` makes for one statement.
+const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
+
+/// Whether the server accepted `plan_cache_mode` (the same server behind every connection).
+static PLAN_CACHE_MODE: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -181,13 +190,15 @@ impl PgStore {
                     // chosen from the statistics of that moment: a connection opened while a
                     // table was nearly empty kept sequential-scan plans as it grew (seeding 100k
                     // memories slowed from ~200 to ~5 batches/s until a restart). Planning each
-                    // run keeps the index plans. Servers without the setting (PostgreSQL before
-                    // 12, some PostgreSQL-wire databases) just keep their default.
-                    if let Err(error) = client
-                        .batch_execute("SET plan_cache_mode = force_custom_plan")
-                        .await
-                    {
-                        tracing::debug!(error = %error, "plan_cache_mode is not supported");
+                    // run keeps the index plans; `query_generic` makes the exception. Servers
+                    // without the setting (PostgreSQL before 12, some PostgreSQL-wire
+                    // databases) just keep their default.
+                    match client.batch_execute(CUSTOM_PLANS).await {
+                        Ok(()) => PLAN_CACHE_MODE.store(true, Ordering::Relaxed),
+                        Err(error) => {
+                            PLAN_CACHE_MODE.store(false, Ordering::Relaxed);
+                            tracing::debug!(error = %error, "plan_cache_mode is not supported");
+                        }
                     }
                     Ok(())
                 })
@@ -385,6 +396,40 @@ pub(crate) async fn query(
     client.query(&statement, params).await.map_err(map_error)
 }
 
+/// Runs one read through the connection's prepared-statement cache on its generic plan (planned
+/// once per connection) instead of a plan made for each execution, in the same round trip: the
+/// plan mode is switched before the statement and back after it, the three pipelined. Only for
+/// the hottest reads whose best plan is the same for every value and every table size (a lookup
+/// by a unique key, one user's rows read in an index's order): planning them each time cost more
+/// PostgreSQL time than running them (docs/BENCHMARKS.md, read path).
+pub(crate) async fn query_generic(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Vec<Row>> {
+    if !PLAN_CACHE_MODE.load(Ordering::Relaxed) {
+        return query(client, sql, params).await;
+    }
+    let generic = client
+        .prepare_cached(GENERIC_PLANS)
+        .await
+        .map_err(map_error)?;
+    let custom = client
+        .prepare_cached(CUSTOM_PLANS)
+        .await
+        .map_err(map_error)?;
+    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
+    // Polled in this order, so sent in this order; the switch back runs whatever the read gives.
+    let (switched, rows, restored) = tokio::join!(
+        client.execute(&generic, &[]),
+        client.query(&statement, params),
+        client.execute(&custom, &[]),
+    );
+    switched.map_err(map_error)?;
+    restored.map_err(map_error)?;
+    rows.map_err(map_error)
+}
+
 /// Runs one statement through the connection's prepared-statement cache.
 pub(crate) async fn execute(
     client: &impl GenericClient,
@@ -444,5 +489,71 @@ impl Store for PgStore {
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
         map_error(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh database on the server `OMI_TEST_DATABASE_URL` names, dropped at the end.
+    async fn with_scratch_database(test: impl AsyncFnOnce(&str)) {
+        let Ok(server) = std::env::var("OMI_TEST_DATABASE_URL") else {
+            eprintln!("skipped: set OMI_TEST_DATABASE_URL to run it");
+            return;
+        };
+        let (admin, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+            .await
+            .expect("connecting to the test server");
+        tokio::spawn(connection);
+        let name = format!("omi_unit_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let (base, _) = server.rsplit_once('/').expect("a database in the URL");
+        test(&format!("{base}/{name}")).await;
+        admin
+            .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_generic_read_keeps_its_plan_and_leaves_the_connection_planning_each_run() {
+        with_scratch_database(async |url| {
+            let store = PgStore::open(&PgOptions {
+                url: url.to_string(),
+                pool_size: 1,
+                timeout: Duration::from_secs(5),
+                outbound: Outbound::system(),
+            })
+            .await
+            .unwrap();
+            let hot = "SELECT id FROM users WHERE id = $1";
+            let other = "SELECT name FROM users WHERE id = $1";
+            let plans = "SELECT generic_plans, custom_plans FROM pg_prepared_statements
+                         WHERE statement = $1";
+            let (hot_plans, other_plans, mode) = with_connection!(&store, |client| {
+                for _ in 0..3 {
+                    query_generic(client, hot, &[&"someone"]).await?;
+                    query(client, other, &[&"someone"]).await?;
+                }
+                let counts = |row: Option<Row>| -> (i64, i64) {
+                    let row = row.expect("a prepared statement");
+                    (row.get(0), row.get(1))
+                };
+                let hot_plans = counts(query_opt(client, plans, &[&hot]).await?);
+                let other_plans = counts(query_opt(client, plans, &[&other]).await?);
+                let mode: String = client.query_one("SHOW plan_cache_mode", &[]).await?.get(0);
+                Ok((hot_plans, other_plans, mode))
+            })
+            .unwrap();
+            assert_eq!(hot_plans, (3, 0), "generic, custom plans of the hot read");
+            assert_eq!(other_plans, (0, 3), "generic, custom plans of another read");
+            assert_eq!(mode, "force_custom_plan");
+            store.close().await.unwrap();
+        })
+        .await;
     }
 }
