@@ -2985,8 +2985,216 @@ async fn processed_inbox_rows_age_out(store: Arc<dyn Store>) {
     assert_eq!((inbox.pending, inbox.done, inbox.failed), (2, 0, 1));
 }
 
+/// Fifty items with every nullable field both set and unset, stored by one call: each reads
+/// back as given (with the batch's change time), in one change.
+async fn a_full_action_item_batch_keeps_every_field(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let base = time::now();
+    let items: Vec<ActionItem> = (0..50)
+        .map(|n| {
+            let mut item = action_item(&format!("item {n}"), base + Duration::milliseconds(n));
+            if n % 2 == 0 {
+                item.due_at = Some(base + Duration::days(n));
+            }
+            if n % 3 == 0 {
+                item.completed = true;
+                item.completed_at = Some(base + Duration::seconds(n));
+            }
+            if n % 5 == 0 {
+                item.conversation_id = Some(format!("conversation-{n}"));
+            }
+            item
+        })
+        .collect();
+    store
+        .create_action_items(&alice.id, items.clone())
+        .await
+        .unwrap();
+    let latest = base + Duration::milliseconds(49);
+    for item in &items {
+        let stored = store.get_action_item(&alice.id, &item.id).await.unwrap();
+        let expected = ActionItem {
+            updated_at: latest,
+            ..item.clone()
+        };
+        assert_eq!(stored, Some(expected), "{}", item.description);
+    }
+    let listed = store
+        .list_action_items(&alice.id, ActionItemFilter::default(), page(100, 0))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 50);
+}
+
+/// A batch is all or nothing wherever the failing item sits, and whatever it collides with.
+async fn a_full_action_item_batch_with_one_taken_id_stores_nothing(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let first = action_item("first", time::now());
+    store
+        .create_action_items(&alice.id, vec![first.clone()])
+        .await
+        .unwrap();
+    let fresh = |count: usize| -> Vec<ActionItem> {
+        (0..count)
+            .map(|n| action_item(&format!("fresh {n}"), time::now()))
+            .collect()
+    };
+    // The last of fifty takes a stored id.
+    let mut batch = fresh(49);
+    let mut taken = action_item("taken id", time::now());
+    taken.id = first.id.clone();
+    batch.push(taken);
+    let outcome = store.create_action_items(&alice.id, batch).await;
+    assert!(
+        matches!(outcome, Err(StoreError::Conflict(_))),
+        "{outcome:?}"
+    );
+    // Two items of one batch share an id.
+    let mut batch = fresh(50);
+    batch[30].id = batch[10].id.clone();
+    let outcome = store.create_action_items(&alice.id, batch).await;
+    assert!(
+        matches!(outcome, Err(StoreError::Conflict(_))),
+        "{outcome:?}"
+    );
+    let listed = store
+        .list_action_items(&alice.id, ActionItemFilter::default(), page(100, 0))
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![first], "all or nothing");
+}
+
+/// One call saving new and existing contents, one of them twice: each request applies to what
+/// the ones before it left, as if saved one by one, and each content is stored once.
+async fn a_memory_batch_applies_its_requests_in_order(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let first = time::now();
+    let mut tagged = memory_request("Alex likes tea", None);
+    tagged.tags = Some(vec!["drinks".to_string()]);
+    let existing = store
+        .save_memories(&alice.id, vec![tagged], first)
+        .await
+        .unwrap()
+        .remove(0);
+    let later = first + Duration::seconds(5);
+    let mut public = memory_request("Alex runs on Sundays", Some(MemoryCategory::System));
+    public.visibility = Some(Visibility::Public);
+    let mut retagged = memory_request("Alex runs on Sundays", Some(MemoryCategory::Interesting));
+    retagged.tags = Some(vec!["sport".to_string()]);
+    let mut requests = vec![
+        public,
+        memory_request("Alex likes tea", Some(MemoryCategory::Interesting)),
+        retagged,
+    ];
+    requests.extend((0..20).map(|n| memory_request(&format!("Alex knows fact {n}"), None)));
+    let saved = store
+        .save_memories(&alice.id, requests, later)
+        .await
+        .unwrap();
+    assert_eq!(saved.len(), 23, "one memory per request");
+    // The existing one keeps its creation and the fields the request left out.
+    assert_eq!(saved[1].id, existing.id);
+    assert_eq!(saved[1].created_at, existing.created_at);
+    assert_eq!(saved[1].tags, ["drinks"]);
+    assert_eq!(saved[1].category, MemoryCategory::Interesting);
+    // The repeat applies to the memory the first request created.
+    assert_eq!(saved[0].id, saved[2].id);
+    assert_eq!(saved[2].created_at, saved[0].created_at);
+    assert_eq!(saved[2].visibility, Visibility::Public);
+    assert_eq!(saved[2].category, MemoryCategory::Interesting);
+    assert_eq!(saved[2].tags, ["sport"]);
+    for memory in saved.iter().skip(1) {
+        assert_eq!(
+            store
+                .get_memory(&alice.id, &memory.id)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(memory),
+            "{}",
+            memory.content
+        );
+    }
+    let listed = store
+        .list_memories(&alice.id, &[], page(100, 0))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 22, "each content once");
+}
+
+/// A long transcript with every optional segment field, and several extracted items, read back
+/// in order.
+async fn a_conversations_transcript_and_extracted_items_read_back_in_order(store: Arc<dyn Store>) {
+    let alice = store.create_user(new_user("alice")).await.unwrap();
+    let base = time::now();
+    let mut call = text_conversation("Planning", "work", SystemFolder::Work, base);
+    let segments: Vec<NewSegment> = (0..60)
+        .map(|n| {
+            let mut segment = segment(&format!("line {n}"), f64::from(n) * 2.25, n % 2 == 0);
+            segment.speaker_id = if n % 7 == 0 { i64::MAX } else { n.into() };
+            segment.person_id = (n % 3 == 0).then(|| format!("person-{n}"));
+            segment
+        })
+        .collect();
+    call.body = ConversationBody::Segments(segments.clone());
+    call.processed.action_items = (0..10)
+        .map(|n| {
+            let mut item = action_item(&format!("task {n}"), call.processed_at);
+            item.conversation_id = Some(call.id.clone());
+            item.due_at = (n % 2 == 0).then(|| base + Duration::days(n));
+            item
+        })
+        .collect();
+    call.processed.memories = (0..10)
+        .map(|n| {
+            memory_request(&format!("Alex plans item {n}"), None)
+                .into_memory(call.processed_at, |_| MemoryCategory::System)
+        })
+        .collect();
+    assert_eq!(
+        store
+            .create_conversation(&alice.id, call.clone())
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+    let got = store
+        .get_conversation(&alice.id, &call.id, true)
+        .await
+        .unwrap()
+        .unwrap();
+    let transcript = got.transcript_segments.unwrap();
+    assert_eq!(transcript.len(), 60);
+    for (stored, given) in transcript.iter().zip(&segments) {
+        assert_eq!(stored.id, given.id);
+        assert_eq!(stored.text, given.text);
+        assert_eq!(stored.speaker, given.speaker);
+        assert_eq!(stored.speaker_id, given.speaker_id);
+        assert_eq!(stored.is_user, given.is_user);
+        assert_eq!(stored.person_id, given.person_id);
+        assert_eq!((stored.start, stored.end), (given.start, given.end));
+    }
+    let mut items = got.structured.action_items;
+    items.sort_by(|a, b| a.description.cmp(&b.description));
+    assert_eq!(items.len(), 10);
+    for (stored, given) in items.iter().zip(&call.processed.action_items) {
+        assert_eq!(
+            (&stored.id, stored.due_at, &stored.conversation_id),
+            (&given.id, given.due_at, &given.conversation_id)
+        );
+    }
+    for memory in &call.processed.memories {
+        let stored = store.get_memory(&alice.id, &memory.id).await.unwrap();
+        assert_eq!(stored.map(|m| m.content), Some(memory.content.clone()));
+    }
+}
+
 conformance!(
     processed_inbox_rows_age_out,
+    a_full_action_item_batch_keeps_every_field,
+    a_full_action_item_batch_with_one_taken_id_stores_nothing,
+    a_memory_batch_applies_its_requests_in_order,
+    a_conversations_transcript_and_extracted_items_read_back_in_order,
     users_are_created_found_listed_and_counted,
     a_user_name_is_unique,
     an_id_match_wins_over_a_name_match,

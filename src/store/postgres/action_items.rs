@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 use tracing::instrument;
 
 use super::feed::{change_stamp, leave_tombstone};
-use super::rows::{action_item_from_row, insert_action_item};
+use super::rows::{action_item_from_row, insert_action_items};
 use super::{PgStore, execute, query, query_opt};
 use crate::domain::action_items::{ActionItem, ActionItemChanges, ActionItemFilter};
 use crate::domain::feed::TombstoneType;
@@ -113,13 +113,7 @@ impl ActionItemStore for PgStore {
                     ..item.clone()
                 })
                 .collect();
-            // Sent together: the driver pipelines them on the one connection.
-            futures::future::try_join_all(
-                items
-                    .iter()
-                    .map(|item| insert_action_item(tx, user_id, item)),
-            )
-            .await?;
+            insert_action_items(tx, user_id, &items).await?;
             let changes: Vec<Change> = items
                 .iter()
                 .map(|item| Change::ActionItem {

@@ -13,8 +13,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use tracing::instrument;
 
-use super::feed::{change_stamp, leave_tombstone, lift_tombstone};
-use super::rows::{action_item_from_row, insert_action_item, insert_memory};
+use super::feed::{change_stamp, leave_tombstone, lift_tombstones};
+use super::rows::{action_item_from_row, insert_action_items, insert_memories, insert_segments};
 use super::{PgStore, execute, query, query_opt};
 use crate::domain::action_items::ActionItem;
 use crate::domain::conversations::{
@@ -314,12 +314,8 @@ async fn insert_extracted(
     user_id: &str,
     processed: &ProcessedRecord,
 ) -> StoreResult<()> {
-    for item in &processed.action_items {
-        insert_action_item(client, user_id, item).await?;
-    }
-    for memory in &processed.memories {
-        insert_memory(client, user_id, memory).await?;
-    }
+    insert_action_items(client, user_id, &processed.action_items).await?;
+    insert_memories(client, user_id, &processed.memories).await?;
     Ok(())
 }
 
@@ -407,33 +403,7 @@ async fn insert_conversation(
         ],
     )
     .await?;
-    let inserts = segments.iter().enumerate().map(|(position, segment)| {
-        let position = i32::try_from(position).unwrap_or(i32::MAX);
-        async move {
-            execute(
-                client,
-                "INSERT INTO transcript_segments (conversation_id, position, user_id, id, text,
-                     speaker, speaker_id, is_user, person_id, start_seconds, end_seconds)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                &[
-                    &conversation.id,
-                    &position,
-                    &user_id,
-                    &segment.id,
-                    &segment.text,
-                    &segment.speaker,
-                    &segment.speaker_id,
-                    &segment.is_user,
-                    &segment.person_id,
-                    &segment.start,
-                    &segment.end,
-                ],
-            )
-            .await
-        }
-    });
-    // Sent together: the driver pipelines them on the one connection.
-    futures::future::try_join_all(inserts).await?;
+    insert_segments(client, user_id, &conversation.id, segments).await?;
     insert_extracted(client, user_id, processed).await
 }
 
@@ -788,9 +758,13 @@ impl ConversationStore for PgStore {
             conversation.processed_at = at;
             stamp_extracted(&mut conversation.processed, at);
             insert_conversation(tx, user_id, &conversation).await?;
-            for memory in &conversation.processed.memories {
-                lift_tombstone(tx, user_id, TombstoneType::Memory, &memory.id).await?;
-            }
+            let memory_ids: Vec<String> = conversation
+                .processed
+                .memories
+                .iter()
+                .map(|memory| memory.id.clone())
+                .collect();
+            lift_tombstones(tx, user_id, TombstoneType::Memory, &memory_ids).await?;
             touch_folder_of(tx, user_id, &conversation.id, at).await?;
             // A discarded conversation is not announced until it is restored (API.md §13.G.2).
             record_conversation_events(

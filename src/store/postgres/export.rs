@@ -10,7 +10,9 @@ use tokio_postgres::Row;
 use tracing::instrument;
 
 use super::goals::{goal_from_row, progress_from_row, record_progress};
-use super::rows::{action_item_from_row, insert_action_item, insert_memory, memory_from_row};
+use super::rows::{
+    action_item_from_row, insert_action_item, insert_memory, insert_segments, memory_from_row,
+};
 use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::domain::conversations::NewSegment;
 use crate::domain::export::{
@@ -327,30 +329,13 @@ pub(super) async fn insert_conversation(
         ],
     )
     .await?;
-    for (position, segment) in conversation.transcript_segments.iter().enumerate() {
-        let position = i32::try_from(position).unwrap_or(i32::MAX);
-        execute(
-            c,
-            "INSERT INTO transcript_segments (conversation_id, position, user_id, id, text,
-                 speaker, speaker_id, is_user, person_id, start_seconds, end_seconds)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            &[
-                &conversation.id,
-                &position,
-                &user_id,
-                &segment.id,
-                &segment.text,
-                &segment.speaker,
-                &segment.speaker_id,
-                &segment.is_user,
-                &segment.person_id,
-                &segment.start,
-                &segment.end,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
+    insert_segments(
+        c,
+        user_id,
+        &conversation.id,
+        &conversation.transcript_segments,
+    )
+    .await
 }
 
 /// Removes the user's object (and what hangs off it) so that the record can be written anew.

@@ -74,6 +74,9 @@ pub(super) async fn lift_tombstones(
     kind: TombstoneType,
     ids: &[String],
 ) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     execute(
         client,
         "DELETE FROM tombstones

@@ -6,47 +6,46 @@ use deadpool_postgres::GenericClient;
 use tracing::instrument;
 
 use super::feed::{change_stamp, leave_tombstone, lift_tombstones};
-use super::rows::{insert_memory, memory_from_row};
+use super::rows::{insert_memories, memory_from_row, rewrite_memories};
 use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::domain::feed::TombstoneType;
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
-use crate::domain::text::normalize_for_dedup;
 use crate::domain::time::Timestamp;
 use crate::domain::webhooks::Change;
 use crate::store::columns::MEMORY_COLUMNS;
 use crate::store::{MemoryStore, StoreResult};
 
-/// Writes every mutable field of a stored memory (the key and creation time never change).
-async fn rewrite_memory(
-    client: &impl GenericClient,
-    user_id: &str,
-    memory: &Memory,
-) -> StoreResult<()> {
-    execute(
-        client,
-        "UPDATE memories SET content = $1, normalized_content = $2, category = $3,
-             visibility = $4, tags = $5, scoring = $6, manually_added = $7, reviewed = $8,
-             user_review = $9, edited = $10, updated_at = $11
-         WHERE user_id = $12 AND id = $13",
-        &[
-            &memory.content,
-            &normalize_for_dedup(&memory.content),
-            &memory.category.as_str(),
-            &memory.visibility.as_str(),
-            &serde_json::json!(memory.tags),
-            &memory.scoring,
-            &memory.manually_added,
-            &memory.reviewed,
-            &memory.user_review,
-            &memory.edited,
-            &memory.updated_at,
-            &user_id,
-            &memory.id,
-        ],
-    )
-    .await
-    .map(|_| ())
+/// The memories `requests` leave, one per request in order: each applies to the latest state of
+/// its id, stored or saved earlier in the batch, as if they ran one after another. Returns them
+/// with the final state of each id, split into the ids to rewrite (`stored` held them) and to
+/// insert.
+fn resolve(
+    requests: &[NewMemory],
+    stored: Vec<Memory>,
+    now: Timestamp,
+) -> (Vec<Memory>, Vec<Memory>, Vec<Memory>) {
+    let stored_count = stored.len();
+    // The current state of every id met so far, the stored ones first.
+    let mut latest = stored;
+    let mut saved = Vec::with_capacity(requests.len());
+    for request in requests.iter().cloned() {
+        let memory = match latest.iter().position(|memory| memory.id == request.id()) {
+            Some(index) => {
+                let memory = request.applied_to(latest[index].clone(), now);
+                latest[index] = memory.clone();
+                memory
+            }
+            None => {
+                let memory = request.into_memory(now, crate::processing::default_memory_category);
+                latest.push(memory.clone());
+                memory
+            }
+        };
+        saved.push(memory);
+    }
+    let inserted = latest.split_off(stored_count);
+    (saved, latest, inserted)
 }
 
 #[async_trait]
@@ -107,28 +106,14 @@ impl MemoryStore for PgStore {
             lock_user(tx, user_id).await?;
             // One change time for the whole batch.
             let now = change_stamp(tx, user_id, now).await?;
-            let mut stored: Vec<Memory> = query(tx, &find, &[&user_id, &ids])
+            let stored: Vec<Memory> = query(tx, &find, &[&user_id, &ids])
                 .await?
                 .iter()
                 .map(memory_from_row)
                 .collect::<StoreResult<_>>()?;
-            let mut saved = Vec::with_capacity(requests.len());
-            for request in requests.iter().cloned() {
-                let memory = match stored.iter().position(|memory| memory.id == request.id()) {
-                    Some(index) => {
-                        let memory = request.applied_to(stored.swap_remove(index), now);
-                        rewrite_memory(tx, user_id, &memory).await?;
-                        memory
-                    }
-                    None => {
-                        let memory =
-                            request.into_memory(now, crate::processing::default_memory_category);
-                        insert_memory(tx, user_id, &memory).await?;
-                        memory
-                    }
-                };
-                saved.push(memory);
-            }
+            let (saved, rewritten, inserted) = resolve(&requests, stored, now);
+            rewrite_memories(tx, user_id, &rewritten).await?;
+            insert_memories(tx, user_id, &inserted).await?;
             lift_tombstones(tx, user_id, TombstoneType::Memory, &ids).await?;
             let changes: Vec<Change> = saved
                 .iter()
@@ -161,7 +146,7 @@ impl MemoryStore for PgStore {
                 return Ok(None);
             };
             let memory = changes.clone().applied_to(memory_from_row(&row)?, now);
-            rewrite_memory(tx, user_id, &memory).await?;
+            rewrite_memories(tx, user_id, std::slice::from_ref(&memory)).await?;
             let change = Change::Memory {
                 created: false,
                 memory: Box::new(memory.clone()),

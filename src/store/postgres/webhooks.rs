@@ -137,51 +137,93 @@ pub(super) async fn wanted(
         .any(|s| events.iter().any(|e| s.events.contains(e))))
 }
 
-async fn insert_event(
-    client: &impl GenericClient,
-    id: &str,
-    user_id: &str,
-    event: EventType,
-    payload: &str,
-    at: Timestamp,
-) -> StoreResult<()> {
-    execute(
-        client,
-        "INSERT INTO webhook_events (id, user_id, event_type, payload, created_at)
-         VALUES ($1, $2, $3, $4, $5)",
-        &[&id, &user_id, &event.as_str(), &payload, &at],
-    )
-    .await
-    .map(|_| ())
+/// Events and their deliveries gathered for one write, then inserted as one statement per
+/// table (events first: deliveries reference them).
+#[derive(Default)]
+struct Outbox {
+    event_ids: Vec<String>,
+    event_types: Vec<&'static str>,
+    payloads: Vec<String>,
+    delivery_ids: Vec<String>,
+    subscription_ids: Vec<String>,
+    delivery_event_ids: Vec<String>,
+    delivery_types: Vec<&'static str>,
+    ordering_keys: Vec<String>,
 }
 
-async fn insert_delivery(
-    client: &impl GenericClient,
-    subscription_id: &str,
-    user_id: &str,
-    event_id: &str,
-    event: EventType,
-    ordering_key: &str,
-    at: Timestamp,
-) -> StoreResult<String> {
-    let id = new_id();
-    execute(
-        client,
-        "INSERT INTO webhook_deliveries (id, subscription_id, user_id, event_id, event_type,
-             ordering_key, status, attempts, next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)",
-        &[
-            &id,
-            &subscription_id,
-            &user_id,
-            &event_id,
-            &event.as_str(),
-            &ordering_key,
-            &at,
-        ],
-    )
-    .await?;
-    Ok(id)
+impl Outbox {
+    /// Adds an event with one delivery per subscription, in order; returns the delivery ids.
+    fn add(
+        &mut self,
+        event_id: String,
+        event: EventType,
+        payload: String,
+        ordering_key: &str,
+        subscription_ids: impl IntoIterator<Item = String>,
+    ) -> Vec<String> {
+        let mut added = Vec::new();
+        for subscription_id in subscription_ids {
+            let id = new_id();
+            added.push(id.clone());
+            self.delivery_ids.push(id);
+            self.subscription_ids.push(subscription_id);
+            self.delivery_event_ids.push(event_id.clone());
+            self.delivery_types.push(event.as_str());
+            self.ordering_keys.push(ordering_key.to_string());
+        }
+        self.event_ids.push(event_id);
+        self.event_types.push(event.as_str());
+        self.payloads.push(payload);
+        added
+    }
+
+    async fn write(
+        &self,
+        client: &impl GenericClient,
+        user_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        if self.event_ids.is_empty() {
+            return Ok(());
+        }
+        execute(
+            client,
+            "INSERT INTO webhook_events (user_id, created_at, id, event_type, payload)
+             SELECT $1::text, $2::timestamptz, e.*
+             FROM UNNEST($3::text[], $4::text[], $5::text[]) AS e",
+            &[
+                &user_id,
+                &at,
+                &self.event_ids,
+                &self.event_types,
+                &self.payloads,
+            ],
+        )
+        .await?;
+        // `seq` orders the deliveries of one ordering key: it is drawn in the order added.
+        execute(
+            client,
+            "INSERT INTO webhook_deliveries (user_id, id, subscription_id, event_id, event_type,
+                 ordering_key, status, attempts, next_attempt_at, created_at, updated_at)
+             SELECT $1::text, d.id, d.subscription_id, d.event_id, d.event_type, d.ordering_key,
+                 'pending', 0, $2::timestamptz, $2::timestamptz, $2::timestamptz
+             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                 WITH ORDINALITY
+                 AS d (id, subscription_id, event_id, event_type, ordering_key, n)
+             ORDER BY d.n",
+            &[
+                &user_id,
+                &at,
+                &self.delivery_ids,
+                &self.subscription_ids,
+                &self.delivery_event_ids,
+                &self.delivery_types,
+                &self.ordering_keys,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
 }
 
 /// Writes the events of `changes` that an active subscription wants, and their deliveries,
@@ -198,34 +240,21 @@ pub(super) async fn record(
     if subscriptions.is_empty() {
         return Ok(());
     }
-    let at = now();
+    let mut outbox = Outbox::default();
     for change in changes {
         let (event, attributes) = (change.event_type(), change.attributes());
-        let wanting: Vec<&Subscription> = subscriptions
+        let wanting: Vec<String> = subscriptions
             .iter()
             .filter(|s| s.wants(event, &attributes))
+            .map(|s| s.id.clone())
             .collect();
         if wanting.is_empty() {
             continue;
         }
-        let event_id = new_id();
         let payload = change.body(user_id).to_string();
-        insert_event(client, &event_id, user_id, event, &payload, at).await?;
-        let key = change.ordering_key();
-        for subscription in wanting {
-            insert_delivery(
-                client,
-                &subscription.id,
-                user_id,
-                &event_id,
-                event,
-                &key,
-                at,
-            )
-            .await?;
-        }
+        outbox.add(new_id(), event, payload, &change.ordering_key(), wanting);
     }
-    Ok(())
+    outbox.write(client, user_id, now()).await
 }
 
 #[async_trait]
@@ -405,20 +434,19 @@ impl WebhookStore for PgStore {
             {
                 return Ok(None);
             }
-            let event_id = new_id();
+            let mut outbox = Outbox::default();
             let body = ping_body(subscription_id, &now).to_string();
-            insert_event(tx, &event_id, user_id, EventType::Ping, &body, now).await?;
-            let id = insert_delivery(
-                tx,
-                subscription_id,
-                user_id,
-                &event_id,
+            let event_id = new_id();
+            let ordering_key = format!("ping:{event_id}");
+            let ids = outbox.add(
+                event_id,
                 EventType::Ping,
-                &format!("ping:{event_id}"),
-                now,
-            )
-            .await?;
-            find_delivery(tx, &id).await
+                body,
+                &ordering_key,
+                [subscription_id.to_string()],
+            );
+            outbox.write(tx, user_id, now).await?;
+            find_delivery(tx, &ids[0]).await
         })
     }
 
