@@ -85,8 +85,54 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     if let Some(secrets) = bootstrap_if_empty(&*state.store).await? {
         print_bootstrap(&secrets, listener.local_addr()?);
     }
+    if let Some(hook) = ON_SERVING.get() {
+        hook();
+    }
     app::serve_with_metrics(state, listener, metrics_listener, shutdown_signal()).await?;
     Ok(())
+}
+
+static ON_SERVING: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what `serve` runs once everything has started, just before it takes the first request.
+/// The binary drops the code that only starting up ran from its memory there (src/main.rs).
+pub fn on_serving(hook: fn()) {
+    let _ = ON_SERVING.set(hook);
+}
+
+/// An address range of the process.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The mappings of `path` in a `/proc/<pid>/smaps` text that are not writable and hold no
+/// anonymous (copied-on-write) page: dropping them from memory loses nothing, the next access
+/// maps the same bytes from the page cache again.
+pub fn file_backed_clean_mappings(smaps: &str, path: &str) -> Vec<Mapping> {
+    let mut found = Vec::new();
+    let mut current: Option<Mapping> = None;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if let Some((start, end)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            )
+        {
+            let permissions = fields.next().unwrap_or_default();
+            let named = fields.nth(3).is_some_and(|name| name == path);
+            current = (named && permissions.starts_with("r-")).then_some(Mapping { start, end });
+        } else if first == "Anonymous:"
+            && let Some(mapping) = current.take()
+            && fields.next() == Some("0")
+        {
+            found.push(mapping);
+        }
+    }
+    found
 }
 
 /// The secrets created for the first user of an empty database, shown once.
@@ -988,5 +1034,47 @@ mod import_display {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_clean_read_only_mappings_of_the_executable_are_released() {
+        let smaps = "\
+55de00000000-55de00010000 r--p 00000000 fe:00 42   /srv/omi-server
+Rss:                  64 kB
+Anonymous:             0 kB
+55de00010000-55de00030000 r-xp 00010000 fe:00 42   /srv/omi-server
+Rss:                 128 kB
+Anonymous:             0 kB
+55de00030000-55de00031000 r--p 00030000 fe:00 42   /srv/omi-server
+Rss:                   4 kB
+Anonymous:             4 kB
+55de00031000-55de00032000 rw-p 00031000 fe:00 42   /srv/omi-server
+Rss:                   4 kB
+Anonymous:             0 kB
+7f0000000000-7f0000001000 r-xp 00000000 fe:00 7    /usr/lib/libc.so.6
+Rss:                   4 kB
+Anonymous:             0 kB
+7f0000002000-7f0000003000 rw-p 00000000 00:00 0
+Rss:                   4 kB
+Anonymous:             4 kB
+";
+        assert_eq!(
+            file_backed_clean_mappings(smaps, "/srv/omi-server"),
+            vec![
+                Mapping {
+                    start: 0x55de00000000,
+                    end: 0x55de00010000
+                },
+                Mapping {
+                    start: 0x55de00010000,
+                    end: 0x55de00030000
+                },
+            ]
+        );
     }
 }

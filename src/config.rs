@@ -21,6 +21,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Page cache of each SQLite read connection unless `OMI_SQLITE_READ_CACHE_KIB` says otherwise.
+pub const DEFAULT_SQLITE_READ_CACHE_KIB: u32 = 1_000;
+
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Database URL: sqlite://path/to/file.db (created if missing) or postgres://...
@@ -129,6 +132,18 @@ pub struct Settings {
         global = true
     )]
     pub sqlite_busy_timeout_ms: u64,
+
+    /// Page cache of each SQLite read connection, in KiB. Reads beyond it come from the operating
+    /// system's file cache, which all connections share; the server keeps a few read connections,
+    /// so this mostly sets its memory, not its speed (docs/BENCHMARKS.md, "Memory").
+    #[arg(
+        long,
+        env = "OMI_SQLITE_READ_CACHE_KIB",
+        default_value_t = DEFAULT_SQLITE_READ_CACHE_KIB,
+        value_parser = clap::value_parser!(u32).range(64..),
+        global = true
+    )]
+    pub sqlite_read_cache_kib: u32,
 
     /// Most connections each server process keeps open to PostgreSQL.
     #[arg(long, env = "OMI_PG_POOL_SIZE", default_value_t = 16, global = true)]

@@ -20,6 +20,7 @@ mod postprocess;
 mod speakers;
 mod structure;
 mod text;
+mod workers;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;

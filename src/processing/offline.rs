@@ -1,9 +1,5 @@
 //! The offline backend: deterministic rules, no network, no model files.
 
-use std::sync::LazyLock;
-
-use tokio::sync::Semaphore;
-
 use super::action_items::extract_action_items;
 use super::category::{categorize, emoji_for};
 use super::discard::{DiscardVerdict, discard_verdict};
@@ -13,16 +9,11 @@ use super::speakers::Conversation;
 use super::structure::{
     fallback_title, is_substantive, summarize, title_from_action, title_from_sentence,
 };
+use super::workers;
 use super::{
     ConversationInput, ProcessedConversation, ProcessingContext, ProcessingError, Processor,
     Provenance,
 };
-
-/// Offline processing is pure CPU work: running more conversations at once than there are cores
-/// adds no throughput, only memory (every blocking thread that runs the rules keeps its own
-/// regex match caches, and its own allocator cache). Extra conversations wait their turn here.
-static CPU_SLOTS: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
 
 /// Conversations longer than this many substantive sentences are titled by their topic rather
 /// than by their first action: one task rarely sums up a long meeting.
@@ -49,22 +40,15 @@ impl OfflineProcessor {
         self.analyse(input, ctx).processed
     }
 
-    /// [`Self::process_sync`] on the blocking pool, so that a long text does not hold an async
-    /// worker; a panic in the rules is raised again in the caller's task.
+    /// [`Self::analyse`] on the processing threads (one per core), so that a long text does not
+    /// hold an async worker; a panic in the rules is raised again in the caller's task.
     pub(crate) async fn analyse_blocking(
         &self,
         input: &ConversationInput,
         ctx: &ProcessingContext,
     ) -> OfflineAnalysis {
         let (processor, input, ctx) = (*self, input.clone(), *ctx);
-        let _slot = CPU_SLOTS
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        match tokio::task::spawn_blocking(move || processor.analyse(&input, &ctx)).await {
-            Ok(analysis) => analysis,
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
-        }
+        workers::run(move || processor.analyse(&input, &ctx)).await
     }
 
     /// The offline result with the discard verdict, which tells a model backend whether the

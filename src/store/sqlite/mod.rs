@@ -42,7 +42,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tracing::instrument;
 
-use crate::config::{Settings, SqliteSynchronous};
+use crate::config::{DEFAULT_SQLITE_READ_CACHE_KIB, Settings, SqliteSynchronous};
 use crate::store::{Store, StoreError, StoreResult};
 use pool::ReadPool;
 use writer::Writer;
@@ -53,6 +53,8 @@ pub struct SqliteOptions {
     pub synchronous: SqliteSynchronous,
     pub busy_timeout: Duration,
     pub read_connections: usize,
+    /// Page cache of each read connection, in KiB.
+    pub read_cache_kib: u32,
 }
 
 impl SqliteOptions {
@@ -62,6 +64,7 @@ impl SqliteOptions {
             synchronous: settings.sqlite_synchronous,
             busy_timeout: Duration::from_millis(settings.sqlite_busy_timeout_ms),
             read_connections: default_read_connections(),
+            read_cache_kib: settings.sqlite_read_cache_kib,
         })
     }
 
@@ -71,6 +74,7 @@ impl SqliteOptions {
             synchronous: SqliteSynchronous::Full,
             busy_timeout: Duration::from_secs(5),
             read_connections: default_read_connections(),
+            read_cache_kib: DEFAULT_SQLITE_READ_CACHE_KIB,
         }
     }
 }
@@ -181,12 +185,12 @@ enum Role {
 impl Role {
     /// Page cache per connection, in KiB. The writer keeps SQLite's default (the index pages
     /// every insert touches); readers share the operating system's cache beyond their own hot
-    /// pages, so a smaller cache each keeps the server's memory small; the checkpointer only
-    /// copies pages through.
-    fn cache_kib(self) -> u32 {
+    /// pages, so a smaller cache each (`OMI_SQLITE_READ_CACHE_KIB`) keeps the server's memory
+    /// small; the checkpointer only copies pages through.
+    fn cache_kib(self, options: &SqliteOptions) -> u32 {
         match self {
             Role::Writer => 2_000,
-            Role::Reader => 1_000,
+            Role::Reader => options.read_cache_kib,
             Role::Checkpointer => 100,
         }
     }
@@ -211,7 +215,7 @@ fn open_connection(path: &Path, options: &SqliteOptions, role: Role) -> anyhow::
          PRAGMA cache_size = -{};
          PRAGMA query_only = {};",
         options.synchronous.as_pragma(),
-        role.cache_kib(),
+        role.cache_kib(options),
         if matches!(role, Role::Reader) {
             "ON"
         } else {
