@@ -10,12 +10,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use parking_lot::Mutex;
 use serde_json::Value;
 
@@ -28,6 +31,9 @@ pub struct Hit {
     pub answered: u16,
     /// When the request arrived.
     pub at: Instant,
+    /// The receiver's generation when the request's connection was accepted
+    /// ([`Receiver::next_generation`]).
+    pub generation: usize,
 }
 
 impl Hit {
@@ -72,6 +78,32 @@ pub struct Receiver {
     script: Script,
     /// Per request path: requests in flight now, and the most there ever were at once.
     in_flight: Mutex<HashMap<String, (usize, usize)>>,
+    /// Stamped on every connection when it is accepted (shared with the listener's
+    /// [`Generation`]s).
+    generation: Arc<AtomicUsize>,
+}
+
+/// The generation a connection was accepted in. A request reaching the receiver late still
+/// carries the generation of its connection, so a test can tell the requests of a killed
+/// server (its connections were all accepted before the kill) from those of its successor,
+/// however late the former are read.
+#[derive(Clone)]
+struct Generation(usize);
+
+/// The counter the listener reads at each accepted connection.
+static LISTENER_GENERATIONS: Mutex<Vec<(std::net::SocketAddr, Arc<AtomicUsize>)>> =
+    Mutex::new(Vec::new());
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Generation {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        let local = stream.io().local_addr().ok();
+        let generation = LISTENER_GENERATIONS
+            .lock()
+            .iter()
+            .find(|(address, _)| Some(*address) == local)
+            .map_or(0, |(_, counter)| counter.load(Ordering::SeqCst));
+        Generation(generation)
+    }
 }
 
 /// Counts a request as in flight until it is answered or its client goes away.
@@ -107,18 +139,35 @@ impl Receiver {
         script: impl Fn(usize, &Hit) -> Answer + Send + Sync + 'static,
     ) -> Arc<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
+        let generation = Arc::new(AtomicUsize::new(0));
+        LISTENER_GENERATIONS
+            .lock()
+            .push((address, generation.clone()));
         let receiver = Arc::new(Receiver {
-            url,
+            url: format!("http://{address}"),
             hits: Mutex::new(Vec::new()),
             script: Box::new(script),
             in_flight: Mutex::new(HashMap::new()),
+            generation,
         });
         let app = axum::Router::new()
             .fallback(receive)
             .with_state(receiver.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<Generation>(),
+            )
+            .await
+        });
         receiver
+    }
+
+    /// Starts a new generation: connections accepted from now on carry the next number.
+    /// Connections opened before (a killed server's) keep theirs.
+    pub fn next_generation(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Always 200.
@@ -160,6 +209,7 @@ impl Receiver {
 
 async fn receive(
     State(receiver): State<Arc<Receiver>>,
+    ConnectInfo(Generation(generation)): ConnectInfo<Generation>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -173,6 +223,7 @@ async fn receive(
         body: String::from_utf8_lossy(&body).into_owned(),
         answered: 0,
         at: Instant::now(),
+        generation,
     };
     let _in_flight = InFlight::enter(&receiver, uri.path());
     let number = receiver.hits.lock().len();
