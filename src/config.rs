@@ -145,7 +145,8 @@ pub struct Settings {
     )]
     pub sqlite_read_cache_kib: u32,
 
-    /// Most connections each server process keeps open to PostgreSQL.
+    /// Most connections each server process keeps open to PostgreSQL (at least 2: half serve the
+    /// key lookups and the memory list, the rest everything else).
     #[arg(long, env = "OMI_PG_POOL_SIZE", default_value_t = 16, global = true)]
     pub pg_pool_size: usize,
 

@@ -295,7 +295,7 @@ pub trait Store:
 /// One connection pool of a backend at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUsage {
-    /// `sqlite_read`, `sqlite_write` or `postgres`.
+    /// `sqlite_read`, `sqlite_write`, `postgres` or `postgres_lookups`.
     pub pool: &'static str,
     /// Connections the pool may hold.
     pub max: usize,

@@ -141,7 +141,7 @@ async fn requests_limiter_decisions_and_pools_show_in_a_scrape(backend: Backend)
     // Nothing runs at scrape time, so every pool is idle.
     let pools: &[&str] = match backend {
         Backend::Sqlite => &["sqlite_read", "sqlite_write"],
-        Backend::Postgres => &["postgres"],
+        Backend::Postgres => &["postgres", "postgres_lookups"],
     };
     for pool in pools {
         let in_use = value_of(
@@ -177,8 +177,11 @@ async fn requests_limiter_decisions_and_pools_show_in_a_scrape(backend: Backend)
         Backend::Postgres => assert_lines(
             &text,
             &[
-                "omi_db_pool_max_connections{pool=\"postgres\"} 16",
+                // The default 16 connections, shared half and half.
+                "omi_db_pool_max_connections{pool=\"postgres\"} 8",
+                "omi_db_pool_max_connections{pool=\"postgres_lookups\"} 8",
                 "omi_db_pool_waiting{pool=\"postgres\"} 0",
+                "omi_db_pool_waiting{pool=\"postgres_lookups\"} 0",
             ],
         ),
     }

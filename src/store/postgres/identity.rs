@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 use tracing::instrument;
 
-use super::{PgStore, execute, lock_user, query, query_generic, query_opt};
+use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::domain::keys::DevApiKey;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::domain::time::Timestamp;
@@ -181,9 +181,9 @@ impl IdentityStore for PgStore {
     #[instrument(skip_all)]
     async fn find_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<AuthenticatedKey>> {
         // Every request's first statement; `key_hash` is unique, so its index is the plan.
-        with_connection!(self, |client| {
-            let rows = query_generic(client, &KEY_BY_HASH_SQL, &[&key_hash]).await?;
-            rows.first().map(key_from_row).transpose()
+        with_lookup_connection!(self, |client| {
+            let row = query_opt(client, &KEY_BY_HASH_SQL, &[&key_hash]).await?;
+            row.as_ref().map(key_from_row).transpose()
         })
     }
 

@@ -7,7 +7,7 @@ use tracing::instrument;
 
 use super::feed::{change_stamp, leave_tombstone, lift_tombstones};
 use super::rows::{insert_memories, memory_from_row, rewrite_memories};
-use super::{PgStore, execute, lock_user, query, query_generic, query_opt};
+use super::{PgStore, execute, lock_user, query, query_opt};
 use crate::domain::feed::TombstoneType;
 use crate::domain::memories::{Memory, MemoryCategory, MemoryChanges, NewMemory};
 use crate::domain::paging::Page;
@@ -76,20 +76,18 @@ impl MemoryStore for PgStore {
             .iter()
             .map(|category| category.as_str())
             .collect();
-        with_connection!(self, |client| {
-            let rows = if names.is_empty() {
-                // The hot list: the user's rows read in `memories_list_order`'s order, the best
-                // plan whoever the user and whichever the page, so its generic plan is kept.
-                query_generic(client, &ALL, &[&user_id, &page.limit, &page.offset]).await?
-            } else {
-                // Which index serves a category filter depends on the categories: planned each
-                // time.
-                let params: [&(dyn ToSql + Sync); 4] =
-                    [&user_id, &names, &page.limit, &page.offset];
-                query(client, &BY_CATEGORY, &params).await?
-            };
-            rows.iter().map(memory_from_row).collect()
-        })
+        let rows = if names.is_empty() {
+            // The hot list: the user's rows read in `memories_list_order`'s order, the best plan
+            // whoever the user and whichever the page, so its generic plan is kept.
+            with_lookup_connection!(self, |client| {
+                query(client, &ALL, &[&user_id, &page.limit, &page.offset]).await
+            })?
+        } else {
+            // Which index serves a category filter depends on the categories: planned each time.
+            let params: [&(dyn ToSql + Sync); 4] = [&user_id, &names, &page.limit, &page.offset];
+            with_connection!(self, |client| query(client, &BY_CATEGORY, &params).await)?
+        };
+        rows.iter().map(memory_from_row).collect()
     }
 
     #[instrument(skip_all)]

@@ -1,7 +1,8 @@
 //! The PostgreSQL backend, for several server replicas sharing one database.
 //!
 //! Connection model:
-//! - a pool of `OMI_PG_POOL_SIZE` connections per process (deadpool), each with its own
+//! - `OMI_PG_POOL_SIZE` connections per process (deadpool), in two pools that differ only in
+//!   how statements are planned (see [`PgStore`]), each connection with its own
 //!   prepared-statement cache, checked only for being closed when handed out (no extra round
 //!   trip per request);
 //! - every operation runs within `OMI_PG_TIMEOUT_MS`: connecting, waiting for a free connection
@@ -20,12 +21,15 @@
 /// Macros rather than functions taking async closures: a closure borrowing its connection
 /// argument cannot yet be proven `Send` for every lifetime, which `async_trait` requires.
 macro_rules! with_connection {
-    ($store:expr, |$client:ident| $body:expr) => {{
+    ($store:expr, |$client:ident| $body:expr) => {
+        with_connection!(@from connection, $store, |$client| $body)
+    };
+    (@from $take:ident, $store:expr, |$client:ident| $body:expr) => {{
         let store: &$crate::store::postgres::PgStore = $store;
         store
             .retrying(|| async {
                 let deadline = store.deadline();
-                let connection = store.connection(deadline).await?;
+                let connection = store.$take(deadline).await?;
                 let outcome = store
                     .within_deadline(deadline, async {
                         let $client = &connection;
@@ -36,6 +40,15 @@ macro_rules! with_connection {
             })
             .await
     }};
+}
+
+/// `with_lookup_connection!(store, |client| body)`: like `with_connection!`, on a connection of
+/// the lookup pool, where statements keep their generic plan (see [`PgStore`]). Only for reads
+/// whose best plan is the same for every value and every table size.
+macro_rules! with_lookup_connection {
+    ($store:expr, |$client:ident| $body:expr) => {
+        with_connection!(@from lookup_connection, $store, |$client| $body)
+    };
 }
 
 /// `in_transaction!(store, |tx| body)`: like `with_connection!`, inside one READ COMMITTED
@@ -95,7 +108,6 @@ pub mod tls;
 mod vectors;
 mod webhooks;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -120,13 +132,10 @@ use self::tls::PgUrl;
 /// How many times an operation runs when PostgreSQL reports a serialization failure or deadlock.
 const MAX_ATTEMPTS: u32 = 5;
 
-/// Every pooled connection's plan mode: each execution planned for its values.
+/// The general pool's plan mode: each execution planned for its values.
 const CUSTOM_PLANS: &str = "SET plan_cache_mode = force_custom_plan";
-/// The exception `query_generic` makes for one statement.
+/// The lookup pool's plan mode: each prepared statement planned once per connection.
 const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
-
-/// Whether the server accepted `plan_cache_mode` (the same server behind every connection).
-static PLAN_CACHE_MODE: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -148,10 +157,30 @@ impl PgOptions {
     }
 }
 
+/// Two pools share `OMI_PG_POOL_SIZE` connections: the general one plans every execution of a
+/// statement for its values, and the lookup one keeps each prepared statement's generic plan.
+///
+/// A cached statement otherwise switches to a generic plan after five runs, chosen from the
+/// statistics of that moment: a connection opened while a table was nearly empty kept
+/// sequential-scan plans as it grew (seeding 100k memories slowed from ~200 to ~5 batches/s
+/// until a restart). Planning each run keeps the index plans, but for the hottest reads (the
+/// key lookup of every request, the plain memory list) planning cost PostgreSQL more time than
+/// running them. Their best plan is the same for every value and every table size (a lookup by
+/// a unique key, one user's rows read in an index's order), so they run on connections whose
+/// mode says so once, at connect, rather than switching a general connection's mode around each
+/// of them (two more statements per read: docs/BENCHMARKS.md, read path).
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    lookups: Pool,
     timeout: Duration,
+}
+
+/// How `OMI_PG_POOL_SIZE` is shared: half for the lookups (every request makes one), the rest
+/// for everything else; at least one each.
+fn pool_sizes(total: usize) -> (usize, usize) {
+    let lookups = (total / 2).max(1);
+    (total.saturating_sub(lookups).max(1), lookups)
 }
 
 impl PgStore {
@@ -165,46 +194,45 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("omi-server");
         }
-        let manager = Manager::from_config(
-            config,
-            tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager = || {
+            Manager::from_config(
+                config.clone(),
+                tls.clone(),
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            )
+        };
         let statement_timeout = format!("SET statement_timeout = {}", options.timeout.as_millis());
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.timeout))
-            .create_timeout(Some(options.timeout))
-            .recycle_timeout(Some(options.timeout))
-            .post_create(Hook::async_fn(move |client, _| {
-                let statement_timeout = statement_timeout.clone();
-                Box::pin(async move {
-                    client
-                        .batch_execute(&statement_timeout)
-                        .await
-                        .map_err(HookError::Backend)?;
-                    // A cached statement otherwise switches to a generic plan after five runs,
-                    // chosen from the statistics of that moment: a connection opened while a
-                    // table was nearly empty kept sequential-scan plans as it grew (seeding 100k
-                    // memories slowed from ~200 to ~5 batches/s until a restart). Planning each
-                    // run keeps the index plans; `query_generic` makes the exception. Servers
-                    // without the setting (PostgreSQL before 12, some PostgreSQL-wire
-                    // databases) just keep their default.
-                    match client.batch_execute(CUSTOM_PLANS).await {
-                        Ok(()) => PLAN_CACHE_MODE.store(true, Ordering::Relaxed),
-                        Err(error) => {
-                            PLAN_CACHE_MODE.store(false, Ordering::Relaxed);
+        let (general_size, lookup_size) = pool_sizes(options.pool_size);
+        let build = |size: usize, plans: &'static str| {
+            let statement_timeout = statement_timeout.clone();
+            Pool::builder(manager())
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(options.timeout))
+                .create_timeout(Some(options.timeout))
+                .recycle_timeout(Some(options.timeout))
+                .post_create(Hook::async_fn(move |client, _| {
+                    let statement_timeout = statement_timeout.clone();
+                    Box::pin(async move {
+                        client
+                            .batch_execute(&statement_timeout)
+                            .await
+                            .map_err(HookError::Backend)?;
+                        // Servers without the setting (PostgreSQL before 12, some
+                        // PostgreSQL-wire databases) just keep their default.
+                        if let Err(error) = client.batch_execute(plans).await {
                             tracing::debug!(error = %error, "plan_cache_mode is not supported");
                         }
-                    }
-                    Ok(())
-                })
-            }))
-            .build()
-            .context("building the PostgreSQL connection pool")?;
+                        Ok(())
+                    })
+                }))
+                .build()
+                .context("building the PostgreSQL connection pool")
+        };
+        let pool = build(general_size, CUSTOM_PLANS)?;
+        let lookups = build(lookup_size, GENERIC_PLANS)?;
         let mut client = pool.get().await.map_err(|error| {
             let reason = match &error {
                 PoolError::Backend(error) => with_causes(error),
@@ -219,6 +247,7 @@ impl PgStore {
         drop(client);
         Ok(PgStore {
             pool,
+            lookups,
             timeout: options.timeout,
         })
     }
@@ -249,7 +278,16 @@ impl PgStore {
     }
 
     pub(crate) async fn connection(&self, deadline: Instant) -> StoreResult<Object> {
-        match tokio::time::timeout_at(deadline, self.pool.get()).await {
+        self.take(&self.pool, deadline).await
+    }
+
+    /// A connection of the lookup pool (generic plans).
+    pub(crate) async fn lookup_connection(&self, deadline: Instant) -> StoreResult<Object> {
+        self.take(&self.lookups, deadline).await
+    }
+
+    async fn take(&self, pool: &Pool, deadline: Instant) -> StoreResult<Object> {
+        match tokio::time::timeout_at(deadline, pool.get()).await {
             Ok(connection) => connection.map_err(map_pool_error),
             Err(_) => Err(self.timed_out()),
         }
@@ -396,40 +434,6 @@ pub(crate) async fn query(
     client.query(&statement, params).await.map_err(map_error)
 }
 
-/// Runs one read through the connection's prepared-statement cache on its generic plan (planned
-/// once per connection) instead of a plan made for each execution, in the same round trip: the
-/// plan mode is switched before the statement and back after it, the three pipelined. Only for
-/// the hottest reads whose best plan is the same for every value and every table size (a lookup
-/// by a unique key, one user's rows read in an index's order): planning them each time cost more
-/// PostgreSQL time than running them (docs/BENCHMARKS.md, read path).
-pub(crate) async fn query_generic(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Vec<Row>> {
-    if !PLAN_CACHE_MODE.load(Ordering::Relaxed) {
-        return query(client, sql, params).await;
-    }
-    let generic = client
-        .prepare_cached(GENERIC_PLANS)
-        .await
-        .map_err(map_error)?;
-    let custom = client
-        .prepare_cached(CUSTOM_PLANS)
-        .await
-        .map_err(map_error)?;
-    let statement = client.prepare_cached(sql).await.map_err(map_error)?;
-    // Polled in this order, so sent in this order; the switch back runs whatever the read gives.
-    let (switched, rows, restored) = tokio::join!(
-        client.execute(&generic, &[]),
-        client.query(&statement, params),
-        client.execute(&custom, &[]),
-    );
-    switched.map_err(map_error)?;
-    restored.map_err(map_error)?;
-    rows.map_err(map_error)
-}
-
 /// Runs one statement through the connection's prepared-statement cache.
 pub(crate) async fn execute(
     client: &impl GenericClient,
@@ -468,19 +472,24 @@ impl Store for PgStore {
     #[instrument(skip_all)]
     async fn close(&self) -> StoreResult<()> {
         self.pool.close();
+        self.lookups.close();
         Ok(())
     }
 
     fn pool_usage(&self) -> Vec<crate::store::PoolUsage> {
-        let status = self.pool.status();
-        vec![crate::store::PoolUsage {
-            pool: "postgres",
-            max: status.max_size,
-            open: status.size,
-            // `available` counts idle connections only; deadpool reports waiters separately.
-            in_use: status.size.saturating_sub(status.available),
-            waiting: Some(status.waiting),
-        }]
+        let usage =
+            |pool: &'static str, status: deadpool_postgres::Status| crate::store::PoolUsage {
+                pool,
+                max: status.max_size,
+                open: status.size,
+                // `available` counts idle connections only; deadpool reports waiters separately.
+                in_use: status.size.saturating_sub(status.available),
+                waiting: Some(status.waiting),
+            };
+        vec![
+            usage("postgres", self.pool.status()),
+            usage("postgres_lookups", self.lookups.status()),
+        ]
     }
 }
 
@@ -520,7 +529,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_generic_read_keeps_its_plan_and_leaves_the_connection_planning_each_run() {
+    async fn lookups_keep_their_generic_plan_and_other_statements_are_planned_each_run() {
         with_scratch_database(async |url| {
             let store = PgStore::open(&PgOptions {
                 url: url.to_string(),
@@ -530,30 +539,55 @@ mod tests {
             })
             .await
             .unwrap();
-            let hot = "SELECT id FROM users WHERE id = $1";
-            let other = "SELECT name FROM users WHERE id = $1";
-            let plans = "SELECT generic_plans, custom_plans FROM pg_prepared_statements
-                         WHERE statement = $1";
-            let (hot_plans, other_plans, mode) = with_connection!(&store, |client| {
+            /// How the connection plans: its mode and the (generic, custom) plans made for a
+            /// read run three times on it.
+            async fn mode_and_plans(client: &Object) -> StoreResult<(String, (i64, i64))> {
+                let read = "SELECT id FROM users WHERE id = $1";
                 for _ in 0..3 {
-                    query_generic(client, hot, &[&"someone"]).await?;
-                    query(client, other, &[&"someone"]).await?;
+                    query(client, read, &[&"someone"]).await?;
                 }
-                let counts = |row: Option<Row>| -> (i64, i64) {
-                    let row = row.expect("a prepared statement");
-                    (row.get(0), row.get(1))
-                };
-                let hot_plans = counts(query_opt(client, plans, &[&hot]).await?);
-                let other_plans = counts(query_opt(client, plans, &[&other]).await?);
                 let mode: String = client.query_one("SHOW plan_cache_mode", &[]).await?.get(0);
-                Ok((hot_plans, other_plans, mode))
-            })
-            .unwrap();
-            assert_eq!(hot_plans, (3, 0), "generic, custom plans of the hot read");
-            assert_eq!(other_plans, (0, 3), "generic, custom plans of another read");
-            assert_eq!(mode, "force_custom_plan");
+                let row = query_opt(
+                    client,
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements
+                     WHERE statement = $1",
+                    &[&read],
+                )
+                .await?
+                .expect("a prepared statement");
+                Ok((mode, (row.get(0), row.get(1))))
+            }
+            let lookup = with_lookup_connection!(&store, |client| mode_and_plans(client).await);
+            let general = with_connection!(&store, |client| mode_and_plans(client).await);
+            assert_eq!(
+                lookup.unwrap(),
+                ("force_generic_plan".to_string(), (3, 0)),
+                "the lookup pool: mode, (generic, custom) plans"
+            );
+            assert_eq!(
+                general.unwrap(),
+                ("force_custom_plan".to_string(), (0, 3)),
+                "the general pool: mode, (generic, custom) plans"
+            );
+            assert_eq!(
+                store
+                    .pool_usage()
+                    .iter()
+                    .map(|usage| (usage.pool, usage.max))
+                    .collect::<Vec<_>>(),
+                [("postgres", 1), ("postgres_lookups", 1)],
+                "a pool size of 1 still gives each pool a connection"
+            );
             store.close().await.unwrap();
         })
         .await;
+    }
+
+    #[test]
+    fn the_pool_size_is_shared_half_and_half() {
+        assert_eq!(pool_sizes(16), (8, 8));
+        assert_eq!(pool_sizes(5), (3, 2));
+        assert_eq!(pool_sizes(2), (1, 1));
+        assert_eq!(pool_sizes(1), (1, 1));
     }
 }
