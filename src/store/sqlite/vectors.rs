@@ -42,9 +42,13 @@ const PENDING: &str = "SELECT q.seq, q.kind, q.user_id, q.id,
 /// The object table a kind's vectors join, with the condition that it exists.
 fn object_join(kind: VectorKind) -> &'static str {
     match kind {
-        VectorKind::Memory => "JOIN memories o ON o.user_id = v.user_id AND o.id = v.id",
-        VectorKind::ActionItem => "JOIN action_items o ON o.user_id = v.user_id AND o.id = v.id",
-        VectorKind::Conversation => "JOIN conversations o ON o.user_id = v.user_id AND o.id = v.id",
+        VectorKind::Memory => "CROSS JOIN memories o ON o.user_id = v.user_id AND o.id = v.id",
+        VectorKind::ActionItem => {
+            "CROSS JOIN action_items o ON o.user_id = v.user_id AND o.id = v.id"
+        }
+        VectorKind::Conversation => {
+            "CROSS JOIN conversations o ON o.user_id = v.user_id AND o.id = v.id"
+        }
     }
 }
 
@@ -315,13 +319,15 @@ impl VectorStore for SqliteStore {
         } else {
             object_join(kind)
         };
-        let base = format!(
-            "SELECT v.seq FROM search_vectors v {join}
-             WHERE v.kind = ?1 AND v.user_id = ?2 AND v.model = ?3 AND v.dimension = ?4{conditions}"
+        let matching = format!(
+            "{join} WHERE v.kind = ?1 AND v.user_id = ?2 AND v.model = ?3 AND v.dimension = ?4{conditions}"
         );
         let mut newest_values = values.clone();
         newest_values.push(Value::Integer(query.newest));
-        let newest = format!("{base} ORDER BY v.seq DESC LIMIT ?{}", newest_values.len());
+        let newest = format!(
+            "SELECT v.seq FROM search_vectors v {matching} ORDER BY v.seq DESC LIMIT ?{}",
+            newest_values.len()
+        );
         let mut also_values = values;
         let placeholders: Vec<String> = query
             .also
@@ -331,7 +337,14 @@ impl VectorStore for SqliteStore {
                 format!("?{}", also_values.len())
             })
             .collect();
-        let also = format!("{base} AND v.id IN ({})", placeholders.join(", "));
+        // The lexical matches are looked up by their ids. Left to itself, SQLite 3.54 walked all
+        // of the user's vectors in `search_vectors_newest` (the longer equality prefix) and read
+        // each row to test its id: 76 ms over 100,000 memories, instead of 1 ms.
+        let also = format!(
+            "SELECT v.seq FROM search_vectors v INDEXED BY search_vectors_by_object {matching}
+             AND v.id IN ({})",
+            placeholders.join(", ")
+        );
         let cache = &self.vectors;
         let epoch = cache.epoch();
         let candidates = self.read(|c| {
