@@ -10,6 +10,11 @@
 //! instance started for the run, so a second replica shows what its own cores add; with fewer, the
 //! run says that pinning was skipped, and replicas compete with each other, with PostgreSQL and
 //! with the load generator for the same cores.
+//!
+//! PostgreSQL is reached over loopback without TLS (`sslmode=disable`), as a server on the same
+//! host is best reached; one more deployment measures the same single replica with TLS
+//! (`sslmode=require`), which every statement pays on both sides (docs/BENCHMARKS.md). It is left
+//! out when the run starts its own PostgreSQL for pinning, which has no certificate.
 
 use std::path::Path;
 
@@ -29,23 +34,34 @@ struct Deployment {
     name: &'static str,
     postgres: bool,
     replicas: usize,
+    /// Whether the replicas reach PostgreSQL over TLS.
+    tls: bool,
 }
 
-const DEPLOYMENTS: [Deployment; 3] = [
+const DEPLOYMENTS: [Deployment; 4] = [
     Deployment {
         name: "SQLite, 1 server",
         postgres: false,
         replicas: 1,
+        tls: false,
     },
     Deployment {
         name: "PostgreSQL, 1 replica",
         postgres: true,
         replicas: 1,
+        tls: false,
     },
     Deployment {
         name: "PostgreSQL, 2 replicas",
         postgres: true,
         replicas: 2,
+        tls: false,
+    },
+    Deployment {
+        name: "PostgreSQL TLS, 1 replica",
+        postgres: true,
+        replicas: 1,
+        tls: true,
     },
 ];
 
@@ -64,10 +80,14 @@ impl Database {
         })
     }
 
-    fn url(&self) -> String {
+    fn url(&self, tls: bool) -> String {
         match self {
             Database::Sqlite(folder) => sqlite_url(&database_in(folder.path())),
-            Database::Postgres(database) => database.url.clone(),
+            Database::Postgres(database) => {
+                let separator = if database.url.contains('?') { '&' } else { '?' };
+                let mode = if tls { "require" } else { "disable" };
+                format!("{}{separator}sslmode={mode}", database.url)
+            }
         }
     }
 }
@@ -103,9 +123,16 @@ pub async fn compare(
     }
     let mut results: Vec<(&'static str, Vec<Row>)> = Vec::new();
     for deployment in &DEPLOYMENTS {
+        if deployment.tls && private_postgres.is_some() {
+            eprintln!(
+                "--- {}: skipped, the private PostgreSQL has no certificate",
+                deployment.name
+            );
+            continue;
+        }
         eprintln!("--- {}", deployment.name);
         let database = Database::create(deployment.postgres, postgres_server_url).await?;
-        let url = database.url();
+        let url = database.url(deployment.tls);
         let user = create_user(binary, &url, "bench")?;
         let servers = (0..deployment.replicas)
             .map(|_| ServerProcess::start(binary, &url, server_env))

@@ -9,6 +9,7 @@
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
+use tokio_postgres::types::Json;
 
 use super::execute;
 use crate::domain::action_items::ActionItem;
@@ -22,13 +23,18 @@ use crate::store::StoreResult;
 pub fn memory_from_row(row: &Row) -> StoreResult<Memory> {
     let category: &str = row.try_get(2)?;
     let visibility: &str = row.try_get(3)?;
-    let tags: serde_json::Value = row.try_get(4)?;
+    // Straight from the `jsonb` bytes into the list, without an intermediate JSON value; what
+    // is not a list of strings reads as no tags, as it always did.
+    let tags = row
+        .try_get::<_, Json<Vec<String>>>(4)
+        .map(|Json(tags)| tags)
+        .unwrap_or_default();
     Ok(Memory {
         id: row.try_get(0)?,
         content: row.try_get(1)?,
         category: MemoryCategory::parse(category).unwrap_or(MemoryCategory::System),
         visibility: Visibility::parse(visibility).unwrap_or(Visibility::Private),
-        tags: serde_json::from_value(tags).unwrap_or_default(),
+        tags,
         created_at: row.try_get(5)?,
         updated_at: row.try_get(6)?,
         manually_added: row.try_get(7)?,
