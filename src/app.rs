@@ -112,6 +112,14 @@ pub async fn serve(
     serve_with_metrics(state, listener, None, shutdown).await
 }
 
+static ON_SERVING: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what `serve` runs once everything has started (the router included), just before it takes
+/// the first request.
+pub fn on_serving(hook: fn()) {
+    let _ = ON_SERVING.set(hook);
+}
+
 /// [`serve`], plus `GET /metrics` on `metrics_listener` (which needs metrics turned on in the
 /// settings) until the same shutdown.
 pub async fn serve_with_metrics(
@@ -207,6 +215,10 @@ pub async fn serve_with_metrics(
         stopping.clone(),
     );
     let app = router(state);
+    // After the router and its API document are built: building them is start-up work too.
+    if let Some(hook) = ON_SERVING.get() {
+        hook();
+    }
     tracing::info!(address = %listener.local_addr()?, "listening");
     let served = axum::serve(
         listener,

@@ -85,19 +85,17 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     if let Some(secrets) = bootstrap_if_empty(&*state.store).await? {
         print_bootstrap(&secrets, listener.local_addr()?);
     }
-    if let Some(hook) = ON_SERVING.get() {
-        hook();
-    }
     app::serve_with_metrics(state, listener, metrics_listener, shutdown_signal()).await?;
     Ok(())
 }
 
-static ON_SERVING: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
-
-/// Sets what `serve` runs once everything has started, just before it takes the first request.
-/// The binary drops the code that only starting up ran from its memory there (src/main.rs).
+/// Sets what runs once after everything has started, just before `serve` takes the first
+/// request, and once more after the first conversation is processed, when the processing rules
+/// have been compiled. The binary drops the code that only starting up and compiling ran from its
+/// memory there (src/main.rs).
 pub fn on_serving(hook: fn()) {
-    let _ = ON_SERVING.set(hook);
+    app::on_serving(hook);
+    crate::processing::after_first_conversation(hook);
 }
 
 /// An address range of the process.

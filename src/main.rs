@@ -95,7 +95,9 @@ fn sqlite_allocates_through_jemalloc() {
 /// and the API document) runs code that serving never runs again, and the kernel maps code in
 /// blocks around each page touched: left alone, about 13 MB of the 20 MB of code stayed resident
 /// from the first second, while serving keeps a fraction of it busy (docs/BENCHMARKS.md,
-/// "Memory"). Only clean mappings of the file are dropped; the relocated (written) ones stay.
+/// "Memory"). Compiling the processing rules on the first conversation is the same kind of work,
+/// so it runs again after that. Only clean mappings of the file are dropped; the relocated
+/// (written) ones stay.
 fn release_startup_code() {
     #[cfg(target_os = "linux")]
     {

@@ -34,6 +34,7 @@ pub use dates::resolve_due;
 pub use memories::{categorize_memory_content, default_memory_category};
 pub use offline::OfflineProcessor;
 pub use postprocess::{finalize, minimal_structure, normalize_for_dedup};
+pub use workers::after_first_conversation;
 
 /// One transcript segment as received from the client.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -11,7 +11,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Once, OnceLock};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -40,7 +40,21 @@ fn work(receiver: &Mutex<Receiver<Job>>) {
     // their turn to.
     while let Ok(job) = { receiver.lock().recv() } {
         job();
+        if let Some(hook) = AFTER_FIRST_JOB.get() {
+            FIRST_JOB_DONE.call_once(*hook);
+        }
     }
+}
+
+static AFTER_FIRST_JOB: OnceLock<fn()> = OnceLock::new();
+static FIRST_JOB_DONE: Once = Once::new();
+
+/// Sets what runs once, on a processing thread, after the first conversation is processed. The
+/// rules compile on first use (their regexes are built lazily and then shared); compiling runs
+/// the regex parser and compiler and reads the Unicode tables, code and data that matching never
+/// touches again, so the binary drops them from memory there as it does after starting up.
+pub fn after_first_conversation(hook: fn()) {
+    let _ = AFTER_FIRST_JOB.set(hook);
 }
 
 /// Runs `rules` on a processing thread; conversations beyond one per core wait their turn. A
@@ -85,6 +99,27 @@ mod tests {
         for _ in 0..threads * 2 {
             assert_eq!(run(|| 1).await, 1);
         }
+    }
+
+    #[tokio::test]
+    async fn the_hook_runs_once_after_the_first_job() {
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        fn count() {
+            CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        after_first_conversation(count);
+        for _ in 0..5 {
+            run(|| ()).await;
+        }
+        // The hook runs after the job has answered: wait for it rather than race it.
+        for _ in 0..100 {
+            if CALLS.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        run(|| ()).await;
+        assert_eq!(CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
