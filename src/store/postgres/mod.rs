@@ -168,7 +168,7 @@ impl PgOptions {
 /// running them. Their best plan is the same for every value and every table size (a lookup by
 /// a unique key, one user's rows read in an index's order), so they run on connections whose
 /// mode says so once, at connect, rather than switching a general connection's mode around each
-/// of them (two more statements per read: docs/BENCHMARKS.md, read path).
+/// of them (two more statements per read: docs/BENCHMARKS.md, "The read path, profiled").
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
