@@ -147,27 +147,40 @@ pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<()> {
             "missed"
         },
     );
-    write_cost::run(binary, quick)
+    write_cost::run(binary, quick).await
 }
 
 /// What index maintenance costs a write, measured outside the server on the same SQLite file
-/// layout: the store's own row inserts, one memory per transaction (`POST memories`) and 50
-/// action items per transaction (the batch), `synchronous=FULL` like the server, with all the
-/// triggers of the schema and with the search index's or the embedding queue's insert triggers
-/// dropped. The variants take turns in short slices, so that the machine's changing speed
-/// weighs on all of them alike.
+/// layout and settings as the server's writer (WAL, `synchronous=FULL`, statement journals in
+/// memory): the store's own row inserts, one memory per transaction (`POST memories`) and 50
+/// action items per transaction (the batch), in three variants:
+/// - as served: each object recorded for the index, the transaction's new documents indexed and
+///   queued for a vector just before it commits (`search_index`);
+/// - row triggers: the same index kept by the insert triggers that migration 0120 replaced, the
+///   layout before it;
+/// - none: the rows alone, no search index and no embedding queue.
+///
+/// The variants take turns in short slices, so that the machine's changing speed weighs on all
+/// of them alike.
 pub mod write_cost {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
+    use anyhow::ensure;
+    use hyper::Method;
     use omi_server::domain::action_items::ActionItem;
     use omi_server::domain::memories::{Memory, MemoryCategory, Visibility, scoring};
     use omi_server::domain::text::normalize_for_dedup;
     use omi_server::domain::time;
-    use omi_server::store::sqlite::rows::{insert_action_item, insert_memory};
+    use omi_server::store::sqlite::rows::{
+        insert_action_item, insert_action_item_row, insert_memory, insert_memory_row,
+    };
+    use omi_server::store::sqlite::search_index::index_new_documents;
     use rusqlite::Connection;
 
-    use crate::server_process::{create_user, database_in, sqlite_url};
+    use crate::load::{self, Budget, Target};
+    use crate::seed;
+    use crate::server_process::{ServerProcess, create_user, database_in, sqlite_url};
 
     /// Memories and action items in every file before measuring, so that the indexes are not
     /// trivially small.
@@ -175,9 +188,37 @@ pub mod write_cost {
     const PRESEED_ACTION_ITEMS: u64 = 5_000;
     const BATCH: u64 = 50;
 
+    /// The insert triggers of migrations 0012 and 0090, which migration 0120 dropped.
+    const ROW_TRIGGERS: &str = "
+        CREATE TRIGGER memories_search_insert AFTER INSERT ON memories BEGIN
+            INSERT INTO memory_search_docs (user_id, id) VALUES (new.user_id, new.id);
+            INSERT INTO memories_fts (rowid, content, tags)
+            VALUES (last_insert_rowid(), new.content, new.tags);
+        END;
+        CREATE TRIGGER action_items_search_insert AFTER INSERT ON action_items BEGIN
+            INSERT INTO action_item_search_docs (user_id, id) VALUES (new.user_id, new.id);
+            INSERT INTO action_items_fts (rowid, description)
+            VALUES (last_insert_rowid(), new.description);
+        END;
+        CREATE TRIGGER memories_vector_insert AFTER INSERT ON memories BEGIN
+            INSERT INTO search_vector_queue (kind, user_id, id)
+            VALUES ('memory', new.user_id, new.id);
+        END;
+        CREATE TRIGGER action_items_vector_insert AFTER INSERT ON action_items BEGIN
+            INSERT INTO search_vector_queue (kind, user_id, id)
+            VALUES ('action_item', new.user_id, new.id);
+        END;";
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Maintenance {
+        AtCommit,
+        RowTriggers,
+        None,
+    }
+
     struct Variant {
         name: &'static str,
-        dropped: &'static [&'static str],
+        maintenance: Maintenance,
         connection: Connection,
         user_id: String,
         singles: u64,
@@ -187,25 +228,10 @@ pub mod write_cost {
         next: u64,
     }
 
-    const VARIANTS: [(&str, &[&str]); 4] = [
-        ("all triggers (as served)", &[]),
-        (
-            "without the search index",
-            &["memories_search_insert", "action_items_search_insert"],
-        ),
-        (
-            "without the embedding queue",
-            &["memories_vector_insert", "action_items_vector_insert"],
-        ),
-        (
-            "without either",
-            &[
-                "memories_search_insert",
-                "action_items_search_insert",
-                "memories_vector_insert",
-                "action_items_vector_insert",
-            ],
-        ),
+    const VARIANTS: [(&str, Maintenance); 3] = [
+        ("as served (indexed at commit)", Maintenance::AtCommit),
+        ("row triggers (before 0120)", Maintenance::RowTriggers),
+        ("none", Maintenance::None),
     ];
 
     fn memory(n: u64) -> Memory {
@@ -246,55 +272,171 @@ pub mod write_cost {
         }
     }
 
+    /// Commits like the server's writer: the new documents indexed just before `COMMIT`.
+    fn commit(
+        maintenance: Maintenance,
+        transaction: rusqlite::Transaction<'_>,
+    ) -> rusqlite::Result<()> {
+        if maintenance == Maintenance::AtCommit {
+            index_new_documents(&transaction)?;
+        }
+        transaction.commit()
+    }
+
     fn insert_batch(variant: &mut Variant, items: u64) -> rusqlite::Result<()> {
         let transaction = variant.connection.transaction()?;
         for _ in 0..items {
             let item = action_item(variant.next);
             variant.next += 1;
-            insert_action_item(
-                &transaction,
-                &variant.user_id,
-                &item,
-                &normalize_for_dedup(&item.description),
-            )?;
+            let normalized = normalize_for_dedup(&item.description);
+            if variant.maintenance == Maintenance::AtCommit {
+                insert_action_item(&transaction, &variant.user_id, &item, &normalized)?;
+            } else {
+                insert_action_item_row(&transaction, &variant.user_id, &item, &normalized)?;
+            }
         }
-        transaction.commit()
+        commit(variant.maintenance, transaction)
     }
 
     fn insert_single(variant: &mut Variant) -> rusqlite::Result<()> {
         let transaction = variant.connection.transaction()?;
-        insert_memory(&transaction, &variant.user_id, &memory(variant.next))?;
+        let memory = memory(variant.next);
         variant.next += 1;
-        transaction.commit()
+        if variant.maintenance == Maintenance::AtCommit {
+            insert_memory(&transaction, &variant.user_id, &memory)?;
+        } else {
+            insert_memory_row(&transaction, &variant.user_id, &memory)?;
+        }
+        commit(variant.maintenance, transaction)
     }
 
     fn open(
         binary: &Path,
         folder: &Path,
-        dropped: &[&str],
+        maintenance: Maintenance,
     ) -> anyhow::Result<(Connection, String)> {
         std::fs::create_dir_all(folder)?;
         let database = database_in(folder);
         let user = create_user(binary, &sqlite_url(&database), "writes")?;
         let connection = Connection::open(&database)?;
+        // The writer connection's settings (src/store/sqlite/mod.rs).
         connection.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2000;",
         )?;
-        for trigger in dropped {
-            connection.execute_batch(&format!("DROP TRIGGER {trigger}"))?;
+        if maintenance == Maintenance::RowTriggers {
+            connection.execute_batch(ROW_TRIGGERS)?;
         }
         Ok((connection, user.id))
     }
 
-    pub fn run(binary: &Path, quick: bool) -> anyhow::Result<()> {
+    /// Both measurements: the store's inserts alone ([`outside`]), then the server ([`in_server`]).
+    pub async fn run(binary: &Path, quick: bool) -> anyhow::Result<()> {
+        outside(binary, quick)?;
+        in_server(binary, quick).await
+    }
+
+    /// Makes a database's index recording a no-op: each row recorded for the index is dropped
+    /// by a trigger, so nothing is ever indexed or queued. What is left of the index's cost is
+    /// the recording statement itself (one insert per object, now swallowed), so the loss this
+    /// baseline shows is slightly under the true one.
+    const INDEX_OFF: &str = "
+        CREATE TRIGGER memory_search_docs_off BEFORE INSERT ON memory_search_docs
+        BEGIN SELECT RAISE(IGNORE); END;
+        CREATE TRIGGER action_item_search_docs_off BEFORE INSERT ON action_item_search_docs
+        BEGIN SELECT RAISE(IGNORE); END;";
+
+    /// What clients see: `POST memories` and the 50-item action-item batch at 16 connections
+    /// against two release servers, one as served and one whose index recording is switched
+    /// off ([`INDEX_OFF`]), taking turns.
+    pub async fn in_server(binary: &Path, quick: bool) -> anyhow::Result<()> {
+        let folder = tempfile::tempdir()?;
+        let mut servers = Vec::new();
+        for (index, off) in [false, true].into_iter().enumerate() {
+            let place = folder.path().join(index.to_string());
+            std::fs::create_dir_all(&place)?;
+            let database = database_in(&place);
+            let url = sqlite_url(&database);
+            let user = create_user(binary, &url, "writes")?;
+            if off {
+                Connection::open(&database)?.execute_batch(INDEX_OFF)?;
+            }
+            let server = ServerProcess::start(binary, &url, &super::BASE_ENV)?;
+            servers.push((
+                server,
+                format!("Bearer {}", user.key),
+                [0u64; 2],
+                [Duration::ZERO; 2],
+            ));
+        }
+        let rounds = if quick { 3 } else { 8 };
+        let budget = Budget::Timed {
+            warmup: Duration::from_millis(300),
+            measure: Duration::from_millis(if quick { 1_000 } else { 2_000 }),
+        };
+        for round in 0..rounds {
+            for (server, authorization, counts, times) in &mut servers {
+                let kinds = [
+                    ("/v1/dev/user/memories", seed::single_memory_bodies(round)),
+                    (
+                        "/v1/dev/user/action-items/batch",
+                        seed::action_item_batch_bodies(round),
+                    ),
+                ];
+                for (kind, (path, bodies)) in kinds.into_iter().enumerate() {
+                    let target = Target {
+                        method: Method::POST,
+                        path: path.into(),
+                        authorization: Some(authorization.clone()),
+                        body: Some(bodies),
+                        idempotency_keys: false,
+                    };
+                    let outcome = load::run(&[server.address], &target, 16, budget).await;
+                    ensure!(
+                        outcome.failed.is_empty() && outcome.transport_errors == 0,
+                        "writes failed: {:?} {:?}",
+                        outcome.failed,
+                        outcome.failure_example
+                    );
+                    counts[kind] += outcome.succeeded;
+                    times[kind] += outcome.measured;
+                }
+            }
+        }
+        let rate = |count: u64, time: Duration| count as f64 / time.as_secs_f64();
+        let off = &servers[1];
+        let base = [rate(off.2[0], off.3[0]), rate(off.2[1], off.3[1])];
+        println!(
+            "write cost in the server (16 connections, {rounds} turns of {} ms per server and kind):",
+            match budget {
+                Budget::Timed { measure, .. } => measure.as_millis(),
+                Budget::Count(_) => 0,
+            }
+        );
+        for (name, (_, _, counts, times)) in ["as served", "index recording off"]
+            .into_iter()
+            .zip(&servers)
+        {
+            let memories = rate(counts[0], times[0]);
+            let batches = rate(counts[1], times[1]);
+            println!(
+                "  {name:<30} POST memories {memories:>7.0}/s ({:.2} of off), 50-item batches {batches:>6.0}/s ({:.2} of off)",
+                memories / base[0],
+                batches / base[1],
+            );
+        }
+        Ok(())
+    }
+
+    fn outside(binary: &Path, quick: bool) -> anyhow::Result<()> {
         let folder = tempfile::tempdir()?;
         let mut variants = Vec::new();
-        for (index, (name, dropped)) in VARIANTS.into_iter().enumerate() {
+        for (index, (name, maintenance)) in VARIANTS.into_iter().enumerate() {
             let (connection, user_id) =
-                open(binary, &folder.path().join(index.to_string()), dropped)?;
+                open(binary, &folder.path().join(index.to_string()), maintenance)?;
             let mut variant = Variant {
                 name,
-                dropped,
+                maintenance,
                 connection,
                 user_id,
                 singles: 0,
@@ -306,9 +448,14 @@ pub mod write_cost {
             // Pre-seeded in large transactions (fast); the measured writes follow.
             let transaction = variant.connection.transaction()?;
             for n in 0..PRESEED_MEMORIES {
-                insert_memory(&transaction, &variant.user_id, &memory(1_000_000 + n))?;
+                let memory = memory(1_000_000 + n);
+                if maintenance == Maintenance::AtCommit {
+                    insert_memory(&transaction, &variant.user_id, &memory)?;
+                } else {
+                    insert_memory_row(&transaction, &variant.user_id, &memory)?;
+                }
             }
-            transaction.commit()?;
+            commit(maintenance, transaction)?;
             insert_batch(&mut variant, PRESEED_ACTION_ITEMS)?;
             variants.push(variant);
         }
@@ -332,25 +479,21 @@ pub mod write_cost {
         }
         println!(
             "write cost outside the server ({rounds} turns of {} ms per variant and kind, \
-             synchronous=FULL, {PRESEED_MEMORIES} memories and {PRESEED_ACTION_ITEMS} action items already stored):",
+             the writer's settings, {PRESEED_MEMORIES} memories and {PRESEED_ACTION_ITEMS} action items already stored):",
             slice.as_millis()
         );
         let per_second = |count: u64, time: Duration| count as f64 / time.as_secs_f64();
-        let base_singles = per_second(variants[3].singles, variants[3].singles_time);
-        let base_batches = per_second(variants[3].batches, variants[3].batches_time);
+        let none = variants.len() - 1;
+        let base_singles = per_second(variants[none].singles, variants[none].singles_time);
+        let base_batches = per_second(variants[none].batches, variants[none].batches_time);
         for variant in &variants {
             let singles = per_second(variant.singles, variant.singles_time);
             let batches = per_second(variant.batches, variant.batches_time);
             println!(
-                "  {:<28} memory inserts {singles:>7.0}/s ({:.2} of none), 50-item batches {batches:>6.0}/s ({:.2} of none){}",
+                "  {:<30} memory inserts {singles:>7.0}/s ({:.2} of none), 50-item batches {batches:>6.0}/s ({:.2} of none)",
                 variant.name,
                 singles / base_singles,
                 batches / base_batches,
-                if variant.dropped.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [dropped: {}]", variant.dropped.join(", "))
-                }
             );
         }
         Ok(())

@@ -5,6 +5,7 @@
 //! `cargo run --release --example bench -- --import [--quick]` (`omi-server import omi`)
 //! `cargo run --release --example bench -- --ingest [--quick]` (Omi app webhooks received)
 //! `cargo run --release --example bench -- --hybrid [--quick]` (memory search, lexical and hybrid)
+//! `cargo run --release --example bench -- --write-cost [--quick]` (what search costs writes)
 //!
 //! Builds and starts the release `omi-server serve` on a fresh SQLite file in a temporary folder
 //! (rate limits off), creates a user and key with the command line, seeds data through the API
@@ -76,6 +77,10 @@ struct Args {
     /// and hybrid (embeddings from an in-process fake server that answers at once).
     #[arg(long)]
     hybrid: bool,
+    /// Instead of the table: only the last part of `--hybrid`, what the search index and the
+    /// embedding queue cost writes (outside the server, on the server's SQLite layout).
+    #[arg(long)]
+    write_cost: bool,
     /// The PostgreSQL server `--deployments` creates its (temporary) databases on.
     #[arg(
         long,
@@ -311,6 +316,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.hybrid {
         return hybrid::run(&binary, args.quick).await;
+    }
+    if args.write_cost {
+        return hybrid::write_cost::run(&binary, args.quick).await;
     }
     if args.deployments {
         return deployments::compare(&binary, &args.postgres_url, scenarios(), &server_env, &plan)

@@ -15,6 +15,7 @@ use serde_json::json;
 use omi_server::domain::memories::{Memory, MemoryCategory, Visibility, memory_id_for, scoring};
 use omi_server::domain::time;
 use omi_server::store::sqlite::rows::insert_memory;
+use omi_server::store::sqlite::search_index::index_new_documents;
 
 use crate::load::{self, Budget, Target};
 
@@ -209,6 +210,8 @@ pub fn memories_into_sqlite(database: &Path, user_id: &str, count: u64) -> anyho
             };
             insert_memory(&transaction, user_id, &memory)?;
         }
+        // As the server's writer does before each commit.
+        index_new_documents(&transaction)?;
         transaction.commit()?;
         inserted = chunk_end;
     }

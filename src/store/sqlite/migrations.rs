@@ -116,6 +116,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ingest_inbox_retention",
         include_str!("../../../migrations/sqlite/0110_ingest_inbox_retention.sql"),
     ),
+    (
+        120,
+        "search_index_at_commit",
+        include_str!("../../../migrations/sqlite/0120_search_index_at_commit.sql"),
+    ),
 ];
 
 pub fn apply(connection: &mut Connection) -> anyhow::Result<usize> {

@@ -28,6 +28,7 @@ mod pool;
 mod rank;
 pub mod rows;
 mod search;
+pub mod search_index;
 mod vectors;
 mod webhooks;
 mod writer;
@@ -129,6 +130,12 @@ impl SqliteStore {
         }
         let mut writer = open_connection(&options.path, options, Role::Writer)?;
         migrations::apply(&mut writer)?;
+        // Documents recorded outside the writer (the benchmark seeds files with the row
+        // helpers) are indexed now.
+        let transaction = writer.transaction()?;
+        search_index::index_new_documents(&transaction)
+            .context("indexing documents recorded for search")?;
+        transaction.commit()?;
         // One process owns a SQLite file: a webhook lease left in it belongs to a process that
         // has ended (a crash), so its deliveries are due again now, not when the lease expires.
         writer.execute(
@@ -148,7 +155,8 @@ impl SqliteStore {
             .map(|_| open_connection(&options.path, options, Role::Reader))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(SqliteStore {
-            writer: Writer::start(writer, commits).context("starting the SQLite writer thread")?,
+            writer: Writer::start(writer, commits, search_index::index_new_documents)
+                .context("starting the SQLite writer thread")?,
             readers: Arc::new(ReadPool::new(readers)),
             vectors: Arc::default(),
             phrase_counts: Arc::default(),

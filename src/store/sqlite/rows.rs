@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, Row, params};
 
+use super::search_index;
 use crate::domain::action_items::ActionItem;
 use crate::domain::memories::{Memory, MemoryCategory, Visibility};
 use crate::domain::text::normalize_for_dedup;
@@ -29,8 +30,22 @@ pub fn memory_from_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
     })
 }
 
-/// Inserts a memory unless the user already has one with its id; `true` when inserted.
+/// Inserts a memory unless the user already has one with its id, and records it for the search
+/// index (`search_index`); `true` when inserted.
 pub fn insert_memory(
+    connection: &Connection,
+    user_id: &str,
+    memory: &Memory,
+) -> rusqlite::Result<bool> {
+    let inserted = insert_memory_row(connection, user_id, memory)?;
+    if inserted {
+        search_index::add_memory(connection, user_id, &memory.id)?;
+    }
+    Ok(inserted)
+}
+
+/// The memory's row alone, as [`insert_memory`] stores it (the write-cost benchmark's baseline).
+pub fn insert_memory_row(
     connection: &Connection,
     user_id: &str,
     memory: &Memory,
@@ -75,10 +90,23 @@ pub fn action_item_from_row(row: &Row<'_>) -> rusqlite::Result<ActionItem> {
     })
 }
 
-/// Inserts an action item; `normalized` is its de-duplication key (`normalize_for_dedup` of the
-/// description), computed by the caller so that batch requests do it before their write reaches
-/// the single writer thread, where it was a measurable share of a batch's time.
+/// Inserts an action item and records it for the search index (`search_index`); `normalized` is
+/// its de-duplication key (`normalize_for_dedup` of the description), computed by the caller so
+/// that batch requests do it before their write reaches the single writer thread, where it was
+/// a measurable share of a batch's time.
 pub fn insert_action_item(
+    connection: &Connection,
+    user_id: &str,
+    item: &ActionItem,
+    normalized: &str,
+) -> rusqlite::Result<()> {
+    insert_action_item_row(connection, user_id, item, normalized)?;
+    search_index::add_action_item(connection, user_id, &item.id)
+}
+
+/// The action item's row alone, as [`insert_action_item`] stores it (the write-cost benchmark's
+/// baseline).
+pub fn insert_action_item_row(
     connection: &Connection,
     user_id: &str,
     item: &ActionItem,

@@ -1,5 +1,6 @@
-//! Full-text search on SQLite: FTS5 tables maintained by the triggers of migration 0008 (and,
-//! for a conversation's transcript, by `index_conversation` when it is stored), ranked by BM25.
+//! Full-text search on SQLite: FTS5 tables fed by `search_index` (new memories and action items,
+//! at each commit), by `index_conversation` (a conversation, when it is stored) and by the update
+//! and delete triggers of migration 0012, ranked by BM25.
 //!
 //! Each query matches the FTS table first, keeps the user's documents among the newest
 //! `CANDIDATES` matches, ranks those, then reads the objects; `bm25()` is negated so that higher

@@ -44,16 +44,23 @@ enum Command {
     Checkpoint(oneshot::Sender<StoreResult<()>>),
 }
 
+/// Runs in every transaction after its writes, before `COMMIT`; an error fails the whole group.
+pub type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
+
 impl Writer {
     /// Starts the writer thread on an open, migrated connection; `commits` hears of every
     /// commit (see `checkpointer`).
-    pub fn start(connection: Connection, commits: CommitNotifier) -> std::io::Result<Self> {
+    pub fn start(
+        connection: Connection,
+        commits: CommitNotifier,
+        before_commit: BeforeCommit,
+    ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let answered = pending.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(connection, receiver, commits, &answered))?;
+            .spawn(move || run(connection, receiver, commits, before_commit, &answered))?;
         Ok(Writer { sender, pending })
     }
 
@@ -155,6 +162,7 @@ fn run(
     mut connection: Connection,
     receiver: mpsc::Receiver<Command>,
     commits: CommitNotifier,
+    before_commit: BeforeCommit,
     pending: &AtomicUsize,
 ) {
     while let Ok(command) = receiver.recv() {
@@ -173,7 +181,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_group(&mut connection, group, pending);
+        commit_group(&mut connection, group, before_commit, pending);
         commits.committed();
         for reply in checkpoints {
             let _ = reply.send(checkpoint(&connection));
@@ -192,8 +200,13 @@ fn checkpoint(connection: &Connection) -> StoreResult<()> {
 ///
 /// `pending` drops as each caller is answered, not after: a caller that reads the pool gauges
 /// right after its answer must not still count its own write.
-fn commit_group(connection: &mut Connection, mut group: Vec<Box<dyn Job>>, pending: &AtomicUsize) {
-    let outcome = run_in_transaction(connection, &mut group);
+fn commit_group(
+    connection: &mut Connection,
+    mut group: Vec<Box<dyn Job>>,
+    before_commit: BeforeCommit,
+    pending: &AtomicUsize,
+) {
+    let outcome = run_in_transaction(connection, &mut group, before_commit);
     if outcome.is_err() && !connection.is_autocommit() {
         // Nothing of a failed group may stay behind for the next one.
         let _ = connection.execute_batch("ROLLBACK");
@@ -208,7 +221,11 @@ fn commit_group(connection: &mut Connection, mut group: Vec<Box<dyn Job>>, pendi
     }
 }
 
-fn run_in_transaction(connection: &Connection, group: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+fn run_in_transaction(
+    connection: &Connection,
+    group: &mut [Box<dyn Job>],
+    before_commit: BeforeCommit,
+) -> rusqlite::Result<()> {
     execute(connection, "BEGIN IMMEDIATE")?;
     for job in group.iter_mut() {
         execute(connection, "SAVEPOINT write")?;
@@ -217,6 +234,7 @@ fn run_in_transaction(connection: &Connection, group: &mut [Box<dyn Job>]) -> ru
         }
         execute(connection, "RELEASE write")?;
     }
+    before_commit(connection)?;
     execute(connection, "COMMIT")
 }
 
@@ -243,7 +261,10 @@ mod tests {
             Connection::open(folder.path().join("w.db")).unwrap(),
         )
         .unwrap();
-        (Writer::start(connection, checkpoints).unwrap(), folder)
+        (
+            Writer::start(connection, checkpoints, |_| Ok(())).unwrap(),
+            folder,
+        )
     }
 
     async fn values(writer: &Writer) -> Vec<i64> {
