@@ -22,7 +22,7 @@ pub struct Cli {
 }
 
 /// Page cache of each SQLite read connection unless `OMI_SQLITE_READ_CACHE_KIB` says otherwise.
-pub const DEFAULT_SQLITE_READ_CACHE_KIB: u32 = 1_000;
+pub const DEFAULT_SQLITE_READ_CACHE_KIB: u32 = 4_000;
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -134,8 +134,9 @@ pub struct Settings {
     pub sqlite_busy_timeout_ms: u64,
 
     /// Page cache of each SQLite read connection, in KiB. Reads beyond it come from the operating
-    /// system's file cache, which all connections share; the server keeps a few read connections,
-    /// so this mostly sets its memory, not its speed (docs/BENCHMARKS.md, "Memory").
+    /// system's file cache, which all connections share, at the cost of a system call and a copy
+    /// per page; a search over 100,000 memories touches a few MB of pages (docs/DECISIONS.md,
+    /// "`OMI_SQLITE_READ_CACHE_KIB`").
     #[arg(
         long,
         env = "OMI_SQLITE_READ_CACHE_KIB",

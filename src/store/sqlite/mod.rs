@@ -192,9 +192,9 @@ enum Role {
 
 impl Role {
     /// Page cache per connection, in KiB. The writer keeps SQLite's default (the index pages
-    /// every insert touches); readers share the operating system's cache beyond their own hot
-    /// pages, so a smaller cache each (`OMI_SQLITE_READ_CACHE_KIB`) keeps the server's memory
-    /// small; the checkpointer only copies pages through.
+    /// every insert touches); readers keep what a search touches (`OMI_SQLITE_READ_CACHE_KIB`)
+    /// and share the operating system's cache beyond it; the checkpointer only copies pages
+    /// through.
     fn cache_kib(self, options: &SqliteOptions) -> u32 {
         match self {
             Role::Writer => 2_000,
