@@ -7,7 +7,7 @@
 //! numbered above the newest one the FTS5 index holds. Row triggers used to do this: a trigger
 //! that writes to an FTS5 table opens a statement savepoint for each insert, and FTS5 writes its
 //! pending terms out as a new segment at every savepoint, so a 50-item batch wrote 50 one-row
-//! segments and merged them (migration 0120 has the figures). Updates and deletes keep their
+//! segments and merged them (docs/DECISIONS.md, "Index maintenance cost on writes"). Updates and deletes keep their
 //! triggers: they are one row per statement, and one that meets a document not indexed yet
 //! changes nothing there, which is right, since the commit indexes the row as it then is.
 //!
@@ -46,7 +46,8 @@ struct Index {
     newest_indexed: &'static str,
     /// Indexes the documents numbered above `?1`.
     index: &'static str,
-    /// Queues the objects of the documents numbered above `?1` for a vector.
+    /// Queues the objects of the documents numbered above `?1` for a vector (only those that
+    /// exist, like the index: a record without its object is never queued again and again).
     queue: &'static str,
 }
 
@@ -61,8 +62,10 @@ const INDEXES: [Index; 2] = [
                 CROSS JOIN memories m ON m.user_id = d.user_id AND m.id = d.id
                 WHERE d.doc > ?1 ORDER BY d.doc",
         queue: "INSERT INTO search_vector_queue (kind, user_id, id)
-                SELECT 'memory', user_id, id FROM memory_search_docs
-                WHERE doc > ?1 ORDER BY doc",
+                SELECT 'memory', d.user_id, d.id
+                FROM memory_search_docs d
+                CROSS JOIN memories m ON m.user_id = d.user_id AND m.id = d.id
+                WHERE d.doc > ?1 ORDER BY d.doc",
     },
     Index {
         kind: "action_item",
@@ -74,8 +77,10 @@ const INDEXES: [Index; 2] = [
                 CROSS JOIN action_items a ON a.id = d.id AND +a.user_id = d.user_id
                 WHERE d.doc > ?1 ORDER BY d.doc",
         queue: "INSERT INTO search_vector_queue (kind, user_id, id)
-                SELECT 'action_item', user_id, id FROM action_item_search_docs
-                WHERE doc > ?1 ORDER BY doc",
+                SELECT 'action_item', d.user_id, d.id
+                FROM action_item_search_docs d
+                CROSS JOIN action_items a ON a.id = d.id AND +a.user_id = d.user_id
+                WHERE d.doc > ?1 ORDER BY d.doc",
     },
 ];
 
