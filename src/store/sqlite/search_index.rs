@@ -100,8 +100,11 @@ pub fn index_new_documents(connection: &Connection) -> rusqlite::Result<()> {
         if newest(connection, index.newest_document)? <= indexed {
             continue;
         }
-        connection.prepare_cached(index.index)?.execute([indexed])?;
+        // Queued first: a statement that can fail halfway opens a savepoint, and FTS5 writes
+        // its pending terms out at every savepoint once it is part of the transaction; in this
+        // order they are written once, at the commit.
         connection.prepare_cached(index.queue)?.execute([indexed])?;
+        connection.prepare_cached(index.index)?.execute([indexed])?;
         tracing::trace!(kind = index.kind, after = indexed, "indexed new documents");
     }
     Ok(())
