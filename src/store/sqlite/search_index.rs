@@ -225,4 +225,37 @@ mod tests {
         assert_eq!(queued(&connection).len(), before);
         assert_eq!(matches(&connection, "lake"), ["a"]);
     }
+
+    /// Rows recorded with the store's helpers on a connection of their own (as the benchmark
+    /// seeds a file) are indexed when the store next opens the file.
+    #[tokio::test]
+    async fn the_store_indexes_what_was_recorded_outside_its_writer_when_it_opens() {
+        use crate::store::sqlite::{SqliteOptions, SqliteStore};
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("omi.db");
+        drop(
+            SqliteStore::open(&SqliteOptions::for_path(&path))
+                .await
+                .unwrap(),
+        );
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection
+                .execute_batch(
+                    "INSERT INTO users (id, name, display_name, token_hash, created_at)
+                     VALUES ('u', 'alice', 'Alice', 'h', 0)",
+                )
+                .unwrap();
+            insert_memory(&connection, "u", &memory("a", "sailing on the lake")).unwrap();
+            assert!(matches(&connection, "sailing").is_empty());
+        }
+        drop(
+            SqliteStore::open(&SqliteOptions::for_path(&path))
+                .await
+                .unwrap(),
+        );
+        let connection = Connection::open(&path).unwrap();
+        assert_eq!(matches(&connection, "sailing"), ["a"]);
+        assert_eq!(queued(&connection), ["a"]);
+    }
 }
